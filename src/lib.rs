@@ -4,4 +4,11 @@
 //! Data flows one way: CLI → playbook + inventory → engine → tasks →
 //! (mke | ssh) → events → reporters.
 
+pub mod cli;
+pub mod diag;
 pub mod engine;
+pub mod inventory;
+pub mod playbook;
+pub mod report;
+pub mod tasks;
+pub mod yaml;

@@ -1,0 +1,45 @@
+//! MKE credentials, as in Mirantis' procedure: `MKE_HOST`, `MKE_USERNAME`,
+//! `MKE_PASSWORD` from the environment, or the password from a file or
+//! stdin. Never from a command-line value.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::engine::secret::Secret;
+
+#[derive(Debug, Default)]
+pub struct Credentials {
+    pub host: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("").trim_end_matches('\r')
+}
+
+/// Reads the credentials; the password is registered for redaction at once.
+pub fn read(password_file: Option<&Path>, password_stdin: bool) -> Result<Credentials, String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let password = if let Some(path) = password_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --password-file {}: {e}", path.display()))?;
+        Some(Secret::new(first_line(&text)))
+    } else if password_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+        Some(Secret::new(first_line(&text)))
+    } else {
+        var("MKE_PASSWORD").map(Secret::new)
+    };
+    if password.as_ref().is_some_and(|p| p.is_empty()) {
+        return Err("the MKE password is empty: put it in MKE_PASSWORD, a --password-file or --password-stdin".into());
+    }
+    Ok(Credentials {
+        host: var("MKE_HOST"),
+        username: var("MKE_USERNAME"),
+        password,
+    })
+}

@@ -1,0 +1,159 @@
+//! `mkeprep journal show|clear`.
+
+use super::{JournalAction, JournalArgs, Output, print_error};
+use crate::engine::journal::{self, Record};
+use crate::engine::lock::RunLock;
+use crate::engine::runner::exit;
+use crate::engine::secret::redact;
+use crate::report::human_ms;
+
+pub fn run(a: JournalArgs) -> i32 {
+    match a.action {
+        JournalAction::Show {
+            state_dir,
+            output,
+            all,
+        } => show(&state_dir, output, all),
+        JournalAction::Clear { state_dir } => clear(&state_dir),
+    }
+}
+
+fn show(dir: &std::path::Path, output: Output, all: bool) -> i32 {
+    let loaded = match journal::read(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            print_error(&e.to_string());
+            return exit::FAILED;
+        }
+    };
+    let runs = loaded.runs();
+    let shown: Vec<&[Record]> = if all {
+        runs
+    } else {
+        runs.last().copied().into_iter().collect()
+    };
+    if output == Output::Json {
+        for run in shown {
+            for r in run {
+                println!("{}", redact(&serde_json::to_string(r).unwrap_or_default()));
+            }
+        }
+        return exit::OK;
+    }
+    if shown.is_empty() {
+        println!(
+            "no journal in {} (no run has been recorded there)",
+            dir.display()
+        );
+        return exit::OK;
+    }
+    let mut text = String::new();
+    for run in shown {
+        let Some(Record::RunStart {
+            run_id,
+            ts,
+            inputs,
+            resumes,
+            ..
+        }) = run.first()
+        else {
+            continue;
+        };
+        let end = run.iter().rev().find_map(|r| match r {
+            Record::RunEnd {
+                status, exit_code, ..
+            } => Some(format!("{status} (exit {exit_code})")),
+            _ => None,
+        });
+        text.push_str(&format!(
+            "RUN {run_id}  started {ts}  {}\n  playbook {}{}\n",
+            end.unwrap_or_else(
+                || "unfinished: the next run of the same playbook resumes it".into()
+            ),
+            inputs.playbook,
+            resumes
+                .as_ref()
+                .map(|r| format!("  (resumed {r})"))
+                .unwrap_or_default()
+        ));
+        text.push_str(&format!(
+            "  {:<14} {:<24} {:>8}  {}\n",
+            "STATUS", "STEP", "TIME", "DETAIL"
+        ));
+        let mut open_apply: Option<&str> = None;
+        for r in run {
+            match r {
+                Record::ApplyStart { step, .. } => open_apply = Some(step),
+                Record::ApplyEnd {
+                    step, ok, message, ..
+                } => {
+                    open_apply = None;
+                    if !ok {
+                        text.push_str(&format!(
+                            "  {:<14} {:<24} {:>8}  {}\n",
+                            "apply failed", step, "", message
+                        ));
+                    }
+                }
+                Record::StepEnd {
+                    step,
+                    status,
+                    message,
+                    duration_ms,
+                    ignored,
+                    ..
+                } => {
+                    let word = if *ignored && status.is_problem() {
+                        format!("{} (ignored)", status.word())
+                    } else {
+                        status.word().to_string()
+                    };
+                    text.push_str(&format!(
+                        "  {:<14} {:<24} {:>8}  {}\n",
+                        word,
+                        step,
+                        human_ms(*duration_ms),
+                        message
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let Some(step) = open_apply {
+            text.push_str(&format!(
+                "  {:<14} {:<24} {:>8}  apply started, no result recorded: the next run checks it again first\n",
+                "interrupted", step, ""
+            ));
+        }
+    }
+    if let Some(torn) = loaded.torn_bytes {
+        text.push_str(&format!("note: the last record is torn ({torn} bytes, a crash during a write); the next run cuts it off\n"));
+    }
+    print!("{}", redact(&text));
+    exit::OK
+}
+
+fn clear(dir: &std::path::Path) -> i32 {
+    let path = journal::path_in(dir);
+    if !path.exists() {
+        println!("no journal in {}", dir.display());
+        return exit::OK;
+    }
+    let _lock = match RunLock::acquire(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            print_error(&e.to_string());
+            return exit::LOCKED;
+        }
+    };
+    match std::fs::remove_file(&path) {
+        Ok(()) => {
+            println!("removed {}", path.display());
+            exit::OK
+        }
+        Err(e) => {
+            print_error(&format!("cannot remove {}: {e}", path.display()));
+            exit::FAILED
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The command line (clap derive): one file per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub mod completions;
+pub mod credentials;
+pub mod journal;
+pub mod modules;
+pub mod run;
+pub mod validate;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 in sync or applied, 1 a step failed or is blocked, 2 invalid input
+(nothing contacted), 3 --check found changes, 4 state directory locked,
+130 interrupted (run again to resume).";
+
+/// Prepare an MKE 3 cluster for `mkectl upgrade` to MKE 4k: typed steps with a
+/// check and an apply phase, honest dry runs, and a journal that resumes an
+/// interrupted run.
+#[derive(Debug, Parser)]
+#[command(name = "mkeprep", version, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a playbook: check every step, apply where needed, re-check.
+    #[command(after_help = run::AFTER_HELP)]
+    Run(RunArgs),
+    /// Parse, type-check and template-check a playbook; contact nothing.
+    Validate(ValidateArgs),
+    /// Show or clear the journal in the state directory.
+    Journal(JournalArgs),
+    /// List task modules, or show one module's parameters and defaults.
+    Modules(ModulesArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct VarsArgs {
+    /// mkectl hosts.yaml: the nodes to check over SSH.
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        value_name = "FILE",
+        env = "MKEPREP_INVENTORY"
+    )]
+    pub inventory: Option<PathBuf>,
+    /// A variable, KEY=VALUE (a string), or @FILE (a YAML mapping). Repeatable; wins over playbook vars.
+    #[arg(short = 'e', long = "extra-vars", value_name = "KEY=VALUE|@FILE")]
+    pub extra_vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The playbook (YAML). The standard one is playbooks/upgrade-prep.yaml.
+    pub playbook: PathBuf,
+    #[command(flatten)]
+    pub vars: VarsArgs,
+    /// Dry run: report what would change, change nothing (exit 3 if something would).
+    #[arg(long)]
+    pub check: bool,
+    /// Show unified diffs of changed configuration (secrets masked).
+    #[arg(long)]
+    pub diff: bool,
+    /// Run only steps with one of these tags (comma-separated; repeatable).
+    #[arg(long, value_delimiter = ',', value_name = "TAGS")]
+    pub tags: Vec<String>,
+    /// Skip steps with one of these tags (comma-separated; repeatable).
+    #[arg(long, value_delimiter = ',', value_name = "TAGS")]
+    pub skip_tags: Vec<String>,
+    /// Skip the steps before this step id.
+    #[arg(long, value_name = "STEP_ID")]
+    pub start_at: Option<String>,
+    /// Ignore an unfinished run in the journal and start over.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Where the journal, the lock and saved configuration live.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".mkeprep",
+        env = "MKEPREP_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// Approve disruptive steps without a prompt (needed when not on a terminal).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// human: lines and a recap; json: JSON Lines events on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub output: Output,
+    /// Also write a JUnit XML report (one test case per step).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Read the MKE password from this file (first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
+    pub password_file: Option<PathBuf>,
+    /// Read the MKE password from standard input (first line).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// No colour (also when NO_COLOR is set or stdout is not a terminal).
+    #[arg(long)]
+    pub no_color: bool,
+    /// More detail: -v lists every change and host, -vv also step outputs.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The playbook to check.
+    pub playbook: PathBuf,
+    #[command(flatten)]
+    pub vars: VarsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    #[command(subcommand)]
+    pub action: JournalAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalAction {
+    /// Print the journal: runs, and the steps of each with status and time.
+    Show {
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = ".mkeprep",
+            env = "MKEPREP_STATE_DIR"
+        )]
+        state_dir: PathBuf,
+        /// human: a table; json: the journal records as JSON Lines.
+        #[arg(long, value_enum, default_value = "human")]
+        output: Output,
+        /// Show every run, not only the last.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete the journal (saved configuration copies are kept).
+    Clear {
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = ".mkeprep",
+            env = "MKEPREP_STATE_DIR"
+        )]
+        state_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ModulesArgs {
+    /// A module name; without it, the list of modules.
+    pub name: Option<String>,
+    /// Render as Markdown (the form checked into docs/modules.md).
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn dispatch(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Validate(a) => validate::run(a),
+        Command::Journal(a) => journal::run(a),
+        Command::Modules(a) => modules::run(a),
+        Command::Completions(a) => completions::run(a),
+    }
+}
+
+/// Prints an error to stderr, with secrets masked.
+pub fn print_error(text: &str) {
+    let text = crate::engine::secret::redact(text);
+    if text.starts_with("error") {
+        eprintln!("{text}");
+    } else {
+        eprintln!("error: {text}");
+    }
+}

@@ -1,0 +1,150 @@
+//! Events: what the engine tells reporters. The JSON form is a stable wire
+//! format (`"v": 1`), documented in the README.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::tasks::{Change, Facts};
+
+/// The status of a step.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Changed,
+    WouldChange,
+    Skipped,
+    Blocked,
+    Failed,
+}
+
+impl Status {
+    /// The human word for the status.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::WouldChange => "would change",
+            Status::Skipped => "skipped",
+            Status::Blocked => "blocked",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn json_name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::WouldChange => "would_change",
+            Status::Skipped => "skipped",
+            Status::Blocked => "blocked",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn is_problem(self) -> bool {
+        matches!(self, Status::Blocked | Status::Failed)
+    }
+
+    pub const ALL: [Status; 6] = [
+        Status::Ok,
+        Status::Changed,
+        Status::WouldChange,
+        Status::Skipped,
+        Status::Blocked,
+        Status::Failed,
+    ];
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStart {
+    pub playbook: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub digest: String,
+    pub check: bool,
+    pub resumed: bool,
+    pub run_id: String,
+    pub steps: usize,
+    pub state_dir: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepStart {
+    pub step: String,
+    pub module: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepEnd {
+    pub step: String,
+    pub module: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub status: Status,
+    pub changes: Vec<Change>,
+    pub message: String,
+    /// What a person can do about a blocked or failed step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
+    pub duration_ms: u64,
+    pub output: Facts,
+    /// The step finished in an earlier, interrupted run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub from_journal: bool,
+    /// Failed or blocked, but `ignore_errors: true`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ignored: bool,
+    /// In `--check`: the earlier step whose pending change this one waits on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// Before/after texts for `--diff` (not serialised).
+    #[serde(skip)]
+    pub diffs: Vec<crate::tasks::TextDiff>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostResult {
+    pub step: String,
+    pub host: String,
+    pub status: String,
+    pub message: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunEnd {
+    pub status: String,
+    pub exit_code: i32,
+    pub counts: BTreeMap<&'static str, usize>,
+    pub duration_ms: u64,
+}
+
+/// Everything a reporter may be told.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStart(RunStart),
+    StepStart(StepStart),
+    StepEnd(StepEnd),
+    Host(HostResult),
+    /// Something the user should know that is not a step result.
+    Warning {
+        message: String,
+    },
+    RunEnd(RunEnd),
+}
+
+/// A reporter renders events. It never decides anything.
+pub trait Reporter {
+    fn event(&mut self, ev: &Event);
+    /// Called once at the end, for reporters that write files.
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

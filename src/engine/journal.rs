@@ -1,0 +1,398 @@
+//! The journal: `journal.jsonl` in the state directory, one JSON record per
+//! line, appended (never rewritten) and fsynced before and after every
+//! apply. A torn last line (a crash during a write) is detected and cut off
+//! by the next run. Every record passes through secret redaction.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::events::Status;
+use super::secret::redact;
+use super::state::{JOURNAL_FILE, open_private};
+use crate::tasks::{Change, Facts};
+
+/// What a run was started with; a resume requires the same.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Inputs {
+    pub playbook: String,
+    pub playbook_digest: String,
+    #[serde(default)]
+    pub inventory: Option<String>,
+    #[serde(default)]
+    pub inventory_digest: Option<String>,
+    /// `-e` variables (values redacted if secret).
+    #[serde(default)]
+    pub extra_vars: BTreeMap<String, serde_json::Value>,
+    /// The MKE host the run talks to, if any.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+impl Inputs {
+    /// What differs from `earlier`, in words; empty when resumable.
+    pub fn differences(&self, earlier: &Inputs) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.playbook_digest != earlier.playbook_digest {
+            if self.playbook != earlier.playbook {
+                out.push(format!(
+                    "the playbook is {} now, was {}",
+                    self.playbook, earlier.playbook
+                ));
+            } else {
+                out.push(format!("the playbook {} was edited", self.playbook));
+            }
+        }
+        if self.inventory_digest != earlier.inventory_digest {
+            out.push(match (&earlier.inventory, &self.inventory) {
+                (None, Some(p)) => format!("an inventory is given now ({p}), none was"),
+                (Some(p), None) => format!("no inventory is given now, {p} was"),
+                (Some(a), Some(b)) if a != b => format!("the inventory is {b} now, was {a}"),
+                (_, Some(p)) => format!("the inventory {p} was edited"),
+                _ => "the inventory changed".to_string(),
+            });
+        }
+        let keys: std::collections::BTreeSet<&String> = self
+            .extra_vars
+            .keys()
+            .chain(earlier.extra_vars.keys())
+            .collect();
+        for k in keys {
+            match (earlier.extra_vars.get(k), self.extra_vars.get(k)) {
+                (Some(a), Some(b)) if a != b => {
+                    out.push(format!("variable `{k}` is {b} now, was {a}"))
+                }
+                (None, Some(b)) => out.push(format!("variable `{k}` = {b} is new")),
+                (Some(a), None) => out.push(format!("variable `{k}` (was {a}) is no longer given")),
+                _ => {}
+            }
+        }
+        if self.target != earlier.target {
+            out.push(format!(
+                "the MKE host is {} now, was {}",
+                self.target.as_deref().unwrap_or("unset"),
+                earlier.target.as_deref().unwrap_or("unset")
+            ));
+        }
+        out
+    }
+}
+
+/// One journal line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    RunStart {
+        run_id: String,
+        ts: String,
+        pid: u32,
+        inputs: Inputs,
+        #[serde(default)]
+        resumes: Option<String>,
+    },
+    ApplyStart {
+        run_id: String,
+        ts: String,
+        step: String,
+        changes: Vec<Change>,
+    },
+    ApplyEnd {
+        run_id: String,
+        ts: String,
+        step: String,
+        ok: bool,
+        message: String,
+    },
+    StepEnd {
+        run_id: String,
+        ts: String,
+        step: String,
+        status: Status,
+        message: String,
+        duration_ms: u64,
+        #[serde(default)]
+        changes: Vec<Change>,
+        #[serde(default)]
+        output: Facts,
+        #[serde(default)]
+        ignored: bool,
+    },
+    RunEnd {
+        run_id: String,
+        ts: String,
+        status: String,
+        exit_code: i32,
+    },
+}
+
+impl Record {
+    pub fn run_id(&self) -> &str {
+        match self {
+            Record::RunStart { run_id, .. }
+            | Record::ApplyStart { run_id, .. }
+            | Record::ApplyEnd { run_id, .. }
+            | Record::StepEnd { run_id, .. }
+            | Record::RunEnd { run_id, .. } => run_id,
+        }
+    }
+}
+
+// `Change` must deserialise for the journal.
+impl<'de> Deserialize<'de> for Change {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Raw {
+            key: String,
+            summary: String,
+            #[serde(default)]
+            from: Option<serde_json::Value>,
+            #[serde(default)]
+            to: Option<serde_json::Value>,
+        }
+        let r = Raw::deserialize(d)?;
+        Ok(Change {
+            key: r.key,
+            summary: r.summary,
+            from: r.from,
+            to: r.to,
+            diff: None,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot use the journal {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "the journal {path} is damaged at line {line} ({reason}); inspect it, then start over with --fresh (the damaged journal is kept aside) or `mkeprep journal clear`"
+    )]
+    Damaged {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// The journal as read from disk.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub records: Vec<Record>,
+    /// Bytes of a torn last line that were cut off.
+    pub torn_bytes: Option<usize>,
+}
+
+impl Loaded {
+    /// The records of the last run, if it did not finish (no `run_end`, or
+    /// ended interrupted).
+    pub fn unfinished_run(&self) -> Option<&[Record]> {
+        let start = self
+            .records
+            .iter()
+            .rposition(|r| matches!(r, Record::RunStart { .. }))?;
+        let run = &self.records[start..];
+        let ended = run
+            .iter()
+            .any(|r| matches!(r, Record::RunEnd { status, .. } if status != "interrupted"));
+        (!ended).then_some(run)
+    }
+
+    /// Records grouped by run, oldest first.
+    pub fn runs(&self) -> Vec<&[Record]> {
+        let mut out = Vec::new();
+        let mut start = None;
+        for (i, r) in self.records.iter().enumerate() {
+            if matches!(r, Record::RunStart { .. }) {
+                if let Some(s) = start {
+                    out.push(&self.records[s..i]);
+                }
+                start = Some(i);
+            }
+        }
+        if let Some(s) = start {
+            out.push(&self.records[s..]);
+        }
+        out
+    }
+}
+
+pub fn path_in(dir: &Path) -> PathBuf {
+    dir.join(JOURNAL_FILE)
+}
+
+/// Parses journal text. `Ok((records, torn))`: `torn` is the byte offset of
+/// a torn last line.
+fn parse(text: &str, path: &Path) -> Result<(Vec<Record>, Option<usize>), JournalError> {
+    let mut records = Vec::new();
+    let mut offset = 0;
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        let last = i + 1 == lines.len();
+        let complete = line.ends_with('\n');
+        let body = line.trim_end_matches('\n');
+        if body.trim().is_empty() && complete {
+            offset += line.len();
+            continue;
+        }
+        match serde_json::from_str::<Record>(body) {
+            Ok(r) if complete => records.push(r),
+            // A last line without its newline, or one that does not parse,
+            // is a write the crash interrupted.
+            _ if last => return Ok((records, Some(offset))),
+            Ok(_) => unreachable!("only the last line can lack a newline"),
+            Err(e) => {
+                return Err(JournalError::Damaged {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    reason: e.to_string(),
+                });
+            }
+        }
+        offset += line.len();
+    }
+    Ok((records, None))
+}
+
+/// Reads the journal without changing it (for `journal show` and `--check`).
+pub fn read(dir: &Path) -> Result<Loaded, JournalError> {
+    let path = path_in(dir);
+    let text = match std::fs::read(&path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::default()),
+        Err(source) => return Err(JournalError::Io { path, source }),
+    };
+    let (records, torn) = parse(&text, &path)?;
+    Ok(Loaded {
+        records,
+        torn_bytes: torn.map(|o| text.len() - o),
+    })
+}
+
+/// The journal opened for appending by a run (which holds the lock).
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Opens the journal, cutting off a torn last line. `fresh` moves a
+    /// damaged journal aside instead of failing.
+    pub fn open(dir: &Path, fresh: bool) -> Result<(Journal, Loaded), JournalError> {
+        let path = path_in(dir);
+        let io = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
+        let loaded = match read(dir) {
+            Ok(l) => l,
+            Err(JournalError::Damaged { .. }) if fresh => {
+                let aside = dir.join(format!(
+                    "journal.damaged-{}.jsonl",
+                    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                ));
+                std::fs::rename(&path, &aside).map_err(io)?;
+                Loaded::default()
+            }
+            Err(e) => return Err(e),
+        };
+        let file = open_private(&path, true).map_err(io)?;
+        if let Some(torn) = loaded.torn_bytes {
+            let len = file.metadata().map_err(io)?.len();
+            file.set_len(len - torn as u64).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        Ok((Journal { file, path }, loaded))
+    }
+
+    /// Appends one record as one `write` (so a kill cannot interleave
+    /// records); `sync` also makes it durable before returning.
+    pub fn append(&mut self, record: &Record, sync: bool) -> Result<(), JournalError> {
+        let json = serde_json::to_string(record).unwrap_or_default();
+        let mut line = redact(&json).into_owned();
+        line.push('\n');
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.write_all(line.as_bytes()).map_err(io)?;
+        if sync {
+            self.file.sync_data().map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn end(run: &str, status: &str) -> String {
+        serde_json::to_string(&Record::RunEnd {
+            run_id: run.into(),
+            ts: "t".into(),
+            status: status.into(),
+            exit_code: 0,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn torn_last_line_is_detected_and_middle_damage_is_an_error() {
+        let p = Path::new("j");
+        let good = end("a", "ok");
+        let text = format!("{good}\n{{\"type\":\"run_st");
+        let (recs, torn) = parse(&text, p).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(torn, Some(good.len() + 1));
+        // A complete-looking but unparsable last line is torn too.
+        let (_, torn) = parse(&format!("{good}\n{{garbage}}\n"), p).unwrap();
+        assert_eq!(torn, Some(good.len() + 1));
+        let e = parse(&format!("{{garbage}}\n{good}\n"), p).unwrap_err();
+        assert!(matches!(e, JournalError::Damaged { line: 1, .. }));
+    }
+
+    #[test]
+    fn interrupted_runs_are_unfinished() {
+        let start = |id: &str| {
+            serde_json::to_string(&Record::RunStart {
+                run_id: id.into(),
+                ts: "t".into(),
+                pid: 1,
+                inputs: Inputs::default(),
+                resumes: None,
+            })
+            .unwrap()
+        };
+        let text = format!("{}\n{}\n{}\n", start("a"), end("a", "ok"), start("b"));
+        let (records, _) = parse(&text, Path::new("j")).unwrap();
+        let l = Loaded {
+            records,
+            torn_bytes: None,
+        };
+        assert_eq!(l.unfinished_run().unwrap()[0].run_id(), "b");
+        assert_eq!(l.runs().len(), 2);
+        let text = format!("{}\n{}\n", start("a"), end("a", "interrupted"));
+        let (records, _) = parse(&text, Path::new("j")).unwrap();
+        assert!(
+            Loaded {
+                records,
+                torn_bytes: None
+            }
+            .unfinished_run()
+            .is_some()
+        );
+        let text = format!("{}\n{}\n", start("a"), end("a", "failed"));
+        let (records, _) = parse(&text, Path::new("j")).unwrap();
+        assert!(
+            Loaded {
+                records,
+                torn_bytes: None
+            }
+            .unfinished_run()
+            .is_none()
+        );
+    }
+}

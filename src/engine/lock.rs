@@ -1,0 +1,103 @@
+//! The state directory's lock: one run at a time. The lock is an OS file
+//! lock (released by the kernel when the holder dies, so a killed run never
+//! leaves a stale lock behind); the file also names the holder.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::state::{LOCK_FILE, open_private};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Holder {
+    pub pid: u32,
+    pub started: String,
+    #[serde(default)]
+    pub host: String,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {}, started {}", self.pid, self.started)?;
+        if !self.host.is_empty() {
+            write!(f, " on {}", self.host)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "another mkeprep run holds the lock on {dir} ({holder}); wait for it to finish, or use another --state-dir"
+    )]
+    Held { dir: PathBuf, holder: String },
+    #[error("cannot lock {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Held for the life of a run; dropping it releases the lock.
+pub struct RunLock {
+    file: File,
+    /// A holder recorded by an earlier run that died without cleaning up.
+    pub stale: Option<Holder>,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+impl RunLock {
+    pub fn acquire(dir: &Path) -> Result<RunLock, LockError> {
+        let path = dir.join(LOCK_FILE);
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = open_private(&path, false).map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let holder = serde_json::from_str::<Holder>(text.trim())
+                    .map(|h| h.to_string())
+                    .unwrap_or_else(|_| "holder unknown".to_string());
+                return Err(LockError::Held {
+                    dir: dir.to_path_buf(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(io)?;
+        let stale = serde_json::from_str::<Holder>(text.trim()).ok();
+        let me = Holder {
+            pid: std::process::id(),
+            started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            host: hostname(),
+        };
+        let line = serde_json::to_string(&me).unwrap_or_default();
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        file.write_all(line.as_bytes()).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        Ok(RunLock { file, stale })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Clear the holder so the next run does not report it as stale.
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}

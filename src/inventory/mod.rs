@@ -1,0 +1,307 @@
+//! The inventory: mkectl's `hosts.yaml`. Every entry is checked when it is
+//! loaded; an error names the host entry and its line.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::diag::{Pos, SourceError, SourceErrors};
+use crate::playbook::load::{read_source, sha256_hex, suggest};
+use crate::yaml::{self, Kind, Node};
+
+const HOST_KEYS: &[&str] = &[
+    "address",
+    "port",
+    "user",
+    "keyPath",
+    "privateAddress",
+    "privateInterface",
+    "role",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// The key file, with `~` expanded; `None` means the SSH agent.
+    #[serde(rename = "keyPath", skip_serializing_if = "Option::is_none")]
+    pub key_path: Option<PathBuf>,
+    #[serde(rename = "privateAddress", skip_serializing_if = "Option::is_none")]
+    pub private_address: Option<String>,
+    #[serde(rename = "privateInterface", skip_serializing_if = "Option::is_none")]
+    pub private_interface: Option<String>,
+    /// The entry's line in the file.
+    #[serde(skip)]
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Inventory {
+    #[serde(skip)]
+    pub path: PathBuf,
+    #[serde(skip)]
+    pub digest: String,
+    pub hosts: Vec<Host>,
+    /// Notes about accepted but ignored keys.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// An IP address, or an RFC 1123 host name.
+pub fn valid_address(a: &str) -> bool {
+    if a.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    !a.is_empty()
+        && a.len() <= 253
+        && a.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// A login name: no shell or SSH option syntax can hide in it.
+fn valid_user(u: &str) -> bool {
+    !u.is_empty()
+        && !u.starts_with('-')
+        && u.len() <= 64
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+}
+
+pub fn expand_home(p: &str) -> PathBuf {
+    match p.strip_prefix("~/") {
+        Some(rest) => match std::env::var_os("HOME") {
+            Some(home) => Path::new(&home).join(rest),
+            None => PathBuf::from(p),
+        },
+        None => PathBuf::from(p),
+    }
+}
+
+pub fn load(path: &Path) -> Result<Inventory, SourceErrors> {
+    let src = read_source(path, "inventory")?;
+    let digest = sha256_hex(src.text.as_bytes());
+    let root = yaml::parse(&src)?;
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut err = |pos: Pos, msg: String, help: &str| {
+        errors.push(SourceError::at(&src, pos, msg).help(help.to_string()));
+    };
+    let hosts_node = match root.get("hosts") {
+        Some(h) => h,
+        None => {
+            err(
+                root.pos,
+                "the inventory has no `hosts:` list".into(),
+                "write mkectl's hosts.yaml: `hosts:` with entries of address, port, user, keyPath",
+            );
+            return Err(SourceErrors(errors));
+        }
+    };
+    if let Some(entries) = root.as_map() {
+        for (k, _) in entries {
+            if k.name != "hosts" {
+                warnings.push(format!(
+                    "{}:{}: key `{}` is ignored (only `hosts` is read)",
+                    path.display(),
+                    k.pos.line,
+                    k.name
+                ));
+            }
+        }
+    }
+    let Some(items) = hosts_node.as_seq().filter(|s| !s.is_empty()) else {
+        err(
+            hosts_node.pos,
+            "`hosts` must be a non-empty list".into(),
+            "add one entry per node: address, port, user, keyPath",
+        );
+        return Err(SourceErrors(errors));
+    };
+    let mut hosts = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let n = i + 1;
+        let Some(entries) = item.as_map() else {
+            err(
+                item.pos,
+                format!(
+                    "host entry {n} must be a mapping, found {}",
+                    item.type_name()
+                ),
+                "address: 10.0.0.11, port: 22, user: ubuntu, keyPath: ~/.ssh/key.pem",
+            );
+            continue;
+        };
+        for (k, _) in entries {
+            if !HOST_KEYS.contains(&k.name.as_str()) {
+                let help = match suggest(&k.name, HOST_KEYS.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`? host keys: {}", HOST_KEYS.join(", ")),
+                    None => format!("host keys: {}", HOST_KEYS.join(", ")),
+                };
+                err(
+                    k.pos,
+                    format!("host entry {n}: unknown key `{}`", k.name),
+                    &help,
+                );
+            }
+        }
+        let text = |key: &str| -> Option<(&Node, String)> {
+            let v = item.get(key)?;
+            Some((v, v.scalar_text().unwrap_or_default()))
+        };
+        let address = match text("address") {
+            None => {
+                err(
+                    item.pos,
+                    format!("host entry {n} has no `address`"),
+                    "add `address:` with an IP or a resolvable FQDN",
+                );
+                continue;
+            }
+            Some((v, a)) => {
+                if !valid_address(&a) {
+                    err(
+                        v.pos,
+                        format!("host entry {n}: `{a}` is not an IP address or host name"),
+                        "use an IP address or an RFC 1123 name (letters, digits, `-` and `.`)",
+                    );
+                    continue;
+                }
+                if let Some(first) = seen.get(&a) {
+                    err(
+                        v.pos,
+                        format!("host entry {n}: duplicate address `{a}` (first at line {first})"),
+                        "each node appears once",
+                    );
+                }
+                seen.insert(a.clone(), v.pos.line);
+                a
+            }
+        };
+        let port = match item.get("port") {
+            None => 22,
+            Some(v) => match v.kind {
+                Kind::Int(p) if (1..=65535).contains(&p) => p as u16,
+                _ => {
+                    let shown = v.scalar_text().unwrap_or_else(|| v.type_name().into());
+                    err(
+                        v.pos,
+                        format!("host {address}: port `{shown}` is out of range"),
+                        "a port is a whole number from 1 to 65535",
+                    );
+                    22
+                }
+            },
+        };
+        let user = match text("user") {
+            Some((v, u)) if !valid_user(&u) => {
+                let msg = if u.is_empty() {
+                    format!("host {address}: `user` is empty")
+                } else {
+                    format!("host {address}: `{u}` is not a valid user name")
+                };
+                err(v.pos, msg, "give the SSH login name, such as `ubuntu`");
+                String::new()
+            }
+            Some((_, u)) => u,
+            None => {
+                err(
+                    item.pos,
+                    format!("host {address} has no `user`"),
+                    "add `user:` with the SSH login name, such as `ubuntu`",
+                );
+                String::new()
+            }
+        };
+        let key_path = match text("keyPath") {
+            None => None,
+            Some((v, k)) => {
+                let p = expand_home(&k);
+                match std::fs::File::open(&p) {
+                    Ok(_) if p.is_file() => {}
+                    Ok(_) => err(
+                        v.pos,
+                        format!("host {address}: keyPath {} is not a file", p.display()),
+                        "point keyPath at the private key file",
+                    ),
+                    Err(e) => err(
+                        v.pos,
+                        format!("host {address}: cannot read keyPath {}: {e}", p.display()),
+                        "fix the path or its permissions, or remove keyPath to use the SSH agent (`ssh-add KEY`)",
+                    ),
+                }
+                Some(p)
+            }
+        };
+        let private_address = text("privateAddress").map(|(_, a)| a);
+        let private_interface = text("privateInterface").map(|(_, a)| a);
+        if let (Some(_), Some(_)) = (&private_address, &private_interface)
+            && let Some(k) = item.key("privateInterface")
+        {
+            err(
+                k.pos,
+                format!(
+                    "host {address}: `privateAddress` and `privateInterface` are mutually exclusive"
+                ),
+                "keep one of them",
+            );
+        }
+        if item.get("role").is_some() {
+            warnings.push(format!(
+                "{}:{}: host {address}: `role` is ignored (roles are detected from the cluster)",
+                path.display(),
+                item.pos.line
+            ));
+        }
+        hosts.push(Host {
+            address,
+            port,
+            user,
+            key_path,
+            private_address,
+            private_interface,
+            line: item.pos.line,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(SourceErrors(errors));
+    }
+    Ok(Inventory {
+        path: path.to_path_buf(),
+        digest,
+        hosts,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        assert!(valid_address("10.0.0.1"));
+        assert!(valid_address("::1"));
+        assert!(valid_address("node-1.example.com"));
+        assert!(!valid_address("a;rm -rf /"));
+        assert!(!valid_address("-oProxyCommand=x"));
+        assert!(!valid_address("$(id)"));
+    }
+
+    #[test]
+    fn users() {
+        assert!(valid_user("ubuntu"));
+        assert!(!valid_user("-oProxyCommand"));
+        assert!(!valid_user("a b"));
+        assert!(!valid_user("a;b"));
+    }
+}

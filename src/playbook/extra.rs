@@ -1,0 +1,66 @@
+//! `-e KEY=VALUE` and `-e @FILE` extra variables.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use super::load::{is_identifier, read_source};
+use crate::diag::{SourceError, SourceErrors};
+use crate::yaml;
+
+/// Parses the `-e` arguments in order; later ones win.
+pub fn parse(args: &[String]) -> Result<IndexMap<String, serde_json::Value>, SourceErrors> {
+    let mut out = IndexMap::new();
+    for arg in args {
+        if let Some(file) = arg.strip_prefix('@') {
+            let path = Path::new(file);
+            let src = read_source(path, "variables file")?;
+            let node = yaml::parse(&src)?;
+            let Some(entries) = node.as_map() else {
+                return Err(SourceError::at(
+                    &src,
+                    node.pos,
+                    format!(
+                        "a variables file is a mapping of names to values, found {}",
+                        node.type_name()
+                    ),
+                )
+                .into());
+            };
+            for (key, value) in entries {
+                if !is_identifier(&key.name) {
+                    return Err(SourceError::at(
+                        &src,
+                        key.pos,
+                        format!("`{}` is not a valid variable name", key.name),
+                    )
+                    .help("use letters, digits and underscores, not starting with a digit")
+                    .into());
+                }
+                out.insert(key.name.clone(), value.to_json());
+            }
+            continue;
+        }
+        let Some((key, value)) = arg.split_once('=') else {
+            return Err(SourceError::file(
+                Path::new("-e"),
+                format!("`{arg}` is not KEY=VALUE or @FILE"),
+            )
+            .help("write -e target=4.1.5 or -e @vars.yaml")
+            .into());
+        };
+        if !is_identifier(key) {
+            return Err(SourceError::file(
+                Path::new("-e"),
+                format!("`{key}` is not a valid variable name"),
+            )
+            .help("use letters, digits and underscores, not starting with a digit")
+            .into());
+        }
+        out.insert(
+            key.to_string(),
+            serde_json::Value::String(value.to_string()),
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,10 @@
+//! Playbooks: the typed model, the loader with source positions, templating,
+//! and `-e` extra variables.
+
+pub mod extra;
+pub mod load;
+pub mod model;
+pub mod template;
+
+pub use load::load;
+pub use model::{Playbook, Step};

@@ -1,0 +1,369 @@
+//! Templating with minijinja: strict undefined (an undefined name is an
+//! error naming it), no loader (templates cannot read files), bounded fuel
+//! (templates cannot loop forever). A string that is exactly one `{{ expr }}`
+//! evaluates to the expression's native value, so `timeout: "{{ t }}"` can be
+//! a number and `that: "{{ list }}"` a list.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use indexmap::IndexMap;
+use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
+use minijinja::{Environment, UndefinedBehavior};
+
+/// Instructions a single template or expression may execute.
+const FUEL: u64 = 200_000;
+
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Converts serialisable data into a template value.
+pub fn to_value<T: serde::Serialize>(data: T) -> Value {
+    Value::from(minijinja::value::Serde(data))
+}
+
+/// True when a string contains template syntax.
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// The expression of a string that is exactly one `{{ expr }}`.
+fn whole_expression(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    Some(inner.trim().trim_start_matches('-').trim_end_matches('-'))
+}
+
+impl Templates {
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
+        env.set_recursion_limit(64);
+        Templates { env }
+    }
+
+    /// Renders a string template to a string.
+    pub fn render_str(&self, src: &str, scope: &Value) -> Result<String, minijinja::Error> {
+        if !is_template(src) {
+            return Ok(src.to_string());
+        }
+        self.env.render_str(src, scope).map_err(explain)
+    }
+
+    /// Evaluates an expression (as in `when:` or `assert.that`).
+    pub fn eval(&self, expr: &str, scope: &Value) -> Result<Value, minijinja::Error> {
+        let e = self.env.compile_expression(expr).map_err(explain)?;
+        let v = e.eval(scope).map_err(explain)?;
+        if v.is_undefined() {
+            return Err(undefined_in(expr));
+        }
+        Ok(v)
+    }
+
+    pub fn eval_bool(&self, expr: &str, scope: &Value) -> Result<bool, minijinja::Error> {
+        Ok(self.eval(expr, scope)?.is_true())
+    }
+
+    /// Renders every string in a JSON tree. A string that is one whole
+    /// `{{ expr }}` becomes the expression's value.
+    pub fn render_json(
+        &self,
+        v: &serde_json::Value,
+        scope: &Value,
+    ) -> Result<serde_json::Value, minijinja::Error> {
+        use serde_json::Value as J;
+        Ok(match v {
+            J::String(s) if is_template(s) => match whole_expression(s) {
+                Some(expr) => {
+                    let val = self.eval(expr, scope)?;
+                    serde_json::to_value(&val).map_err(|e| {
+                        minijinja::Error::new(
+                            minijinja::ErrorKind::InvalidOperation,
+                            format!("`{expr}` has a value that is not data: {e}"),
+                        )
+                    })?
+                }
+                None => J::String(self.render_str(s, scope)?),
+            },
+            J::Array(items) => J::Array(
+                items
+                    .iter()
+                    .map(|i| self.render_json(i, scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+            J::Object(map) => J::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_json(v, scope)?)))
+                    .collect::<Result<_, minijinja::Error>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    /// Top-level names a template string refers to. Syntax errors are returned.
+    pub fn template_names(&self, src: &str) -> Result<HashSet<String>, minijinja::Error> {
+        if !is_template(src) {
+            return Ok(HashSet::new());
+        }
+        let t = self.env.template_from_str(src).map_err(explain)?;
+        Ok(t.undeclared_variables(false))
+    }
+
+    /// Top-level names an expression refers to, and `ns.attr` pairs for
+    /// nested lookups. Syntax errors are returned.
+    pub fn expression_names(&self, expr: &str) -> Result<HashSet<String>, minijinja::Error> {
+        let e = self.env.compile_expression(expr).map_err(explain)?;
+        Ok(e.undeclared_variables(true))
+    }
+
+    /// Names (top-level and dotted) referred to by a template string.
+    pub fn nested_names(&self, src: &str) -> Result<HashSet<String>, minijinja::Error> {
+        if !is_template(src) {
+            return Ok(HashSet::new());
+        }
+        let t = self.env.template_from_str(src).map_err(explain)?;
+        Ok(t.undeclared_variables(true))
+    }
+}
+
+fn undefined_in(expr: &str) -> minijinja::Error {
+    minijinja::Error::new(
+        minijinja::ErrorKind::UndefinedError,
+        format!("`{expr}` is undefined"),
+    )
+}
+
+/// Adds the failing source line to minijinja's message.
+fn explain(e: minijinja::Error) -> minijinja::Error {
+    e
+}
+
+/// Renders a minijinja error as one line: the kind's message plus detail.
+pub fn error_text(e: &minijinja::Error) -> String {
+    let mut s = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    if let Some(src) = e.template_source()
+        && let Some(range) = e.range()
+        && let Some(snippet) = src.get(range)
+    {
+        s.push_str(&format!(" (at `{snippet}`)"));
+    }
+    s
+}
+
+/// The variables visible to templates: playbook `vars`, `-e` extra vars
+/// (win over vars), `env`, `steps.<id>` and registered names, `inventory`.
+#[derive(Debug, Default)]
+pub struct Scope {
+    pub vars: IndexMap<String, Value>,
+    pub extra: IndexMap<String, Value>,
+    pub env: Arc<BTreeMap<String, String>>,
+    pub inventory: Value,
+    steps: Mutex<IndexMap<String, Value>>,
+    registered: Mutex<IndexMap<String, Value>>,
+}
+
+impl Scope {
+    pub fn new(
+        vars: IndexMap<String, Value>,
+        extra: IndexMap<String, Value>,
+        env: BTreeMap<String, String>,
+    ) -> Arc<Scope> {
+        Self::with_inventory(vars, extra, env, Value::UNDEFINED)
+    }
+
+    pub fn with_inventory(
+        vars: IndexMap<String, Value>,
+        extra: IndexMap<String, Value>,
+        env: BTreeMap<String, String>,
+        inventory: Value,
+    ) -> Arc<Scope> {
+        Arc::new(Scope {
+            vars,
+            extra,
+            env: Arc::new(env),
+            inventory,
+            steps: Mutex::default(),
+            registered: Mutex::default(),
+        })
+    }
+
+    /// Records the output of a finished step (and its `register` alias).
+    pub fn set_output(&self, step: &str, register: Option<&str>, output: Value) {
+        if let Some(name) = register {
+            self.registered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(name.to_string(), output.clone());
+        }
+        self.steps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(step.to_string(), output);
+    }
+
+    pub fn value(self: &Arc<Self>) -> Value {
+        Value::from_dyn_object(self.clone())
+    }
+}
+
+impl Object for Scope {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        match key {
+            "env" => return Some(Value::from_object(EnvNs(self.env.clone()))),
+            "steps" => return Some(Value::from_object(StepsNs(self.clone()))),
+            "inventory" if !self.inventory.is_undefined() => return Some(self.inventory.clone()),
+            _ => {}
+        }
+        if let Some(v) = self.extra.get(key) {
+            return Some(v.clone());
+        }
+        if let Some(v) = self
+            .registered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+        {
+            return Some(v.clone());
+        }
+        self.vars.get(key).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut keys: Vec<Value> = vec![Value::from("env"), Value::from("steps")];
+        keys.extend(self.vars.keys().map(|k| Value::from(k.as_str())));
+        keys.extend(self.extra.keys().map(|k| Value::from(k.as_str())));
+        Enumerator::Values(keys)
+    }
+}
+
+#[derive(Debug)]
+struct EnvNs(Arc<BTreeMap<String, String>>);
+
+impl Object for EnvNs {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.0.get(key.as_str()?).map(|v| Value::from(v.as_str()))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.0.keys().map(|k| Value::from(k.as_str())).collect())
+    }
+}
+
+#[derive(Debug)]
+struct StepsNs(Arc<Scope>);
+
+impl Object for StepsNs {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        let steps = self.0.steps.lock().unwrap_or_else(|e| e.into_inner());
+        steps
+            .get(key)
+            .or_else(|| steps.get(&key.replace('_', "-")))
+            .cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let steps = self.0.steps.lock().unwrap_or_else(|e| e.into_inner());
+        Enumerator::Values(steps.keys().map(|k| Value::from(k.as_str())).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope() -> Arc<Scope> {
+        let mut vars = IndexMap::new();
+        vars.insert("target".to_string(), Value::from("4.1.5"));
+        vars.insert("n".to_string(), Value::from(3));
+        let mut extra = IndexMap::new();
+        extra.insert("n".to_string(), Value::from(5));
+        let mut env = BTreeMap::new();
+        env.insert("HOME".to_string(), "/root".to_string());
+        Scope::new(vars, extra, env)
+    }
+
+    #[test]
+    fn extra_vars_win_and_whole_expressions_are_native() {
+        let t = Templates::new();
+        let s = scope().value();
+        let v = t
+            .render_json(
+                &serde_json::json!({"a": "{{ n }}", "b": "n={{ n }}", "c": "{{ target }}"}),
+                &s,
+            )
+            .unwrap();
+        assert_eq!(v, serde_json::json!({"a": 5, "b": "n=5", "c": "4.1.5"}));
+    }
+
+    #[test]
+    fn undefined_names_are_errors_that_name_them() {
+        let t = Templates::new();
+        let s = scope().value();
+        let e = t.render_str("x={{ nope }}", &s).unwrap_err();
+        assert!(error_text(&e).contains("nope"), "{}", error_text(&e));
+        let e = t.eval("env.NOPE_NOT_SET", &s).unwrap_err();
+        assert!(
+            error_text(&e).contains("NOPE_NOT_SET"),
+            "{}",
+            error_text(&e)
+        );
+        assert!(t.eval_bool("nope is defined", &s).is_ok_and(|b| !b));
+    }
+
+    #[test]
+    fn steps_namespace_accepts_underscores_for_hyphens() {
+        let t = Templates::new();
+        let sc = scope();
+        sc.set_output(
+            "verify-version",
+            Some("mke"),
+            to_value(serde_json::json!({"version": "3.8.7"})),
+        );
+        let s = sc.value();
+        assert_eq!(
+            t.render_str("{{ steps.verify_version.version }}", &s)
+                .unwrap(),
+            "3.8.7"
+        );
+        assert_eq!(
+            t.render_str("{{ steps['verify-version'].version }}", &s)
+                .unwrap(),
+            "3.8.7"
+        );
+        assert_eq!(t.render_str("{{ mke.version }}", &s).unwrap(), "3.8.7");
+    }
+
+    #[test]
+    fn templates_cannot_loop_forever_or_read_files() {
+        let t = Templates::new();
+        let s = scope().value();
+        assert!(
+            t.render_str(
+                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+                &s
+            )
+            .is_err()
+        );
+        assert!(t.render_str("{% include '/etc/passwd' %}", &s).is_err());
+    }
+}

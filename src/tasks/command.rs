@@ -1,0 +1,196 @@
+//! `command`: run a program locally, never through a shell. Idempotent
+//! through `creates` (a path whose existence means done) and `unless` (a
+//! probe command whose exit 0 means done). The probe runs in `--check` too:
+//! it must be read-only.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Change, Check, Facts, Module, StepContext, TaskError};
+
+/// Registered stdout/stderr are cut to this many bytes.
+const MAX_CAPTURE: usize = 64 * 1024;
+
+/// Run a program without a shell.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Command {
+    /// Program and arguments. No shell: pipes, globs and `$VARS` are not interpreted.
+    pub argv: Vec<String>,
+    /// In sync (not run) when this path exists. Checked again after the run.
+    #[serde(default)]
+    pub creates: Option<PathBuf>,
+    /// In sync (not run) when this probe command exits 0. Runs in `--check` too.
+    #[serde(default)]
+    pub unless: Option<Vec<String>>,
+    /// Working directory for the program (and the probe).
+    #[serde(default)]
+    pub chdir: Option<PathBuf>,
+    /// Extra environment variables for the program.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+struct Ran {
+    rc: Option<i32>,
+    signal: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn capture(bytes: &[u8]) -> String {
+    let cut = &bytes[..bytes.len().min(MAX_CAPTURE)];
+    String::from_utf8_lossy(cut).into_owned()
+}
+
+impl Command {
+    fn program_line(argv: &[String]) -> String {
+        argv.iter()
+            .map(|a| {
+                if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
+                {
+                    format!("'{}'", a.replace('\'', "'\\''"))
+                } else {
+                    a.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    async fn run(&self, argv: &[String], what: &str) -> Result<Ran, TaskError> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| TaskError::new(format!("`{what}` is empty: give a program to run")))?;
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .envs(&self.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(dir) = &self.chdir {
+            cmd.current_dir(dir);
+        }
+        crate::engine::child::die_with_parent(&mut cmd);
+        let out = cmd.output().await.map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("is `{program}` installed and on PATH? (no shell is used: write the program and its arguments as separate list items)")
+            } else {
+                "check the program path and permissions".to_string()
+            };
+            TaskError::new(format!("cannot start `{program}`: {e}")).remedy(hint)
+        })?;
+        #[cfg(unix)]
+        let signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
+        #[cfg(not(unix))]
+        let signal = None;
+        Ok(Ran {
+            rc: out.status.code(),
+            signal,
+            stdout: capture(&out.stdout),
+            stderr: capture(&out.stderr),
+        })
+    }
+
+    /// Whether a guard says the work is already done.
+    async fn guard_holds(&self) -> Result<Option<String>, TaskError> {
+        if let Some(path) = &self.creates {
+            let path = match &self.chdir {
+                Some(dir) if path.is_relative() => dir.join(path),
+                _ => path.clone(),
+            };
+            if path.exists() {
+                return Ok(Some(format!("{} exists", path.display())));
+            }
+        }
+        if let Some(probe) = &self.unless {
+            let ran = self.run(probe, "unless").await?;
+            if ran.rc == Some(0) {
+                return Ok(Some(format!("`{}` exits 0", Self::program_line(probe))));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn not_run(reason: &str) -> Facts {
+    let mut f = Facts::new();
+    f.insert("ran".into(), false.into());
+    f.insert("rc".into(), serde_json::Value::Null);
+    f.insert("stdout".into(), "".into());
+    f.insert("stderr".into(), "".into());
+    f.insert("reason".into(), reason.into());
+    f
+}
+
+impl Module for Command {
+    const NAME: &'static str = "command";
+    const SUMMARY: &'static str =
+        "Run a local program without a shell; idempotent through `creates` and/or `unless`.";
+    const EXAMPLE: &'static str = "- id: fetch-ca\n  command:\n    argv: [curl, -fsSo, mke-ca.pem, \"https://{{ env.MKE_HOST }}/ca\"]\n    creates: mke-ca.pem";
+    const CHECK_MODE: &'static str = "full: reports `would change` with the command line; the `unless` probe runs (keep it read-only)";
+
+    async fn check(&self, _cx: &StepContext<'_>) -> Result<Check, TaskError> {
+        if self.argv.is_empty() {
+            return Err(TaskError::new(
+                "`argv` is empty: give the program and its arguments",
+            ));
+        }
+        if let Some(reason) = self.guard_holds().await? {
+            return Ok(Check::InSync {
+                message: reason.clone(),
+                output: not_run(&reason),
+            });
+        }
+        let line = Self::program_line(&self.argv);
+        let mut change = Change::new("run", format!("run `{line}`"));
+        change.to = Some(serde_json::Value::from(self.argv.clone()));
+        Ok(Check::Drift {
+            message: format!("would run `{line}`"),
+            changes: vec![change],
+            output: Facts::new(),
+        })
+    }
+
+    async fn apply(&self, _cx: &StepContext<'_>, _: &[Change]) -> Result<Facts, TaskError> {
+        let ran = self.run(&self.argv, "argv").await?;
+        let mut out = Facts::new();
+        out.insert("ran".into(), true.into());
+        out.insert("rc".into(), ran.rc.into());
+        out.insert("stdout".into(), ran.stdout.clone().into());
+        out.insert("stderr".into(), ran.stderr.clone().into());
+        if ran.rc == Some(0) {
+            return Ok(out);
+        }
+        let line = Self::program_line(&self.argv);
+        let how = match (ran.rc, ran.signal) {
+            (Some(rc), _) => format!("exited with {rc}"),
+            (None, Some(sig)) => format!("was killed by signal {sig}"),
+            (None, None) => "ended abnormally".to_string(),
+        };
+        let last = ran
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let mut message = format!("`{line}` {how}");
+        if !last.is_empty() {
+            message.push_str(&format!(": {}", last.trim()));
+        }
+        Err(TaskError {
+            message,
+            remedy: None,
+            output: out,
+        })
+    }
+
+    fn verifiable(&self) -> bool {
+        self.creates.is_some() || self.unless.is_some()
+    }
+}

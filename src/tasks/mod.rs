@@ -1,0 +1,249 @@
+//! Task modules: the [`Module`] trait, the check/apply result types, and the
+//! one registry (`modules!`) that maps a YAML key to a typed parameter
+//! struct. Tasks never print; they return typed results and the engine emits
+//! events.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::playbook::template::{Scope, Templates};
+
+pub mod assert;
+pub mod command;
+pub mod debug;
+
+/// Registered output of a step: a JSON object.
+pub type Facts = serde_json::Map<String, serde_json::Value>;
+
+/// One difference between the actual and the desired state.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Change {
+    /// What changes, as a stable key (`cluster_config.calico_kdd`, `run`).
+    pub key: String,
+    /// A one-line description for humans.
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<serde_json::Value>,
+    /// Before/after text of a changed file, for `--diff`.
+    #[serde(skip)]
+    pub diff: Option<TextDiff>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextDiff {
+    pub name: String,
+    pub before: String,
+    pub after: String,
+}
+
+impl Change {
+    pub fn new(key: impl Into<String>, summary: impl Into<String>) -> Self {
+        Change {
+            key: key.into(),
+            summary: summary.into(),
+            from: None,
+            to: None,
+            diff: None,
+        }
+    }
+}
+
+/// The answer of a check phase.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// The desired state is there; nothing to do.
+    InSync { message: String, output: Facts },
+    /// Apply would make these changes.
+    Drift {
+        message: String,
+        changes: Vec<Change>,
+        output: Facts,
+    },
+    /// This tool cannot fix it; a person must.
+    Blocked {
+        reason: String,
+        remedy: String,
+        output: Facts,
+    },
+    /// In `--check`: the answer depends on the pending change of an earlier
+    /// step (`after`); the real run checks again once that is applied.
+    AfterPending { after: String, message: String },
+}
+
+impl Check {
+    pub fn in_sync(message: impl Into<String>) -> Self {
+        Check::InSync {
+            message: message.into(),
+            output: Facts::new(),
+        }
+    }
+
+    pub fn output(&self) -> Option<&Facts> {
+        match self {
+            Check::InSync { output, .. }
+            | Check::Drift { output, .. }
+            | Check::Blocked { output, .. } => Some(output),
+            Check::AfterPending { .. } => None,
+        }
+    }
+}
+
+/// A step failed (as opposed to reporting drift or a blocked state).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct TaskError {
+    pub message: String,
+    pub remedy: Option<String>,
+    pub output: Facts,
+}
+
+impl TaskError {
+    pub fn new(message: impl Into<String>) -> Self {
+        TaskError {
+            message: message.into(),
+            remedy: None,
+            output: Facts::new(),
+        }
+    }
+
+    pub fn remedy(mut self, remedy: impl Into<String>) -> Self {
+        self.remedy = Some(remedy.into());
+        self
+    }
+}
+
+/// What a task may use while it runs.
+pub struct StepContext<'a> {
+    pub step_id: &'a str,
+    pub check_mode: bool,
+    pub templates: &'a Templates,
+    pub scope: &'a Arc<Scope>,
+    pub state_dir: &'a PathBuf,
+    /// Pending changes of earlier steps in a `--check` run: (step id, change).
+    pub pending: &'a [(String, Change)],
+}
+
+impl StepContext<'_> {
+    /// The earlier step whose pending change has this key, in `--check`.
+    pub fn pending(&self, key: &str) -> Option<&str> {
+        self.pending
+            .iter()
+            .find(|(_, c)| c.key == key)
+            .map(|(s, _)| s.as_str())
+    }
+}
+
+/// A task module: typed parameters with a check phase and an apply phase.
+#[allow(async_fn_in_trait)]
+pub trait Module: DeserializeOwned + JsonSchema + Sized {
+    /// The YAML key that selects this module.
+    const NAME: &'static str;
+    /// One line for `mkeprep modules`.
+    const SUMMARY: &'static str;
+    /// A step using this module, for `mkeprep modules NAME`.
+    const EXAMPLE: &'static str;
+    /// Whether apply is disruptive (needs confirmation or `--yes`).
+    const DISRUPTIVE: bool = false;
+    /// What the module does in check mode.
+    const CHECK_MODE: &'static str = "full: the check phase is read-only";
+
+    /// Is the desired state there? What would change? Read-only.
+    async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError>;
+
+    /// Make the changes `check` reported. Returns output to register.
+    async fn apply(&self, cx: &StepContext<'_>, changes: &[Change]) -> Result<Facts, TaskError>;
+
+    /// After a successful apply: whether the engine must re-check to call
+    /// the step `changed`. Modules that cannot observe their effect (a
+    /// `command` without `creates`/`unless`) return false.
+    fn verifiable(&self) -> bool {
+        true
+    }
+}
+
+/// Documentation of one module, generated from its code.
+pub struct ModuleDoc {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub example: &'static str,
+    pub disruptive: bool,
+    pub check_mode: &'static str,
+    pub schema: schemars::Schema,
+}
+
+fn doc_of<M: Module>() -> ModuleDoc {
+    ModuleDoc {
+        name: M::NAME,
+        summary: M::SUMMARY,
+        example: M::EXAMPLE,
+        disruptive: M::DISRUPTIVE,
+        check_mode: M::CHECK_MODE,
+        schema: schemars::schema_for!(M),
+    }
+}
+
+/// The one registry: each line maps a module key to its type. The enum,
+/// the name list, parsing, dispatch and docs all come from here.
+macro_rules! modules {
+    ($($variant:ident => $ty:ty),* $(,)?) => {
+        /// A step's module with its evaluated, typed parameters.
+        pub enum Task {
+            $($variant($ty),)*
+        }
+
+        /// Every module key, in registry order.
+        pub const NAMES: &[&str] = &[$(<$ty as Module>::NAME),*];
+
+        impl Task {
+            /// Types the (rendered) parameters of module `name`.
+            pub fn from_json(
+                name: &str,
+                params: serde_json::Value,
+            ) -> Option<Result<Task, serde_path_to_error::Error<serde_json::Error>>> {
+                $(
+                    if name == <$ty as Module>::NAME {
+                        return Some(serde_path_to_error::deserialize(params).map(Task::$variant));
+                    }
+                )*
+                None
+            }
+
+            pub fn name(&self) -> &'static str {
+                match self { $(Task::$variant(_) => <$ty as Module>::NAME,)* }
+            }
+
+            pub fn disruptive(&self) -> bool {
+                match self { $(Task::$variant(_) => <$ty as Module>::DISRUPTIVE,)* }
+            }
+
+            pub fn verifiable(&self) -> bool {
+                match self { $(Task::$variant(m) => m.verifiable(),)* }
+            }
+
+            pub async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
+                match self { $(Task::$variant(m) => m.check(cx).await,)* }
+            }
+
+            pub async fn apply(&self, cx: &StepContext<'_>, changes: &[Change]) -> Result<Facts, TaskError> {
+                match self { $(Task::$variant(m) => m.apply(cx, changes).await,)* }
+            }
+        }
+
+        /// Documentation of every module, generated from the code.
+        pub fn docs() -> Vec<ModuleDoc> {
+            vec![$(doc_of::<$ty>()),*]
+        }
+    };
+}
+
+modules! {
+    Assert => assert::Assert,
+    Command => command::Command,
+    Debug => debug::Debug,
+}
