@@ -101,8 +101,14 @@ fn show(dir: &std::path::Path, output: Output, all: bool) -> i32 {
                     message,
                     duration_ms,
                     ignored,
+                    from_journal,
                     ..
                 } => {
+                    let message = if *from_journal {
+                        format!("{message} (from journal)")
+                    } else {
+                        message.clone()
+                    };
                     let word = if *ignored && status.is_problem() {
                         format!("{} (ignored)", status.word())
                     } else {

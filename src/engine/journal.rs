@@ -119,6 +119,9 @@ pub enum Record {
         output: Facts,
         #[serde(default)]
         ignored: bool,
+        /// Restored from an earlier run's record, not run again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        from_journal: bool,
     },
     RunEnd {
         run_id: String,

@@ -238,6 +238,7 @@ impl<'a> Runner<'a> {
         let mut _lock = None;
         let mut finished: HashMap<String, Record> = HashMap::new();
         let mut resumes = None;
+        let mut warnings = Vec::new();
         if !self.opts.check {
             let dir = &self.opts.state_dir;
             state::ensure_dir(dir).map_err(|source| RunError::StateDir {
@@ -246,15 +247,14 @@ impl<'a> Runner<'a> {
             })?;
             let lock = RunLock::acquire(dir).map_err(RunError::Locked)?;
             if let Some(stale) = &lock.stale {
-                let msg = format!(
+                warnings.push(format!(
                     "an earlier run ({stale}) ended without releasing the state directory; taking it over"
-                );
-                self.warn(msg);
+                ));
             }
             _lock = Some(lock);
             let (journal, loaded) = Journal::open(dir, self.opts.fresh)?;
             if let Some(torn) = loaded.torn_bytes {
-                self.warn(format!(
+                warnings.push(format!(
                     "the journal's last record was torn by a crash ({torn} bytes); it was cut off and the step it described will be checked again"
                 ));
             }
@@ -304,6 +304,9 @@ impl<'a> Runner<'a> {
             steps: self.pb.steps.len(),
             state_dir: self.opts.state_dir.display().to_string(),
         }));
+        for w in warnings {
+            self.warn(w);
+        }
 
         let mut counts: BTreeMap<&'static str, usize> =
             Status::ALL.iter().map(|s| (s.json_name(), 0)).collect();
@@ -347,7 +350,7 @@ impl<'a> Runner<'a> {
                     output,
                     ..Outcome::new(status, message)
                 };
-                self.journal_step_end(step, &outcome, duration_ms, false)?;
+                self.journal_step_end(step, &outcome, duration_ms, false, true)?;
                 self.emit(Event::StepStart(StepStart {
                     step: step.id.clone(),
                     module: step.module.to_string(),
@@ -442,7 +445,7 @@ impl<'a> Runner<'a> {
                 step.register.as_deref(),
                 to_value(&outcome.output),
             );
-            self.journal_step_end(step, &outcome, ms, ignored)?;
+            self.journal_step_end(step, &outcome, ms, ignored, false)?;
             *counts.entry(outcome.status.json_name()).or_default() += 1;
             self.emit_end(step, outcome, ms, false, ignored);
         }
@@ -489,6 +492,7 @@ impl<'a> Runner<'a> {
         o: &Outcome,
         ms: u64,
         ignored: bool,
+        from_journal: bool,
     ) -> Result<(), JournalError> {
         let rec = Record::StepEnd {
             run_id: self.run_id.clone(),
@@ -500,6 +504,7 @@ impl<'a> Runner<'a> {
             changes: o.changes.clone(),
             output: o.output.clone(),
             ignored,
+            from_journal,
         };
         self.journal(rec, false)
     }

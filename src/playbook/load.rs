@@ -659,9 +659,16 @@ fn type_check(
         .strip_prefix("unknown field `")
         .and_then(|r| r.split('`').next())
     {
-        let pos = at.key(field).map(|k| k.pos).unwrap_or(at.pos);
+        let pos = params
+            .locate_key(e.path(), field)
+            .or_else(|| at.key(field).map(|k| k.pos))
+            .unwrap_or(at.pos);
         let expected = inner.split(", expected ").nth(1).unwrap_or("");
-        let help = format!("`{module}` takes {expected}; see `mkeprep modules {module}`");
+        let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let help = match suggest(field, names.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`? `{module}` takes {expected}"),
+            None => format!("`{module}` takes {expected}; see `mkeprep modules {module}`"),
+        };
         l.help(
             pos,
             format!("unknown parameter `{field}` for module `{module}`"),

@@ -101,6 +101,8 @@ impl JunitReporter {
 /// Escapes text for XML attributes and content; drops characters XML 1.0
 /// cannot carry.
 fn esc(s: &str) -> String {
+    // Mask secrets before escaping changes their spelling.
+    let s = redact(s);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

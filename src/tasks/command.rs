@@ -20,12 +20,13 @@ const MAX_CAPTURE: usize = 64 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct Command {
     /// Program and arguments. No shell: pipes, globs and `$VARS` are not interpreted.
+    #[serde(deserialize_with = "super::string_list")]
     pub argv: Vec<String>,
     /// In sync (not run) when this path exists. Checked again after the run.
     #[serde(default)]
     pub creates: Option<PathBuf>,
     /// In sync (not run) when this probe command exits 0. Runs in `--check` too.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::opt_string_list")]
     pub unless: Option<Vec<String>>,
     /// Working directory for the program (and the probe).
     #[serde(default)]
@@ -33,6 +34,10 @@ pub struct Command {
     /// Extra environment variables for the program.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The program disrupts something (a restart, a failover): ask before
+    /// running it, or require `--yes`.
+    #[serde(default)]
+    pub disruptive: bool,
 }
 
 struct Ran {
@@ -188,6 +193,10 @@ impl Module for Command {
             remedy: None,
             output: out,
         })
+    }
+
+    fn disruptive(&self) -> bool {
+        self.disruptive
     }
 
     fn verifiable(&self) -> bool {

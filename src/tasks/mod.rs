@@ -148,7 +148,7 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
     const SUMMARY: &'static str;
     /// A step using this module, for `mkeprep modules NAME`.
     const EXAMPLE: &'static str;
-    /// Whether apply is disruptive (needs confirmation or `--yes`).
+    /// Whether apply is always disruptive (needs confirmation or `--yes`).
     const DISRUPTIVE: bool = false;
     /// What the module does in check mode.
     const CHECK_MODE: &'static str = "full: the check phase is read-only";
@@ -158,6 +158,11 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
 
     /// Make the changes `check` reported. Returns output to register.
     async fn apply(&self, cx: &StepContext<'_>, changes: &[Change]) -> Result<Facts, TaskError>;
+
+    /// Whether this step's apply is disruptive; a module may decide per step.
+    fn disruptive(&self) -> bool {
+        Self::DISRUPTIVE
+    }
 
     /// After a successful apply: whether the engine must re-check to call
     /// the step `changed`. Modules that cannot observe their effect (a
@@ -219,7 +224,7 @@ macro_rules! modules {
             }
 
             pub fn disruptive(&self) -> bool {
-                match self { $(Task::$variant(_) => <$ty as Module>::DISRUPTIVE,)* }
+                match self { $(Task::$variant(m) => m.disruptive(),)* }
             }
 
             pub fn verifiable(&self) -> bool {
@@ -246,4 +251,39 @@ modules! {
     Assert => assert::Assert,
     Command => command::Command,
     Debug => debug::Debug,
+}
+
+/// A scalar written where a string is expected (`argv: [sleep, 5]`).
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    S(String),
+    I(i64),
+    F(f64),
+    B(bool),
+}
+
+impl From<Scalar> for String {
+    fn from(s: Scalar) -> String {
+        match s {
+            Scalar::S(s) => s,
+            Scalar::I(i) => i.to_string(),
+            Scalar::F(f) => f.to_string(),
+            Scalar::B(b) => b.to_string(),
+        }
+    }
+}
+
+/// Deserialises a list of strings, taking numbers and booleans as their text.
+pub fn string_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let items: Vec<Scalar> = serde::Deserialize::deserialize(d)?;
+    Ok(items.into_iter().map(String::from).collect())
+}
+
+/// [`string_list`] for an optional list.
+pub fn opt_string_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    let items: Option<Vec<Scalar>> = serde::Deserialize::deserialize(d)?;
+    Ok(items.map(|v| v.into_iter().map(String::from).collect()))
 }

@@ -119,6 +119,27 @@ impl Node {
         }
     }
 
+    /// The position of the key a serde path ends with, if it ends with one
+    /// (errors about a field point at its key).
+    pub fn locate_key(&self, path: &serde_path_to_error::Path, key: &str) -> Option<Pos> {
+        use serde_path_to_error::Segment;
+        let segs: Vec<&Segment> = path.iter().collect();
+        let (last, parents) = segs.split_last()?;
+        match last {
+            Segment::Map { key: k } if k == key => {}
+            _ => return None,
+        }
+        let mut node = self;
+        for seg in parents {
+            node = match seg {
+                Segment::Seq { index } => node.as_seq()?.get(*index)?,
+                Segment::Map { key } => node.get(key)?,
+                _ => return None,
+            };
+        }
+        node.key(key).map(|k| k.pos)
+    }
+
     /// The node a serde path (`a.b[2].c`) points at, as deep as it resolves.
     pub fn locate<'a>(&'a self, path: &serde_path_to_error::Path) -> &'a Node {
         use serde_path_to_error::Segment;

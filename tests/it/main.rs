@@ -1,0 +1,4 @@
+//! Integration tests: one binary, driving the built `mkeprep` as a user would.
+
+mod common;
+mod runner;
