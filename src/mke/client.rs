@@ -89,6 +89,27 @@ impl ClientConfig {
     }
 }
 
+/// The timeout for the config-toml PUT that converts Calico to KDD: the
+/// conversion takes about 20 s per node and MKE answers only when it is
+/// done, so allow 60 s plus 30 s per node (reference/mke3-facts.md §B.3).
+pub fn kdd_put_timeout(node_count: usize) -> Duration {
+    let nodes = u32::try_from(node_count.max(1)).unwrap_or(u32::MAX);
+    Duration::from_secs(60).saturating_add(Duration::from_secs(30).saturating_mul(nodes))
+}
+
+/// Whether the message of a 2xx answer to the KDD PUT reports success.
+/// MKE's wording is documented both as "Calico datastore upgrade from etcd
+/// to kdd successful" and "… migration from etcd to kdd successful";
+/// anything saying "etcd to kdd successful" counts.
+pub fn is_kdd_success(message: &str) -> bool {
+    message
+        .to_ascii_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .contains("etcd to kdd successful")
+}
+
 /// What to ask of `POST /api/ucp/backup`.
 #[derive(Debug, Clone, Default)]
 pub struct BackupRequest {
@@ -204,6 +225,9 @@ impl MkeClient {
             .connect_timeout(cfg.connect_timeout)
             .timeout(cfg.request_timeout)
             .https_only(true)
+            // MKE's API does not redirect; following one could resend a
+            // PUT body or the token elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("mkeprep/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| MkeError::TlsSetup(e.to_string()))?;

@@ -65,7 +65,7 @@ impl fmt::Display for TimeoutKind {
 }
 
 /// An error of the MKE client.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum MkeError {
     /// `MKE_HOST` could not be parsed.

@@ -19,7 +19,7 @@ mod tls;
 
 pub use client::{
     BackupRequest, ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, MkeClient,
-    RetryPolicy,
+    RetryPolicy, is_kdd_success, kdd_put_timeout,
 };
 pub use error::{Endpoint, MkeError, TimeoutKind, server_message};
 pub use model::{

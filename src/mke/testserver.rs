@@ -48,6 +48,7 @@ pub struct Reply {
     pub delay: Duration,
     /// Close the connection without answering.
     pub drop: bool,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -58,6 +59,7 @@ impl Reply {
             content_type: "application/json",
             delay: Duration::ZERO,
             drop: false,
+            headers: Vec::new(),
         }
     }
 
@@ -77,6 +79,11 @@ impl Reply {
 
     pub fn after(self, delay: Duration) -> Reply {
         Reply { delay, ..self }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
     }
 }
 
@@ -178,9 +185,14 @@ impl TestServer {
                         if reply.drop {
                             return;
                         }
+                        let extra: String = reply
+                            .headers
+                            .iter()
+                            .map(|(n, v)| format!("{n}: {v}\r\n"))
+                            .collect();
                         let head = format!(
                             "HTTP/1.1 {} Test\r\ncontent-type: {}\r\ncontent-length: {}\r\n\
-                             connection: close\r\n\r\n",
+                             {extra}connection: close\r\n\r\n",
                             reply.status,
                             reply.content_type,
                             reply.body.len()

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::*;
-use crate::mke::testserver::{Recorded, Reply, TEST_PASSWORD, TestServer};
+use crate::mke::testserver::{Recorded, Reply, TEST_PASSWORD, TestPki, TestServer};
 use crate::mke::{BackupState, NodeRole, TimeoutKind, VersionSource};
 
 const UNAUTHORIZED: &str =
@@ -424,8 +424,13 @@ async fn a_backup_post_is_never_retried() {
 #[tokio::test]
 async fn an_unknown_ca_is_reported_with_the_way_to_trust_it() {
     let server = TestServer::start(full_mke()).await;
+    // Trust another CA than the server's (so the test does not depend on
+    // the machine's own roots).
+    let dir = tempfile::tempdir().unwrap();
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::write(&other_ca, TestPki::new(&["localhost"]).ca_pem).unwrap();
     let mut cfg = server.config();
-    cfg.ca_cert = None;
+    cfg.ca_cert = Some(other_ca);
     let err = MkeClient::new(cfg).unwrap().info().await.unwrap_err();
     assert!(matches!(err, MkeError::TlsUntrusted { .. }), "{err:?}");
     let msg = text(&err);
@@ -612,6 +617,56 @@ async fn ping_reports_the_status_without_retrying() {
     let client = client_for(&server).await;
     assert_eq!(client.ping().await.unwrap(), 503);
     assert_eq!(server.count("GET", "/_ping"), 1);
+}
+
+#[tokio::test]
+async fn login_is_retried_on_5xx() {
+    let seen = AtomicU32::new(0);
+    let inner = full_mke();
+    let server = TestServer::start(move |req: &Recorded| {
+        if req.path == "/auth/login" && seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Reply::text(502, "Bad Gateway");
+        }
+        inner(req)
+    })
+    .await;
+    assert_eq!(client_for(&server).await.nodes().await.unwrap().len(), 2);
+    assert_eq!(server.count("POST", "/auth/login"), 2);
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let server = TestServer::start(mke(|req, _| {
+        (req.path == "/api/ucp/config-toml")
+            .then(|| Reply::text(307, "").header("location", "/elsewhere"))
+    }))
+    .await;
+    let err = client_for(&server)
+        .await
+        .put_config_toml(CONFIG, Duration::from_secs(3))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(307));
+    assert_eq!(server.count("PUT", "/api/ucp/config-toml"), 1);
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "login and the PUT, nothing else"
+    );
+}
+
+#[test]
+fn kdd_timeout_and_success_wording() {
+    assert_eq!(kdd_put_timeout(0), Duration::from_secs(90));
+    assert_eq!(kdd_put_timeout(10), Duration::from_secs(360));
+    assert!(is_kdd_success(
+        "Calico datastore upgrade from etcd to kdd successful"
+    ));
+    assert!(is_kdd_success(
+        "Calico datastore migration from etcd to KDD  successful"
+    ));
+    assert!(!is_kdd_success("Calico datastore migration failed"));
+    assert!(!is_kdd_success(""));
 }
 
 #[test]
