@@ -8,6 +8,7 @@ pub mod cli;
 pub mod diag;
 pub mod engine;
 pub mod inventory;
+pub mod mke;
 pub mod playbook;
 pub mod report;
 pub mod tasks;

@@ -1,0 +1,573 @@
+//! Errors of the MKE client, and how MKE's own error bodies are read.
+//!
+//! Every message names the request (`GET /api/ucp/config-toml`), what went
+//! wrong and what to do. None contains the password or the session token:
+//! both are [`Secret`](crate::engine::secret::Secret)s, and every text taken
+//! from a server answer goes through [`redact`] as a second line of defence.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::secret::redact;
+
+/// The request an error is about: `GET /info`, or a full URL for requests
+/// to another address than `MKE_HOST` (`GET https://10.0.0.12:443/_ping`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub method: &'static str,
+    pub target: String,
+}
+
+impl Endpoint {
+    pub fn new(method: &'static str, target: impl Into<String>) -> Self {
+        Endpoint {
+            method,
+            target: target.into(),
+        }
+    }
+
+    /// GET and the login POST can be sent again safely; a PUT of the
+    /// configuration or the POST that starts a backup cannot.
+    pub fn is_idempotent(&self) -> bool {
+        self.method == "GET" || self.is_login()
+    }
+
+    pub fn is_login(&self) -> bool {
+        self.method == "POST" && self.target.ends_with("/auth/login")
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.target)
+    }
+}
+
+/// Which of the two client timeouts ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// Establishing the TCP connection and the TLS session.
+    Connect,
+    /// The whole request, from sending to the end of the answer.
+    Request,
+}
+
+impl fmt::Display for TimeoutKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimeoutKind::Connect => "connect",
+            TimeoutKind::Request => "request",
+        })
+    }
+}
+
+/// An error of the MKE client.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum MkeError {
+    /// `MKE_HOST` could not be parsed.
+    #[error("MKE_HOST={value:?} is not a valid MKE address: {reason}")]
+    InvalidTarget { value: String, reason: String },
+
+    /// The `--ca-cert` file is unreadable or holds no usable certificate.
+    #[error(
+        "cannot use the CA certificate file {} (--ca-cert / MKEPREP_CA_CERT): {reason}",
+        path.display()
+    )]
+    CaCert { path: PathBuf, reason: String },
+
+    /// TLS could not be set up at all (no trusted roots, bad crypto setup).
+    #[error("cannot set up TLS for the MKE client: {0}")]
+    TlsSetup(String),
+
+    /// The server's certificate chain does not lead to a trusted CA.
+    #[error(
+        "{endpoint}: the TLS certificate of {host} was not trusted ({detail}). MKE signs its \
+         certificates with its own CA by default: fetch it with `curl -k https://{host}/ca -o \
+         mke-ca.pem`, compare it with the CA on a manager, and pass it with --ca-cert mke-ca.pem \
+         (or MKEPREP_CA_CERT=mke-ca.pem)"
+    )]
+    TlsUntrusted {
+        endpoint: Endpoint,
+        host: String,
+        detail: String,
+    },
+
+    /// The certificate is trusted but not issued for the name in `MKE_HOST`.
+    #[error(
+        "{endpoint}: the TLS certificate of {host} is not valid for that name ({detail}); set \
+         MKE_HOST to a name or address that MKE's certificate covers (its subject alternative \
+         names), or add this one to MKE's SANs"
+    )]
+    TlsName {
+        endpoint: Endpoint,
+        host: String,
+        detail: String,
+    },
+
+    /// Any other TLS failure (expired certificate, not an HTTPS port, …).
+    #[error("{endpoint}: the TLS handshake with {host} failed: {detail}")]
+    Tls {
+        endpoint: Endpoint,
+        host: String,
+        detail: String,
+    },
+
+    #[error(
+        "{endpoint}: connection refused by {host}: nothing listens there; check the host and \
+         port in MKE_HOST and that MKE is running"
+    )]
+    ConnectionRefused { endpoint: Endpoint, host: String },
+
+    #[error(
+        "{endpoint}: cannot resolve the host name of {host} ({detail}); check MKE_HOST and the \
+         DNS settings of this machine"
+    )]
+    Dns {
+        endpoint: Endpoint,
+        host: String,
+        detail: String,
+    },
+
+    /// Other connection failures: unreachable network, reset, closed early.
+    #[error("{endpoint}: cannot talk to {host}: {detail}; check the network path to MKE_HOST")]
+    Connect {
+        endpoint: Endpoint,
+        host: String,
+        detail: String,
+    },
+
+    #[error(
+        "{endpoint}: no answer from {host} within the {kind} timeout of {}; {}",
+        humantime::format_duration(*after),
+        timeout_hint(*kind)
+    )]
+    Timeout {
+        endpoint: Endpoint,
+        host: String,
+        kind: TimeoutKind,
+        after: Duration,
+    },
+
+    /// MKE answered with an error status.
+    #[error("{endpoint}: HTTP {status}: {message}. {}", http_hint(endpoint, *status))]
+    Http {
+        endpoint: Endpoint,
+        status: u16,
+        /// The server's own message, from `errors[].message`, `message` or
+        /// the raw body (trimmed, truncated, secrets masked).
+        message: String,
+    },
+
+    /// MKE answered 2xx with a body this client cannot read.
+    #[error(
+        "{endpoint}: unexpected answer: {detail}; is MKE_HOST an MKE 3 manager or its load \
+         balancer?"
+    )]
+    BadBody { endpoint: Endpoint, detail: String },
+
+    /// A request that changes state (PUT, POST) lost its connection or ran
+    /// out of time after it was sent, or a proxy gave up waiting for it: MKE
+    /// may or may not have applied it. Never retried blindly.
+    #[error(
+        "{endpoint}: outcome unknown: {detail}. MKE may or may not have applied the request: \
+         read the current state again before trying again"
+    )]
+    OutcomeUnknown { endpoint: Endpoint, detail: String },
+
+    /// Neither `/info` nor `/version` named an MKE version.
+    #[error("could not read the MKE version from the API: {}", attempts.join("; "))]
+    VersionNotFound { attempts: Vec<String> },
+}
+
+impl MkeError {
+    /// The HTTP status, when MKE answered with an error status.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            MkeError::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether sending the same idempotent request again may succeed:
+    /// 5xx answers, timeouts and broken connections.
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            MkeError::Http { status, .. } => *status >= 500,
+            MkeError::Timeout { .. }
+            | MkeError::ConnectionRefused { .. }
+            | MkeError::Connect { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+fn timeout_hint(kind: TimeoutKind) -> &'static str {
+    match kind {
+        TimeoutKind::Connect => {
+            "check that MKE_HOST is reachable from this machine (routes, firewalls, VPN)"
+        }
+        TimeoutKind::Request => {
+            "MKE is slow or overloaded: check the health of the managers, or allow a longer \
+             request timeout"
+        }
+    }
+}
+
+fn http_hint(endpoint: &Endpoint, status: u16) -> &'static str {
+    match status {
+        400 if endpoint.target.ends_with("/config-toml") => {
+            "MKE refused the configuration as invalid; nothing was applied"
+        }
+        400 => "MKE refused the request as invalid",
+        401 if endpoint.is_login() => {
+            "MKE rejected the credentials: check MKE_USERNAME and MKE_PASSWORD"
+        }
+        401 => {
+            "MKE refused the session even after a fresh login: check that the user still \
+             exists and is not locked"
+        }
+        403 => "the user may not do this: use an MKE admin account",
+        404 if endpoint.target.contains("/api/ucp/backup/") => "MKE knows no backup with that id",
+        404 => {
+            "MKE has no such endpoint: check that MKE_HOST points at an MKE 3 manager or its \
+             load balancer"
+        }
+        429 => "MKE is limiting the request rate: wait a moment and try again",
+        500..=599 => {
+            "MKE reported a server error: check the health of the managers (ucp-controller \
+             logs) and try again"
+        }
+        _ => "unexpected answer from MKE",
+    }
+}
+
+/// The longest server text quoted in an error.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// The server's message from an error body: `errors[].message` (with the
+/// code), then `message`, then `error`, then the raw body collapsed to one
+/// line and truncated. Registered secrets are masked.
+pub fn server_message(body: &str) -> String {
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        return "(empty body)".to_string();
+    }
+    let text = match serde_json::from_str::<serde_json::Value>(trimmed) {
+        Ok(json) => json_message(&json).unwrap_or_else(|| trimmed.to_string()),
+        Err(_) => trimmed.to_string(),
+    };
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let shortened = truncate_chars(&one_line, MAX_MESSAGE_CHARS);
+    redact(&shortened).into_owned()
+}
+
+fn json_message(json: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let non_empty = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    if let Value::String(s) = json {
+        return Some(s.clone()).filter(|s| !s.trim().is_empty());
+    }
+    if let Some(errors) = json.get("errors").and_then(Value::as_array) {
+        let messages: Vec<String> = errors
+            .iter()
+            .filter_map(|e| {
+                let message = non_empty(e.get("message")).or_else(|| non_empty(e.get("detail")));
+                let code = non_empty(e.get("code"));
+                match (message, code) {
+                    (Some(m), Some(c)) => Some(format!("{m} ({c})")),
+                    (Some(m), None) => Some(m),
+                    (None, Some(c)) => Some(c),
+                    (None, None) => e.as_str().map(str::to_string),
+                }
+            })
+            .collect();
+        if !messages.is_empty() {
+            return Some(messages.join("; "));
+        }
+    }
+    non_empty(json.get("message")).or_else(|| non_empty(json.get("error")))
+}
+
+fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
+        None => text.to_string(),
+    }
+}
+
+/// The timeouts a request ran with, to say which one ran out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+}
+
+/// Turns a transport-level failure of reqwest into a typed error.
+pub(crate) fn transport_error(
+    endpoint: Endpoint,
+    host: &str,
+    err: &reqwest::Error,
+    timeouts: Timeouts,
+) -> MkeError {
+    let host = host.to_string();
+    let chain = error_chain(err);
+    // Connect-phase failures mean nothing was sent: safe to report as such
+    // even for a PUT.
+    if err.is_connect() || tls_error(&chain).is_some() {
+        if let Some(tls) = tls_error(&chain) {
+            return classify_tls(endpoint, host, tls);
+        }
+        if err.is_timeout() || has_kind(&chain, io::ErrorKind::TimedOut) {
+            return MkeError::Timeout {
+                endpoint,
+                host,
+                kind: TimeoutKind::Connect,
+                after: timeouts.connect,
+            };
+        }
+        if has_kind(&chain, io::ErrorKind::ConnectionRefused) {
+            return MkeError::ConnectionRefused { endpoint, host };
+        }
+        if let Some(pos) = chain
+            .iter()
+            .position(|e| e.to_string().starts_with("dns error"))
+        {
+            let detail = chain
+                .get(pos + 1)
+                .map_or_else(|| "lookup failed".to_string(), |e| e.to_string());
+            return MkeError::Dns {
+                endpoint,
+                host,
+                detail,
+            };
+        }
+        return MkeError::Connect {
+            endpoint,
+            host,
+            detail: describe(&chain),
+        };
+    }
+    if !endpoint.is_idempotent() {
+        let detail = if err.is_timeout() {
+            format!(
+                "no answer within the request timeout of {}",
+                humantime::format_duration(timeouts.request)
+            )
+        } else {
+            format!("the connection broke: {}", describe(&chain))
+        };
+        return MkeError::OutcomeUnknown { endpoint, detail };
+    }
+    if err.is_timeout() {
+        return MkeError::Timeout {
+            endpoint,
+            host,
+            kind: TimeoutKind::Request,
+            after: timeouts.request,
+        };
+    }
+    MkeError::Connect {
+        endpoint,
+        host,
+        detail: describe(&chain),
+    }
+}
+
+fn classify_tls(endpoint: Endpoint, host: String, tls: &rustls::Error) -> MkeError {
+    use rustls::CertificateError as C;
+    let detail = redact(&tls.to_string()).into_owned();
+    match tls {
+        rustls::Error::InvalidCertificate(cert) => match cert {
+            C::NotValidForName | C::NotValidForNameContext { .. } => MkeError::TlsName {
+                endpoint,
+                host,
+                detail,
+            },
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => MkeError::Tls {
+                endpoint,
+                host,
+                detail: format!(
+                    "{detail}: the certificate is outside its validity period; check this \
+                         machine's clock and MKE's certificates"
+                ),
+            },
+            _ => MkeError::TlsUntrusted {
+                endpoint,
+                host,
+                detail,
+            },
+        },
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            MkeError::Tls {
+                endpoint,
+                host,
+                detail: format!(
+                    "{detail}: the port may not serve HTTPS; check the port in MKE_HOST"
+                ),
+            }
+        }
+        _ => MkeError::Tls {
+            endpoint,
+            host,
+            detail,
+        },
+    }
+}
+
+/// The error and its sources, looking inside `io::Error` wrappers (whose
+/// `source()` skips the wrapped error itself).
+fn error_chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut chain = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        chain.push(e);
+        next = match e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+        if chain.len() > 16 {
+            break;
+        }
+    }
+    chain
+}
+
+fn tls_error<'a>(chain: &[&'a (dyn StdError + 'static)]) -> Option<&'a rustls::Error> {
+    chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>())
+}
+
+fn has_kind(chain: &[&(dyn StdError + 'static)], kind: io::ErrorKind) -> bool {
+    chain.iter().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == kind)
+    })
+}
+
+/// The most specific message of the chain (the innermost), masked.
+fn describe(chain: &[&(dyn StdError + 'static)]) -> String {
+    let text = chain
+        .last()
+        .map_or_else(|| "unknown error".to_string(), |e| e.to_string());
+    redact(&text).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::secret::{MASK, Secret};
+
+    #[test]
+    fn error_body_shapes() {
+        assert_eq!(
+            server_message(r#"{"errors":[{"code":"UNAUTHORIZED","message":"invalid token"}]}"#),
+            "invalid token (UNAUTHORIZED)"
+        );
+        assert_eq!(
+            server_message(
+                r#"{"errors":[{"code":"A","message":"first"},{"message":"second"},{"code":"C"}]}"#
+            ),
+            "first (A); second; C"
+        );
+        assert_eq!(
+            server_message(r#"{"message":"page not found"}"#),
+            "page not found"
+        );
+        assert_eq!(server_message(r#"{"error":"bad thing"}"#), "bad thing");
+        assert_eq!(
+            server_message("unauthorized: invalid authentication token provided\n"),
+            "unauthorized: invalid authentication token provided"
+        );
+        assert_eq!(server_message("  \n "), "(empty body)");
+        assert_eq!(server_message(r#""quoted text""#), "quoted text");
+        // JSON without a known field: the raw body.
+        assert_eq!(server_message(r#"{"foo":1}"#), r#"{"foo":1}"#);
+        // Empty errors array falls back to message.
+        assert_eq!(
+            server_message(r#"{"errors":[],"message":"fallback"}"#),
+            "fallback"
+        );
+        // HTML from a proxy: one line.
+        assert_eq!(
+            server_message("<html>\n  <body>502 Bad Gateway</body>\n</html>"),
+            "<html> <body>502 Bad Gateway</body> </html>"
+        );
+    }
+
+    #[test]
+    fn long_bodies_are_truncated_on_a_char_boundary() {
+        let body = "é".repeat(1000);
+        let msg = server_message(&body);
+        assert!(msg.starts_with(&"é".repeat(MAX_MESSAGE_CHARS)));
+        assert!(msg.ends_with("… (2000 bytes in all)"), "{msg}");
+    }
+
+    #[test]
+    fn secrets_in_bodies_are_masked() {
+        let s = Secret::new("tok-3f1e-secret-value");
+        let body = format!(r#"{{"message":"bad token {}"}}"#, s.expose());
+        let msg = server_message(&body);
+        assert_eq!(msg, format!("bad token {MASK}"));
+    }
+
+    #[test]
+    fn http_errors_render_method_path_status_message_and_advice() {
+        let e = MkeError::Http {
+            endpoint: Endpoint::new("GET", "/api/ucp/config-toml"),
+            status: 503,
+            message: "service unavailable".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "GET /api/ucp/config-toml: HTTP 503: service unavailable. MKE reported a server \
+             error: check the health of the managers (ucp-controller logs) and try again"
+        );
+        let login = MkeError::Http {
+            endpoint: Endpoint::new("POST", "/auth/login"),
+            status: 401,
+            message: "invalid credentials".into(),
+        };
+        assert!(
+            login
+                .to_string()
+                .contains("check MKE_USERNAME and MKE_PASSWORD")
+        );
+        let put = MkeError::Http {
+            endpoint: Endpoint::new("PUT", "/api/ucp/config-toml"),
+            status: 400,
+            message: "bad toml".into(),
+        };
+        assert!(put.to_string().contains("nothing was applied"));
+    }
+
+    #[test]
+    fn idempotency() {
+        assert!(Endpoint::new("GET", "/nodes").is_idempotent());
+        assert!(Endpoint::new("POST", "/auth/login").is_idempotent());
+        assert!(!Endpoint::new("POST", "/api/ucp/backup").is_idempotent());
+        assert!(!Endpoint::new("PUT", "/api/ucp/config-toml").is_idempotent());
+    }
+
+    #[test]
+    fn timeout_messages_say_which_and_how_long() {
+        let e = MkeError::Timeout {
+            endpoint: Endpoint::new("GET", "/info"),
+            host: "mke:443".into(),
+            kind: TimeoutKind::Request,
+            after: Duration::from_millis(1500),
+        };
+        let s = e.to_string();
+        assert!(s.contains("request timeout of 1s 500ms"), "{s}");
+    }
+}
