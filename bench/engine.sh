@@ -81,8 +81,8 @@ bench_cmd() { # label n cmd...
 gen_mkeprep 1 "$work/one.yaml"
 gen_mkeprep "$N" "$work/big.yaml"
 cd "$work"
-base=$(bench_cmd mkeprep-1 1 "$bin" run one.yaml --state-dir "$work/st1" --fresh --output json)
-big=$(bench_cmd mkeprep "$N" "$bin" run big.yaml --state-dir "$work/st" --fresh --output json)
+base=$(bench_cmd mkeprep-1 1 "$bin" run one.yaml --state-dir "$work/st1" --output json)
+big=$(bench_cmd mkeprep "$N" "$bin" run big.yaml --state-dir "$work/st" --output json)
 chk=$(bench_cmd mkeprep-check "$N" "$bin" run big.yaml --check --output json)
 cd - >/dev/null
 

@@ -26,7 +26,13 @@ fn show(dir: &std::path::Path, output: Output, all: bool) -> i32 {
             return exit::FAILED;
         }
     };
-    let runs = loaded.runs();
+    let prev = if all {
+        journal::read_path(&dir.join(journal::PREV_FILE)).unwrap_or_default()
+    } else {
+        journal::Loaded::default()
+    };
+    let mut runs = prev.runs();
+    runs.extend(loaded.runs());
     let shown: Vec<&[Record]> = if all {
         runs
     } else {
@@ -152,6 +158,7 @@ fn clear(dir: &std::path::Path) -> i32 {
             return exit::LOCKED;
         }
     };
+    let _ = std::fs::remove_file(dir.join(journal::PREV_FILE));
     match std::fs::remove_file(&path) {
         Ok(()) => {
             println!("removed {}", path.display());

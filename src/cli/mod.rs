@@ -145,7 +145,7 @@ pub enum JournalAction {
         /// human: a table; json: the journal records as JSON Lines.
         #[arg(long, value_enum, default_value = "human")]
         output: Output,
-        /// Show every run, not only the last.
+        /// Show the previous run too (journal.prev.jsonl), not only the last.
         #[arg(long)]
         all: bool,
     },

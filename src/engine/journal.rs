@@ -222,6 +222,9 @@ impl Loaded {
     }
 }
 
+/// The journal of the run before the current one.
+pub const PREV_FILE: &str = "journal.prev.jsonl";
+
 pub fn path_in(dir: &Path) -> PathBuf {
     dir.join(JOURNAL_FILE)
 }
@@ -261,7 +264,12 @@ fn parse(text: &str, path: &Path) -> Result<(Vec<Record>, Option<usize>), Journa
 
 /// Reads the journal without changing it (for `journal show` and `--check`).
 pub fn read(dir: &Path) -> Result<Loaded, JournalError> {
-    let path = path_in(dir);
+    read_path(&path_in(dir))
+}
+
+/// Reads a journal file (the current one or `journal.prev.jsonl`).
+pub fn read_path(path: &Path) -> Result<Loaded, JournalError> {
+    let path = path.to_path_buf();
     let text = match std::fs::read(&path) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::default()),
@@ -308,6 +316,26 @@ impl Journal {
             file.sync_all().map_err(io)?;
         }
         Ok((Journal { file, path }, loaded))
+    }
+
+    /// Starts a new journal for a run that does not resume: the previous
+    /// journal becomes `journal.prev.jsonl` (replacing an older one), so the
+    /// journal stays as long as one run.
+    pub fn start_over(self) -> Result<Journal, JournalError> {
+        let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        if self.file.metadata().map_err(io)?.len() == 0 {
+            return Ok(self);
+        }
+        std::fs::rename(&self.path, dir.join(PREV_FILE)).map_err(io)?;
+        let file = open_private(&self.path, true).map_err(io)?;
+        Ok(Journal {
+            file,
+            path: self.path,
+        })
     }
 
     /// Appends one record as one `write` (so a kill cannot interleave

@@ -283,7 +283,11 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
-            self.journal = Some(journal);
+            self.journal = Some(if resumes.is_some() {
+                journal
+            } else {
+                journal.start_over()?
+            });
             let record = Record::RunStart {
                 run_id: self.run_id.clone(),
                 ts: now(),

@@ -2,7 +2,7 @@
 //! error names the file, line and column, and says what to do; all errors
 //! found are reported at once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +93,12 @@ struct Loader<'a> {
     src: Arc<Source>,
     errors: Vec<SourceError>,
     templates: &'a Templates,
+    /// Step id (and its `_` spelling) → line, of the steps loaded so far.
+    ids: HashMap<String, usize>,
+    /// Register name → step id.
+    registers: HashMap<String, String>,
+    /// Names templates may use: built-ins, vars, -e, registers so far.
+    known: HashSet<String>,
 }
 
 impl Loader<'_> {
@@ -151,6 +157,9 @@ pub fn load(
         src: src.clone(),
         errors: Vec::new(),
         templates,
+        ids: HashMap::new(),
+        registers: HashMap::new(),
+        known: BUILTIN_NAMES.iter().map(|s| s.to_string()).collect(),
     };
 
     let Some(entries) = root.as_map() else {
@@ -219,6 +228,8 @@ pub fn load(
         }
     }
     let scope = Scope::new(var_values, extra_values, env.clone());
+    l.known.extend(scope.vars.keys().cloned());
+    l.known.extend(scope.extra.keys().cloned());
 
     let mut mke = IndexMap::new();
     if let Some(m) = root.get("mke") {
@@ -253,6 +264,12 @@ pub fn load(
             Some(items) => {
                 for item in items {
                     if let Some(step) = load_step(&mut l, item, &steps, &scope) {
+                        l.ids.insert(step.id.clone(), step.pos.line);
+                        l.ids.insert(step.id.replace('-', "_"), step.pos.line);
+                        if let Some(r) = &step.register {
+                            l.registers.insert(r.clone(), step.id.clone());
+                            l.known.insert(r.clone());
+                        }
                         steps.push(step);
                     }
                 }
@@ -357,8 +374,8 @@ fn load_step(
         }
         Some(v) => match v.as_str() {
             Some(s) if is_step_id(s) => {
-                if let Some(first) = earlier.iter().find(|st| st.id == s) {
-                    let msg = format!("duplicate step id `{s}` (first at line {})", first.pos.line);
+                if let Some(first) = l.ids.get(s).copied() {
+                    let msg = format!("duplicate step id `{s}` (first at line {first})");
                     l.err(v.pos, msg);
                 }
                 Some(s.to_string())
@@ -413,8 +430,8 @@ fn load_step(
                 "pick another name",
             );
         }
-        if let Some(first) = earlier.iter().find(|st| st.register.as_deref() == Some(&s)) {
-            let msg = format!("register name `{s}` is already used by step `{}`", first.id);
+        if let Some(first) = l.registers.get(&s) {
+            let msg = format!("register name `{s}` is already used by step `{first}`");
             l.err(r.pos, msg);
         }
         Some(s)
@@ -499,10 +516,7 @@ fn load_step(
     };
 
     // Templates: every name must be known; `steps.X` must be an earlier step.
-    let mut known: HashSet<String> = BUILTIN_NAMES.iter().map(|s| s.to_string()).collect();
-    known.extend(scope.vars.keys().cloned());
-    known.extend(scope.extra.keys().cloned());
-    known.extend(earlier.iter().filter_map(|s| s.register.clone()));
+    let known = std::mem::take(&mut l.known);
     let mut strings = Vec::new();
     collect_strings(&params, &mut strings);
     for (s, pos) in strings {
@@ -527,6 +541,7 @@ fn load_step(
             }
         }
     }
+    l.known = known;
 
     // Type-check the parameters now, rendering what can be rendered now.
     if l.errors.len() == errors_before {
@@ -581,9 +596,7 @@ fn check_names(
         }
         if let Some(rest) = name.strip_prefix("steps.") {
             let id = rest.split('.').next().unwrap_or(rest);
-            let found = earlier
-                .iter()
-                .any(|s| s.id == id || s.id.replace('-', "_") == id);
+            let found = l.ids.contains_key(id);
             if !found {
                 let help = if id.contains('-') {
                     "write `steps.some_step` or `steps['some-step']`: in templates `-` is minus"

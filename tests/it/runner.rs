@@ -576,11 +576,18 @@ fn a_torn_last_journal_line_is_cut_off_and_reported() {
         .run()
         .code(0)
         .stderr_has("torn by a crash");
-    let now = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        now.starts_with(&intact) && !now.contains("\"st\n"),
+    // The finished run before is kept as journal.prev.jsonl, torn bytes cut.
+    assert_eq!(
+        d.read(".mkeprep/journal.prev.jsonl"),
+        intact,
         "the torn bytes must be cut off"
     );
+    let now = std::fs::read_to_string(&path).unwrap();
+    d.cmd(&["journal", "show", "--all"])
+        .run()
+        .code(0)
+        .stdout_has("RUN ")
+        .stdout_has("ok (exit 0)");
     // Damage in the middle is not silently dropped.
     std::fs::write(&path, format!("garbage\n{now}")).unwrap();
     d.cmd(&["run", "pb.yaml"])
