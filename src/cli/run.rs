@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 
 use super::{Output, RunArgs, VarsArgs, print_error};
 use crate::diag::SourceErrors;
-use crate::engine::events::Reporter;
+use crate::engine::events::{Event, Reporter, spawn_reporter};
 use crate::engine::journal::Inputs;
 use crate::engine::runner::{RunOptions, Runner, can_prompt, exit, interrupt_signal};
 use crate::engine::secret;
@@ -150,10 +150,10 @@ pub fn run(a: RunArgs) -> i32 {
     if let Some(path) = &a.junit {
         reporters.push(Box::new(JunitReporter::new(path.clone())));
     }
-    let mut fanout = Fanout(reporters);
+    let (events, reporter) = spawn_reporter(Box::new(Fanout(reporters)));
     if let Some(inv) = &inventory {
         for w in &inv.warnings {
-            fanout.event(&crate::engine::events::Event::Warning { message: w.clone() });
+            events.emit(Event::Warning { message: w.clone() });
         }
     }
 
@@ -180,7 +180,7 @@ pub fn run(a: RunArgs) -> i32 {
     };
     let code = rt.block_on(async {
         let interrupt = interrupt_signal();
-        let runner = Runner::new(&playbook, &opts, &templates, scope, &mut fanout);
+        let runner = Runner::new(&playbook, &opts, &templates, scope, events);
         runner.run(interrupt).await
     });
     let code = match code {
@@ -190,7 +190,10 @@ pub fn run(a: RunArgs) -> i32 {
             e.exit_code()
         }
     };
-    if let Err(e) = fanout.finish() {
+    let finished = reporter
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the reporter thread panicked")));
+    if let Err(e) = finished {
         print_error(&format!("cannot write the report: {e}"));
         return code.max(exit::FAILED);
     }

@@ -141,10 +141,46 @@ pub enum Event {
 }
 
 /// A reporter renders events. It never decides anything.
-pub trait Reporter {
+pub trait Reporter: Send {
     fn event(&mut self, ev: &Event);
     /// Called once at the end, for reporters that write files.
     fn finish(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Where the engine and tasks send events. Reporters run on their own thread
+/// and receive them in order, so a task can stream per-host results while
+/// it runs.
+#[derive(Clone)]
+pub struct Events(std::sync::mpsc::Sender<Event>);
+
+impl Events {
+    pub fn emit(&self, ev: Event) {
+        // The reporter thread outlives every sender; a send cannot fail
+        // unless that thread panicked, and then there is nowhere to report.
+        let _ = self.0.send(ev);
+    }
+
+    /// Events that go nowhere (for tests and `validate`).
+    pub fn discard() -> Events {
+        let (tx, rx) = std::sync::mpsc::channel();
+        drop(rx);
+        Events(tx)
+    }
+}
+
+/// Starts a reporter thread. Drop every [`Events`] clone, then join the
+/// handle: it returns the reporter's `finish` result.
+pub fn spawn_reporter(
+    mut reporter: Box<dyn Reporter>,
+) -> (Events, std::thread::JoinHandle<std::io::Result<()>>) {
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
+    let handle = std::thread::spawn(move || {
+        for ev in rx {
+            reporter.event(&ev);
+        }
+        reporter.finish()
+    });
+    (Events(tx), handle)
 }

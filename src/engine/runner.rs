@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
-use super::events::{Event, Reporter, RunEnd, RunStart, Status, StepEnd, StepStart};
+use super::events::{Event, Events, RunEnd, RunStart, Status, StepEnd, StepStart};
 use super::journal::{Inputs, Journal, JournalError, Record};
 use super::lock::{LockError, RunLock};
 use super::state;
@@ -170,7 +170,7 @@ pub struct Runner<'a> {
     opts: &'a RunOptions,
     templates: &'a Templates,
     scope: Arc<Scope>,
-    reporter: &'a mut dyn Reporter,
+    events: Events,
     journal: Option<Journal>,
     run_id: String,
     /// (step id, change) for every pending change in `--check`.
@@ -187,7 +187,7 @@ impl<'a> Runner<'a> {
         opts: &'a RunOptions,
         templates: &'a Templates,
         scope: Arc<Scope>,
-        reporter: &'a mut dyn Reporter,
+        events: Events,
     ) -> Self {
         let registers = pb
             .steps
@@ -199,7 +199,7 @@ impl<'a> Runner<'a> {
             opts,
             templates,
             scope,
-            reporter,
+            events,
             journal: None,
             run_id: new_run_id(),
             pending: Vec::new(),
@@ -209,7 +209,7 @@ impl<'a> Runner<'a> {
     }
 
     fn emit(&mut self, ev: Event) {
-        self.reporter.event(&ev);
+        self.events.emit(ev);
     }
 
     fn warn(&mut self, message: impl Into<String>) {

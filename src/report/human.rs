@@ -132,7 +132,7 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
     }
 }
 
-impl<W: Write, E: Write> Reporter for HumanReporter<W, E> {
+impl<W: Write + Send, E: Write + Send> Reporter for HumanReporter<W, E> {
     fn event(&mut self, ev: &Event) {
         match ev {
             Event::RunStart(r) => {

@@ -40,7 +40,7 @@ pub fn line(ev: &Event) -> String {
     redact(&text).into_owned()
 }
 
-impl<W: Write> Reporter for JsonReporter<W> {
+impl<W: Write + Send> Reporter for JsonReporter<W> {
     fn event(&mut self, ev: &Event) {
         let mut l = line(ev);
         l.push('\n');
