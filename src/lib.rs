@@ -5,3 +5,4 @@
 //! (mke | ssh) → events → reporters.
 
 pub mod engine;
+pub mod sandbox;
