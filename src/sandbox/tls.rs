@@ -76,8 +76,10 @@ pub fn generate(ips: &[IpAddr], wrong_ca: bool) -> Result<Tls, SandboxError> {
         .with_single_cert(chain, key_der)
         .map_err(tls_error)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // The wrong CA has its own name: with the same name OpenSSL clients fail
+    // with an opaque ASN.1 error instead of "unable to get local issuer".
     let ca_pem = if wrong_ca {
-        new_ca("mkeprep sandbox CA")?.pem()
+        new_ca("mkeprep sandbox unrelated CA")?.pem()
     } else {
         ca.pem()
     };

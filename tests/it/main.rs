@@ -1,0 +1,4 @@
+//! The one integration-test binary: drives the built `mkeprep`.
+
+mod common;
+mod sandbox;
