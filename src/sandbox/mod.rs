@@ -548,6 +548,72 @@ mod tests {
         assert!(pw.len() >= 16 && pw.chars().all(|c| c.is_ascii_alphanumeric()));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn start_writes_what_a_client_needs_and_a_restart_keeps_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sandbox");
+        let opts = SandboxOptions {
+            nodes: 2,
+            leftover_kubeconf: true,
+            ..Default::default()
+        };
+        let sb = start(&opts, &dir).await.unwrap();
+        assert!(!sb.resumed);
+        assert!(sb.mke_host.starts_with("https://127.0.0.1:"));
+        assert!(sb.password.expose().len() >= 16);
+        assert_eq!(format!("{:?}", sb.password), crate::engine::secret::MASK);
+        for path in [
+            &sb.ca_cert,
+            &sb.inventory,
+            &sb.known_hosts,
+            &sb.ssh_key,
+            &sb.record,
+        ] {
+            assert!(path.is_file(), "{}", path.display());
+        }
+        assert!(sb.bin_dir.join("mkectl").is_file());
+        assert!(sb.home_dir.join(".mke/mke.kubeconf").is_file());
+        assert_eq!(sb.nodes.len(), 2);
+        assert!(sb.nodes[0].manager && !sb.nodes[1].manager);
+        assert_eq!(sb.kdd_duration, Duration::from_secs(1));
+        let host = sb.mke_host.clone();
+        sb.shared.cluster().config.push_str("# changed\n");
+        sb.shared.cluster().save().unwrap();
+        sb.shutdown().await;
+        std::fs::remove_file(dir.join("home/.mke/mke.kubeconf")).unwrap();
+
+        let again = start(&opts, &dir).await.unwrap();
+        assert!(again.resumed);
+        assert_eq!(again.mke_host, host);
+        assert!(again.shared.cluster().config.ends_with("# changed\n"));
+        assert!(
+            !again.home_dir.join(".mke/mke.kubeconf").exists(),
+            "initial state only"
+        );
+        again.shutdown().await;
+        let record = std::fs::read_to_string(dir.join("record.jsonl")).unwrap();
+        assert_eq!(
+            record
+                .lines()
+                .filter(|l| l.contains("\"kind\":\"stop\""))
+                .count(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_options_are_refused_before_anything_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sandbox");
+        let opts = SandboxOptions {
+            nodes: 0,
+            ..Default::default()
+        };
+        let err = start(&opts, &dir).await.unwrap_err();
+        assert!(matches!(err, SandboxError::Options(_)), "{err}");
+        assert!(!dir.exists());
+    }
+
     #[test]
     fn inventory_quotes_paths() {
         let nodes = vec![SandboxNode {
