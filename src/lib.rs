@@ -11,5 +11,6 @@ pub mod inventory;
 pub mod mke;
 pub mod playbook;
 pub mod report;
+pub mod sandbox;
 pub mod tasks;
 pub mod yaml;

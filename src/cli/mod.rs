@@ -37,6 +37,8 @@ pub enum Command {
     Journal(JournalArgs),
     /// List task modules, or show one module's parameters and defaults.
     Modules(ModulesArgs),
+    /// Start the simulated MKE 3 cluster alone and print how to use it.
+    Sandbox(crate::sandbox::cli::SandboxArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
 }
@@ -183,6 +185,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Validate(a) => validate::run(a),
         Command::Journal(a) => journal::run(a),
         Command::Modules(a) => modules::run(a),
+        Command::Sandbox(a) => crate::sandbox::cli::run_standalone(a),
         Command::Completions(a) => completions::run(a),
     }
 }

@@ -2,3 +2,5 @@
 
 mod common;
 mod runner;
+mod sandbox;
+mod sandbox_env;
