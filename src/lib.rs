@@ -12,5 +12,6 @@ pub mod mke;
 pub mod playbook;
 pub mod report;
 pub mod sandbox;
+pub mod ssh;
 pub mod tasks;
 pub mod yaml;

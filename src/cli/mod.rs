@@ -117,6 +117,57 @@ pub struct RunArgs {
     /// More detail: -v lists every change and host, -vv also step outputs.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Hosts checked at once over SSH.
+    #[arg(short = 'f', long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub forks: u16,
+    /// A CA certificate (PEM) to trust for the MKE API, besides the system roots.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MKEPREP_CA_CERT",
+        help_heading = "Connections"
+    )]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the MKE API's TLS certificate (warns on every run).
+    #[arg(long, help_heading = "Connections")]
+    pub insecure: bool,
+    /// known_hosts file for SSH host keys (default: OpenSSH's own).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MKEPREP_KNOWN_HOSTS",
+        help_heading = "Connections"
+    )]
+    pub known_hosts: Option<PathBuf>,
+    /// Add the keys of hosts not yet in known_hosts (changed keys are still refused).
+    #[arg(long, help_heading = "Connections")]
+    pub accept_new_host_keys: bool,
+    /// Extra OpenSSH option KEY=VALUE (repeatable), e.g. ProxyJump=bastion.
+    #[arg(
+        long = "ssh-option",
+        value_name = "KEY=VALUE",
+        help_heading = "Connections"
+    )]
+    pub ssh_options: Vec<String>,
+    /// Seconds to wait for an SSH connection.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 10,
+        help_heading = "Connections"
+    )]
+    pub ssh_timeout: u64,
+    /// Run against the embedded simulated MKE 3 cluster (state kept in --state-dir/sandbox).
+    #[arg(long, help_heading = "Sandbox")]
+    pub sandbox: bool,
+    /// A sandbox knob KEY=VALUE (repeatable; overrides the playbook's `sandbox:` section). See `mkeprep sandbox --help`.
+    #[arg(
+        long = "sandbox-set",
+        value_name = "KEY=VALUE",
+        requires = "sandbox",
+        help_heading = "Sandbox"
+    )]
+    pub sandbox_set: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -4,21 +4,30 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use indexmap::IndexMap;
 
+use super::credentials::Credentials;
 use super::{Output, RunArgs, VarsArgs, print_error};
 use crate::diag::SourceErrors;
 use crate::engine::events::{Event, Reporter, spawn_reporter};
 use crate::engine::journal::Inputs;
+use crate::engine::lock::RunLock;
 use crate::engine::runner::{RunOptions, Runner, can_prompt, exit, interrupt_signal};
 use crate::engine::secret;
 use crate::inventory::{self, Inventory};
+use crate::mke::{ClientConfig, MkeClient, MkeTarget};
 use crate::playbook::template::{Scope, Templates, to_value};
 use crate::playbook::{self, Playbook};
 use crate::report::Fanout;
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
+use crate::sandbox::SandboxOptions;
+use crate::ssh::SshSettings;
+use crate::tasks::Connections;
 
 pub const AFTER_HELP: &str = "\
 Credentials come from the environment: MKE_HOST, MKE_USERNAME, MKE_PASSWORD
@@ -50,9 +59,14 @@ pub struct Loaded {
 }
 
 /// Loads variables, playbook and inventory; errors are input errors (exit 2).
-pub fn load_inputs(playbook: &std::path::Path, vars: &VarsArgs) -> Result<Loaded, SourceErrors> {
+pub fn load_inputs(
+    playbook: &std::path::Path,
+    vars: &VarsArgs,
+    env_overrides: Vec<(String, String)>,
+) -> Result<Loaded, SourceErrors> {
     secret::register_secret_env();
-    let env = environment();
+    let mut env = environment();
+    env.extend(env_overrides);
     let extra = playbook::extra::parse(&vars.extra_vars)?;
     let templates = Templates::new();
     let pb = playbook::load(playbook, &extra, &env, &templates);
@@ -89,14 +103,192 @@ fn use_color(no_color: bool) -> bool {
 }
 
 pub fn run(a: RunArgs) -> i32 {
-    let creds = match super::credentials::read(a.password_file.as_deref(), a.password_stdin) {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            print_error(&format!("cannot start the async runtime: {e}"));
+            return exit::FAILED;
+        }
+    };
+    rt.block_on(run_async(a))
+}
+
+/// The playbook's `sandbox:` section merged with `--sandbox-set` knobs.
+fn sandbox_options(playbook: &std::path::Path, sets: &[String]) -> Result<SandboxOptions, String> {
+    let mut map = serde_json::Map::new();
+    if let Ok(src) = crate::playbook::load::read_source(playbook, "playbook") {
+        if let Ok(root) = crate::yaml::parse(&src) {
+            if let Some(serde_json::Value::Object(m)) = root.get("sandbox").map(|n| n.to_json()) {
+                map = m;
+            }
+        }
+    }
+    for set in sets {
+        let (k, v) = set
+            .split_once('=')
+            .ok_or_else(|| format!("--sandbox-set `{set}` is not KEY=VALUE"))?;
+        let value =
+            serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+        map.insert(k.replace('-', "_"), value);
+    }
+    serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(|e| {
+        format!(
+            "invalid sandbox knob `{}`: {} (see `mkeprep sandbox --help`)",
+            e.path(),
+            e.inner()
+        )
+    })
+}
+
+/// Builds the MKE API client from credentials, the playbook's `mke:`
+/// section and flags. `Err` is an input error; `Ok(Err(why))` means no API
+/// is configured (steps that need it fail and say how to configure it).
+fn mke_client(
+    creds: &Credentials,
+    pb: &Playbook,
+    ca_cert: Option<PathBuf>,
+    insecure: bool,
+) -> Result<Result<MkeClient, String>, String> {
+    let text = |k: &str| {
+        pb.mke
+            .get(k)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let Some(host) = text("host").or_else(|| creds.host.clone()) else {
+        return Ok(Err("MKE_HOST is not set".into()));
+    };
+    let target = MkeTarget::parse(&host).map_err(|e| e.to_string())?;
+    let Some(username) = text("username").or_else(|| creds.username.clone()) else {
+        return Ok(Err("MKE_USERNAME is not set".into()));
+    };
+    let Some(password) = creds.password.clone() else {
+        return Ok(Err(
+            "no MKE password: set MKE_PASSWORD, or use --password-file or --password-stdin".into(),
+        ));
+    };
+    let mut cfg = ClientConfig::new(target, username, password);
+    cfg.ca_cert = ca_cert.or_else(|| text("ca_cert").map(PathBuf::from));
+    cfg.insecure = insecure
+        || pb
+            .mke
+            .get("insecure")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+    MkeClient::new(cfg).map(Ok).map_err(|e| e.to_string())
+}
+
+async fn run_async(mut a: RunArgs) -> i32 {
+    let mut creds = match super::credentials::read(a.password_file.as_deref(), a.password_stdin) {
         Ok(c) => c,
         Err(e) => {
             print_error(&e);
             return exit::USAGE;
         }
     };
-    let loaded = match load_inputs(&a.playbook, &a.vars) {
+
+    // With --sandbox, a real run takes the state directory's lock before the
+    // sandbox starts in it; bad input is reported before either (exit 2,
+    // nothing touched). Without it, the engine takes the lock after loading.
+    if a.sandbox {
+        let placeholders = vec![
+            ("MKE_HOST".to_string(), "https://sandbox.invalid".to_string()),
+            ("MKE_USERNAME".to_string(), "admin".to_string()),
+            ("MKE_PASSWORD".to_string(), "placeholder".to_string()),
+        ];
+        let vars = VarsArgs {
+            inventory: a.vars.inventory.clone(),
+            extra_vars: a.vars.extra_vars.clone(),
+        };
+        if let Err(e) = load_inputs(&a.playbook, &vars, placeholders) {
+            print_error(&e.to_string());
+            return exit::USAGE;
+        }
+    }
+    let lock = if a.check || !a.sandbox {
+        None
+    } else {
+        let made = crate::engine::state::ensure_dir(&a.state_dir).map_err(|e| {
+            format!(
+                "cannot create the state directory {}: {e}",
+                a.state_dir.display()
+            )
+        });
+        match made.and_then(|()| RunLock::acquire(&a.state_dir).map_err(|e| e.to_string())) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                print_error(&e);
+                return if e.contains("holds the lock") {
+                    exit::LOCKED
+                } else {
+                    exit::FAILED
+                };
+            }
+        }
+    };
+
+    let mut sandbox = None;
+    let mut home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut extra_path = None;
+    let mut env_overrides = Vec::new();
+    if a.sandbox {
+        let opts = match sandbox_options(&a.playbook, &a.sandbox_set) {
+            Ok(o) => o,
+            Err(e) => {
+                print_error(&e);
+                return exit::USAGE;
+            }
+        };
+        let dir = a.state_dir.join("sandbox");
+        if a.fresh && !a.check {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let sb = match crate::sandbox::start(&opts, &dir).await {
+            Ok(sb) => sb,
+            Err(e) => {
+                print_error(&format!("cannot start the sandbox: {e}"));
+                return exit::FAILED;
+            }
+        };
+        // Templates see the sandbox's connection as `env.MKE_*`.
+        env_overrides = vec![
+            ("MKE_HOST".to_string(), sb.mke_host.clone()),
+            ("MKE_USERNAME".to_string(), sb.username.clone()),
+            ("MKE_PASSWORD".to_string(), sb.password.expose().to_string()),
+        ];
+        creds.host = Some(sb.mke_host.clone());
+        creds.username = Some(sb.username.clone());
+        creds.password = Some(sb.password.clone());
+        a.ca_cert = Some(sb.ca_cert.clone());
+        if a.vars.inventory.is_none() {
+            a.vars.inventory = Some(sb.inventory.clone());
+        }
+        a.known_hosts = Some(sb.known_hosts.clone());
+        home = Some(sb.home_dir.clone());
+        extra_path = Some(sb.bin_dir.clone());
+        sandbox = Some(sb);
+    }
+
+    let code = run_loaded(a, creds, lock, home, extra_path, env_overrides).await;
+    if let Some(sb) = sandbox {
+        sb.shutdown().await;
+    }
+    code
+}
+
+async fn run_loaded(
+    a: RunArgs,
+    creds: Credentials,
+    lock: Option<RunLock>,
+    home: Option<PathBuf>,
+    extra_path: Option<PathBuf>,
+    env_overrides: Vec<(String, String)>,
+) -> i32 {
+    let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides) {
         Ok(l) => l,
         Err(e) => {
             print_error(&e.to_string());
@@ -110,6 +302,14 @@ pub fn run(a: RunArgs) -> i32 {
         env,
         templates,
     } = loaded;
+    let insecure = a.insecure;
+    let mke = match mke_client(&creds, &playbook, a.ca_cert.clone(), insecure) {
+        Ok(m) => m,
+        Err(e) => {
+            print_error(&e);
+            return exit::USAGE;
+        }
+    };
 
     let inputs = Inputs {
         playbook: playbook.path.display().to_string(),
@@ -117,7 +317,11 @@ pub fn run(a: RunArgs) -> i32 {
         inventory: inventory.as_ref().map(|i| i.path.display().to_string()),
         inventory_digest: inventory.as_ref().map(|i| i.digest.clone()),
         extra_vars: extra.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        target: creds.host.clone(),
+        target: mke
+            .as_ref()
+            .ok()
+            .map(|c| c.target().to_string())
+            .or(creds.host.clone()),
     };
     let scope = Scope::with_inventory(
         playbook
@@ -156,7 +360,26 @@ pub fn run(a: RunArgs) -> i32 {
             events.emit(Event::Warning { message: w.clone() });
         }
     }
+    if insecure {
+        events.emit(Event::Warning {
+            message: "--insecure: the MKE API's TLS certificate is not verified; anyone on the network path could read the password. Pass the MKE CA with --ca-cert instead".into(),
+        });
+    }
 
+    let conn = Connections {
+        mke,
+        inventory,
+        ssh: SshSettings {
+            known_hosts: a.known_hosts.clone(),
+            accept_new_host_keys: a.accept_new_host_keys,
+            forks: usize::from(a.forks),
+            connect_timeout: Duration::from_secs(a.ssh_timeout.max(1)),
+            command_timeout: Duration::from_secs(a.ssh_timeout.max(1) + 20),
+            options: a.ssh_options.clone(),
+        },
+        home,
+        extra_path,
+    };
     let opts = RunOptions {
         check: a.check,
         yes: a.yes,
@@ -168,22 +391,9 @@ pub fn run(a: RunArgs) -> i32 {
         interactive: can_prompt() && !a.password_stdin,
         inputs,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            print_error(&format!("cannot start the async runtime: {e}"));
-            return exit::FAILED;
-        }
-    };
-    let code = rt.block_on(async {
-        let interrupt = interrupt_signal();
-        let runner = Runner::new(&playbook, &opts, &templates, scope, events);
-        runner.run(interrupt).await
-    });
-    let code = match code {
+    let interrupt = interrupt_signal();
+    let runner = Runner::new(&playbook, &opts, &templates, scope, events, &conn).with_lock(lock);
+    let code = match runner.run(interrupt).await {
         Ok(c) => c,
         Err(e) => {
             print_error(&e.to_string());

@@ -137,6 +137,11 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// A long wait is still going (people only: not written as JSON).
+    Progress {
+        step: String,
+        message: String,
+    },
     RunEnd(RunEnd),
 }
 

@@ -18,7 +18,7 @@ use super::lock::{LockError, RunLock};
 use super::state;
 use crate::playbook::template::{Scope, Templates, error_text, is_template, to_value};
 use crate::playbook::{Playbook, Step};
-use crate::tasks::{Change, Check, Facts, StepContext, Task, TaskError, TextDiff};
+use crate::tasks::{Change, Check, Connections, Facts, StepContext, Task, TaskError, TextDiff};
 use crate::yaml::{Kind, Node};
 
 /// Exit codes (SPEC §2).
@@ -171,6 +171,7 @@ pub struct Runner<'a> {
     templates: &'a Templates,
     scope: Arc<Scope>,
     events: Events,
+    conn: &'a Connections,
     journal: Option<Journal>,
     run_id: String,
     /// (step id, change) for every pending change in `--check`.
@@ -179,6 +180,8 @@ pub struct Runner<'a> {
     registers: HashMap<String, String>,
     /// The step whose apply is under way (for an interruption).
     applying: Option<String>,
+    /// The state directory's lock, when the caller took it already.
+    lock: Option<RunLock>,
 }
 
 impl<'a> Runner<'a> {
@@ -188,6 +191,7 @@ impl<'a> Runner<'a> {
         templates: &'a Templates,
         scope: Arc<Scope>,
         events: Events,
+        conn: &'a Connections,
     ) -> Self {
         let registers = pb
             .steps
@@ -200,12 +204,21 @@ impl<'a> Runner<'a> {
             templates,
             scope,
             events,
+            conn,
             journal: None,
             run_id: new_run_id(),
             pending: Vec::new(),
             registers,
             applying: None,
+            lock: None,
         }
+    }
+
+    /// Uses a lock the caller already holds (taken before anything else
+    /// touched the state directory).
+    pub fn with_lock(mut self, lock: Option<RunLock>) -> Self {
+        self.lock = lock;
+        self
     }
 
     fn emit(&mut self, ev: Event) {
@@ -245,7 +258,10 @@ impl<'a> Runner<'a> {
                 dir: dir.clone(),
                 source,
             })?;
-            let lock = RunLock::acquire(dir).map_err(RunError::Locked)?;
+            let lock = match self.lock.take() {
+                Some(l) => l,
+                None => RunLock::acquire(dir).map_err(RunError::Locked)?,
+            };
             if let Some(stale) = &lock.stale {
                 warnings.push(format!(
                     "an earlier run ({stale}) ended without releasing the state directory; taking it over"
@@ -690,6 +706,7 @@ impl<'a> Runner<'a> {
     ) -> Result<Outcome, JournalError> {
         let state_dir = self.opts.state_dir.clone();
         let scope = self.scope.clone();
+        let events = self.events.clone();
         let cx = StepContext {
             step_id: &step.id,
             check_mode: self.opts.check,
@@ -697,6 +714,8 @@ impl<'a> Runner<'a> {
             scope: &scope,
             state_dir: &state_dir,
             pending,
+            conn: self.conn,
+            events: &events,
         };
         let check = match self.check_with_retries(step, task, &cx).await {
             Ok(c) => c,

@@ -237,7 +237,17 @@ pub fn load(
             Some(me) => {
                 for (key, value) in me {
                     if MKE_KEYS.contains(&key.name.as_str()) {
-                        mke.insert(key.name.clone(), value.clone());
+                        match templates.render_json(&value.to_json(), &scope.value()) {
+                            Ok(v) => {
+                                mke.insert(key.name.clone(), v);
+                            }
+                            Err(e) => {
+                                l.err(
+                                    value.pos,
+                                    format!("in `mke.{}`: {}", key.name, error_text(&e)),
+                                );
+                            }
+                        }
                     } else {
                         l.unknown_key(key, "the `mke` section", MKE_KEYS);
                     }
@@ -284,6 +294,21 @@ pub fn load(
     if !l.errors.is_empty() {
         return Err(SourceErrors(l.errors));
     }
+    let sandbox = root.get("sandbox").cloned();
+    if let Some(sb) = &sandbox {
+        if let Err(e) =
+            serde_path_to_error::deserialize::<_, crate::sandbox::SandboxOptions>(sb.to_json())
+        {
+            let at = sb.locate(e.path());
+            return Err(SourceError::at(
+                &src,
+                at.pos,
+                format!("invalid `sandbox` knob: {}", e.inner()),
+            )
+            .help("see `mkeprep sandbox --help`; knob names are the flag names with `_`")
+            .into());
+        }
+    }
     Ok(Playbook {
         path: path.to_path_buf(),
         source: src,
@@ -291,6 +316,7 @@ pub fn load(
         name,
         vars,
         mke,
+        sandbox,
         steps,
     })
 }

@@ -23,7 +23,7 @@ pub const STEP_KEYS: &[&str] = &[
 ];
 
 /// Keys a playbook may have at the top.
-pub const PLAYBOOK_KEYS: &[&str] = &["name", "vars", "mke", "steps"];
+pub const PLAYBOOK_KEYS: &[&str] = &["name", "vars", "mke", "sandbox", "steps"];
 
 /// Keys of the `mke:` section.
 pub const MKE_KEYS: &[&str] = &["host", "username", "ca_cert", "insecure"];
@@ -37,8 +37,10 @@ pub struct Playbook {
     pub name: Option<String>,
     /// Variables after templating, in file order.
     pub vars: IndexMap<String, serde_json::Value>,
-    /// The optional `mke:` section (templated strings).
-    pub mke: IndexMap<String, Node>,
+    /// The optional `mke:` section, rendered.
+    pub mke: IndexMap<String, serde_json::Value>,
+    /// The optional `sandbox:` section (knobs for `--sandbox`).
+    pub sandbox: Option<Node>,
     pub steps: Vec<Step>,
 }
 

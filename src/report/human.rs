@@ -170,6 +170,11 @@ impl<W: Write + Send, E: Write + Send> Reporter for HumanReporter<W, E> {
                     self.write_out(&text);
                 }
             }
+            Event::Progress { step, message } => {
+                let ts = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+                let text = format!("  {ts} {step}: {message}\n");
+                let _ = self.err.write_all(redact(&text).as_bytes());
+            }
             Event::Warning { message } => {
                 let text = format!("{} {message}\n", self.paint("1;33", "warning:"));
                 let _ = self.err.write_all(redact(&text).as_bytes());

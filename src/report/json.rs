@@ -42,6 +42,9 @@ pub fn line(ev: &Event) -> String {
 
 impl<W: Write + Send> Reporter for JsonReporter<W> {
     fn event(&mut self, ev: &Event) {
+        if matches!(ev, Event::Progress { .. }) {
+            return;
+        }
         let mut l = line(ev);
         l.push('\n');
         // One write per record; a closed pipe must not panic the run.

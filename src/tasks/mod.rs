@@ -10,7 +10,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::engine::events::{Event, Events, HostResult};
+use crate::inventory::{Host, Inventory};
+use crate::mke::MkeClient;
 use crate::playbook::template::{Scope, Templates};
+use crate::ssh::SshSettings;
 
 pub mod assert;
 pub mod command;
@@ -118,6 +122,32 @@ impl TaskError {
     }
 }
 
+/// What a run connects to: the MKE API, the nodes over SSH, this machine.
+pub struct Connections {
+    /// The MKE API client, or why there is none.
+    pub mke: Result<MkeClient, String>,
+    pub inventory: Option<Inventory>,
+    pub ssh: SshSettings,
+    /// The home directory of the machine that will run mkectl (for
+    /// `~/.mke/mke.kubeconf`); the sandbox supplies its own.
+    pub home: Option<PathBuf>,
+    /// Searched before PATH for programs such as `mkectl` (the sandbox's
+    /// stand-in).
+    pub extra_path: Option<PathBuf>,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            mke: Err("no MKE API is configured".into()),
+            inventory: None,
+            ssh: SshSettings::default(),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            extra_path: None,
+        }
+    }
+}
+
 /// What a task may use while it runs.
 pub struct StepContext<'a> {
     pub step_id: &'a str,
@@ -127,9 +157,47 @@ pub struct StepContext<'a> {
     pub state_dir: &'a PathBuf,
     /// Pending changes of earlier steps in a `--check` run: (step id, change).
     pub pending: &'a [(String, Change)],
+    pub conn: &'a Connections,
+    pub events: &'a Events,
 }
 
 impl StepContext<'_> {
+    /// The MKE API client, or a failure saying how to configure it.
+    pub fn mke(&self) -> Result<&MkeClient, TaskError> {
+        self.conn.mke.as_ref().map_err(|why| {
+            TaskError::new(format!("this step needs the MKE API: {why}")).remedy(
+                "export MKE_HOST, MKE_USERNAME and MKE_PASSWORD (or use --password-file), or rehearse with --sandbox",
+            )
+        })
+    }
+
+    /// The inventory, or a failure saying how to give one.
+    pub fn inventory(&self) -> Result<&Inventory, TaskError> {
+        self.conn.inventory.as_ref().ok_or_else(|| {
+            TaskError::new("this step needs the inventory (mkectl's hosts.yaml)")
+                .remedy("pass -i hosts.yaml or set MKEPREP_INVENTORY")
+        })
+    }
+
+    /// Streams one host's result to the reporters.
+    pub fn host_result(&self, host: &Host, status: &str, message: impl Into<String>, ms: u64) {
+        self.events.emit(Event::Host(HostResult {
+            step: self.step_id.to_string(),
+            host: host.address.clone(),
+            status: status.to_string(),
+            message: message.into(),
+            duration_ms: ms,
+        }));
+    }
+
+    /// Reports progress of a long wait (shown to people, not in JSON).
+    pub fn progress(&self, message: impl Into<String>) {
+        self.events.emit(Event::Progress {
+            step: self.step_id.to_string(),
+            message: message.into(),
+        });
+    }
+
     /// The earlier step whose pending change has this key, in `--check`.
     pub fn pending(&self, key: &str) -> Option<&str> {
         self.pending
