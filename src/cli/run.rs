@@ -119,12 +119,11 @@ pub fn run(a: RunArgs) -> i32 {
 /// The playbook's `sandbox:` section merged with `--sandbox-set` knobs.
 fn sandbox_options(playbook: &std::path::Path, sets: &[String]) -> Result<SandboxOptions, String> {
     let mut map = serde_json::Map::new();
-    if let Ok(src) = crate::playbook::load::read_source(playbook, "playbook") {
-        if let Ok(root) = crate::yaml::parse(&src) {
-            if let Some(serde_json::Value::Object(m)) = root.get("sandbox").map(|n| n.to_json()) {
-                map = m;
-            }
-        }
+    if let Ok(src) = crate::playbook::load::read_source(playbook, "playbook")
+        && let Ok(root) = crate::yaml::parse(&src)
+        && let Some(serde_json::Value::Object(m)) = root.get("sandbox").map(|n| n.to_json())
+    {
+        map = m;
     }
     for set in sets {
         let (k, v) = set
@@ -196,7 +195,10 @@ async fn run_async(mut a: RunArgs) -> i32 {
     // nothing touched). Without it, the engine takes the lock after loading.
     if a.sandbox {
         let placeholders = vec![
-            ("MKE_HOST".to_string(), "https://sandbox.invalid".to_string()),
+            (
+                "MKE_HOST".to_string(),
+                "https://sandbox.invalid".to_string(),
+            ),
             ("MKE_USERNAME".to_string(), "admin".to_string()),
             ("MKE_PASSWORD".to_string(), "placeholder".to_string()),
         ];

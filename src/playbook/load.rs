@@ -295,19 +295,18 @@ pub fn load(
         return Err(SourceErrors(l.errors));
     }
     let sandbox = root.get("sandbox").cloned();
-    if let Some(sb) = &sandbox {
-        if let Err(e) =
+    if let Some(sb) = &sandbox
+        && let Err(e) =
             serde_path_to_error::deserialize::<_, crate::sandbox::SandboxOptions>(sb.to_json())
-        {
-            let at = sb.locate(e.path());
-            return Err(SourceError::at(
-                &src,
-                at.pos,
-                format!("invalid `sandbox` knob: {}", e.inner()),
-            )
-            .help("see `mkeprep sandbox --help`; knob names are the flag names with `_`")
-            .into());
-        }
+    {
+        let at = sb.locate(e.path());
+        return Err(SourceError::at(
+            &src,
+            at.pos,
+            format!("invalid `sandbox` knob: {}", e.inner()),
+        )
+        .help("see `mkeprep sandbox --help`; knob names are the flag names with `_`")
+        .into());
     }
     Ok(Playbook {
         path: path.to_path_buf(),
