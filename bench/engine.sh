@@ -113,7 +113,8 @@ if [ -z "${SKIP_ANSIBLE:-}" ]; then
   abase=$(bench_cmd ansible-1 1 "$venv/bin/ansible-playbook" -i localhost, "$work/one-ansible.yaml")
   abig=$(bench_cmd ansible-playbook "$ANSIBLE_N" "$venv/bin/ansible-playbook" -i localhost, "$work/big-ansible.yaml")
   RUNS=$RUNS_SAVED
-  echo "== ansible-playbook $("$venv/bin/ansible-playbook" --version | head -1 | sed 's/.*core //;s/]//') (median of ${ANSIBLE_RUNS:-3} runs)"
+  aver=$("$venv/bin/ansible-playbook" --version 2>/dev/null | sed -n '1{s/.*core //;s/]//;p}')
+  echo "== ansible-playbook $aver (median of ${ANSIBLE_RUNS:-3} runs)"
   report "$abase" "$abase"
   report "$abig" "$abase"
 fi
