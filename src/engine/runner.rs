@@ -182,6 +182,8 @@ pub struct Runner<'a> {
     applying: Option<String>,
     /// The state directory's lock, when the caller took it already.
     lock: Option<RunLock>,
+    /// Steps whose apply an interrupted run started without a clean end.
+    interrupted_applies: HashSet<String>,
 }
 
 impl<'a> Runner<'a> {
@@ -211,6 +213,7 @@ impl<'a> Runner<'a> {
             registers,
             applying: None,
             lock: None,
+            interrupted_applies: HashSet::new(),
         }
     }
 
@@ -289,6 +292,27 @@ impl<'a> Runner<'a> {
                     }
                     resumes = Some(run_id.clone());
                 }
+                let mut open: HashSet<String> = HashSet::new();
+                for r in run {
+                    match r {
+                        Record::ApplyStart { step, .. } => {
+                            open.insert(step.clone());
+                        }
+                        // A clean end (success, or a failure with a known
+                        // outcome) closes the bracket; an interruption or a
+                        // timeout leaves the outcome unknown.
+                        Record::ApplyEnd {
+                            step, ok, message, ..
+                        } if *ok
+                            || !(message.starts_with("interrupted")
+                                || message.starts_with("timed out")) =>
+                        {
+                            open.remove(step);
+                        }
+                        _ => {}
+                    }
+                }
+                self.interrupted_applies = open;
                 for r in run {
                     if let Record::StepEnd { step, status, .. } = r {
                         if matches!(status, Status::Ok | Status::Changed | Status::Skipped) {
@@ -716,6 +740,7 @@ impl<'a> Runner<'a> {
             pending,
             conn: self.conn,
             events: &events,
+            interrupted_apply: self.interrupted_applies.contains(&step.id),
         };
         let check = match self.check_with_retries(step, task, &cx).await {
             Ok(c) => c,

@@ -17,8 +17,14 @@ use crate::playbook::template::{Scope, Templates};
 use crate::ssh::SshSettings;
 
 pub mod assert;
+pub mod calico_kdd;
 pub mod command;
 pub mod debug;
+pub mod mke_backup;
+pub mod mke_config;
+pub mod mke_health;
+pub mod mke_version;
+pub mod mkectl;
 
 /// Registered output of a step: a JSON object.
 pub type Facts = serde_json::Map<String, serde_json::Value>;
@@ -159,6 +165,9 @@ pub struct StepContext<'a> {
     pub pending: &'a [(String, Change)],
     pub conn: &'a Connections,
     pub events: &'a Events,
+    /// An earlier, interrupted run started this step's apply and recorded
+    /// no result: its effect is unknown until read back.
+    pub interrupted_apply: bool,
 }
 
 impl StepContext<'_> {
@@ -316,6 +325,12 @@ macro_rules! modules {
 }
 
 modules! {
+    MkeVersion => mke_version::MkeVersionCheck,
+    MkeBackup => mke_backup::MkeBackup,
+    Mkectl => mkectl::Mkectl,
+    MkeConfig => mke_config::MkeConfig,
+    CalicoKdd => calico_kdd::CalicoKdd,
+    MkeHealth => mke_health::MkeHealth,
     Assert => assert::Assert,
     Command => command::Command,
     Debug => debug::Debug,
@@ -354,4 +369,23 @@ pub fn opt_string_list<'de, D: serde::Deserializer<'de>>(
 ) -> Result<Option<Vec<String>>, D::Error> {
     let items: Option<Vec<Scalar>> = serde::Deserialize::deserialize(d)?;
     Ok(items.map(|v| v.into_iter().map(String::from).collect()))
+}
+
+/// Deserialises a duration parameter: `30s`, `2m`, `24h` or a number of seconds.
+pub fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        S(String),
+        N(f64),
+    }
+    match <Raw as serde::Deserialize>::deserialize(d)? {
+        Raw::N(n) if n >= 0.0 && n.is_finite() => Ok(std::time::Duration::from_secs_f64(n)),
+        Raw::N(_) => Err(serde::de::Error::custom(
+            "a duration must be a positive number of seconds",
+        )),
+        Raw::S(s) => crate::playbook::load::parse_duration_str(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{s}` is not a duration such as 30s, 2m or 24h"))
+        }),
+    }
 }

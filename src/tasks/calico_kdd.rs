@@ -1,0 +1,233 @@
+//! `calico_kdd`: Calico uses the Kubernetes datastore (`[cluster_config]
+//! calico_kdd = true`). The apply is disruptive and irreversible: it saves
+//! the original configuration next to the journal, edits only that one
+//! value, PUTs the configuration with a timeout that grows with the node
+//! count, and shows progress while MKE converts (about 20 s per node, pod
+//! networking frozen). A PUT whose outcome is unknown is never repeated
+//! blindly: the configuration is read again instead.
+
+use std::time::{Duration, Instant};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::mke_health::KDD_KEY;
+use super::{Change, Check, Facts, Module, StepContext, TaskError, TextDiff};
+use crate::engine::state::write_private;
+use crate::mke::config::{ConfigError, read_cluster_bool, set_calico_kdd};
+use crate::mke::{MkeClient, MkeError, is_kdd_success, kdd_put_timeout};
+
+/// The saved original configuration, in the state directory.
+pub const SAVED_CONFIG: &str = "mke-config.before-kdd.toml";
+
+/// Migrate Calico from etcd to the Kubernetes datastore (KDD).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalicoKdd {
+    /// Expected conversion time per node, for progress (real clusters: about 20 s).
+    #[serde(default = "twenty")]
+    pub seconds_per_node: f64,
+    /// How long to wait for the configuration to read `calico_kdd = true` after the PUT.
+    #[serde(default = "settle", deserialize_with = "super::duration")]
+    #[schemars(with = "String")]
+    pub settle_timeout: Duration,
+}
+
+fn twenty() -> f64 {
+    20.0
+}
+
+fn settle() -> Duration {
+    Duration::from_secs(120)
+}
+
+fn config_error(e: ConfigError) -> TaskError {
+    match e {
+        ConfigError::MissingKey { .. } | ConfigError::KddUnsupported => {
+            TaskError::new(format!("{e}"))
+        }
+        other => TaskError::new(format!(
+            "the MKE configuration cannot be edited safely: {other}"
+        )),
+    }
+}
+
+async fn read_kdd(mke: &MkeClient) -> Result<(String, Option<bool>), TaskError> {
+    let doc = mke
+        .config_toml()
+        .await
+        .map_err(|e| TaskError::new(e.to_string()))?;
+    let kdd = read_cluster_bool(&doc, "calico_kdd").map_err(config_error)?;
+    Ok((doc, kdd))
+}
+
+impl CalicoKdd {
+    /// Reads the configuration until `calico_kdd = true` or the time is up.
+    async fn wait_for_true(
+        &self,
+        cx: &StepContext<'_>,
+        mke: &MkeClient,
+        why: &str,
+    ) -> Result<bool, TaskError> {
+        let start = Instant::now();
+        loop {
+            match read_kdd(mke).await {
+                Ok((_, Some(true))) => return Ok(true),
+                Ok(_) | Err(_) if start.elapsed() >= self.settle_timeout => return Ok(false),
+                _ => {}
+            }
+            cx.progress(format!(
+                "{why}: calico_kdd still reads false after {}s; reading again",
+                start.elapsed().as_secs()
+            ));
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+impl Module for CalicoKdd {
+    const NAME: &'static str = "calico_kdd";
+    const SUMMARY: &'static str = "Calico uses the Kubernetes datastore (calico_kdd = true); apply migrates from etcd through the MKE config API. Disruptive, irreversible.";
+    const EXAMPLE: &'static str = "- id: migrate-kdd\n  calico_kdd: {}\n  tags: [network]";
+    const DISRUPTIVE: bool = true;
+
+    async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
+        let mke = cx.mke()?;
+        let (doc, kdd) = read_kdd(mke).await?;
+        let mut output = Facts::new();
+        output.insert("calico_kdd".into(), kdd.into());
+        match kdd {
+            Some(true) => Ok(Check::InSync {
+                message: "calico_kdd = true: Calico uses the Kubernetes datastore".into(),
+                output,
+            }),
+            None => Ok(Check::Blocked {
+                reason: "the MKE configuration has no [cluster_config] calico_kdd: this MKE 3 is too old for the KDD migration".into(),
+                remedy: "upgrade MKE 3 to 3.7.15 or later (3.8.x recommended) first".into(),
+                output,
+            }),
+            Some(false) => {
+                let after = set_calico_kdd(&doc).map_err(config_error)?;
+                let nodes = mke.nodes().await.map(|n| n.len()).unwrap_or(0);
+                let secs = (nodes as f64 * self.seconds_per_node).round() as u64;
+                let mut change = Change::new(
+                    KDD_KEY,
+                    format!(
+                        "set calico_kdd = true: Calico moves from etcd to the Kubernetes datastore; irreversible; pod networking freezes about 20 s per node ({nodes} nodes: about {secs} s)"
+                    ),
+                );
+                change.from = Some(false.into());
+                change.to = Some(true.into());
+                change.diff = Some(TextDiff {
+                    name: "MKE config (GET /api/ucp/config-toml)".into(),
+                    before: doc,
+                    after,
+                });
+                output.insert("nodes".into(), nodes.into());
+                Ok(Check::Drift {
+                    message: format!("would migrate Calico from etcd to KDD (irreversible; about 20 s of frozen pod networking per node, {nodes} nodes)"),
+                    changes: vec![change],
+                    output,
+                })
+            }
+        }
+    }
+
+    async fn apply(&self, cx: &StepContext<'_>, _: &[Change]) -> Result<Facts, TaskError> {
+        let mke = cx.mke()?;
+        // Read again: never act on a stale view.
+        let (doc, kdd) = read_kdd(mke).await?;
+        let mut facts = Facts::new();
+        if kdd == Some(true) {
+            facts.insert("put".into(), false.into());
+            return Ok(facts);
+        }
+        // Keep the original once (a resumed run must not overwrite it with
+        // an already-edited copy).
+        let saved = cx.state_dir.join(SAVED_CONFIG);
+        if !saved.exists() {
+            write_private(&saved, doc.as_bytes()).map_err(|e| {
+                TaskError::new(format!(
+                    "cannot save the original configuration to {}: {e}",
+                    saved.display()
+                ))
+            })?;
+        }
+        facts.insert("saved_config".into(), saved.display().to_string().into());
+        if cx.interrupted_apply {
+            // An earlier run was cut off during this apply: its PUT may be
+            // converting now. Wait for it instead of sending a second PUT.
+            cx.progress("an earlier run was interrupted during this migration: reading the configuration before any PUT");
+            if self.wait_for_true(cx, mke, "earlier migration").await? {
+                facts.insert("put".into(), false.into());
+                return Ok(facts);
+            }
+        }
+        let edited = set_calico_kdd(&doc).map_err(config_error)?;
+        let nodes = mke.nodes().await.map(|n| n.len()).unwrap_or(1).max(1);
+        let timeout = kdd_put_timeout(nodes);
+        let expected = Duration::from_secs_f64(nodes as f64 * self.seconds_per_node);
+        let started = Instant::now();
+        cx.progress(format!(
+            "PUT /api/ucp/config-toml with calico_kdd = true: MKE converts node by node (expected about {}s for {nodes} nodes at {} s per node; a real cluster takes about 20 s per node); waiting up to {}s",
+            expected.as_secs(),
+            self.seconds_per_node,
+            timeout.as_secs()
+        ));
+        let put = mke.put_config_toml(&edited, timeout);
+        tokio::pin!(put);
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.tick().await;
+        let result = loop {
+            tokio::select! {
+                r = &mut put => break r,
+                _ = tick.tick() => cx.progress(format!(
+                    "converting Calico to KDD: {}s elapsed of about {}s expected ({nodes} nodes; a real cluster takes about 20 s per node; timeout {}s)",
+                    started.elapsed().as_secs(), expected.as_secs(), timeout.as_secs()
+                )),
+            }
+        };
+        facts.insert("put".into(), true.into());
+        facts.insert("seconds".into(), started.elapsed().as_secs_f64().into());
+        match result {
+            Ok(message) => {
+                facts.insert("message".into(), message.clone().into());
+                if is_kdd_success(&message) || self.wait_for_true(cx, mke, "after the PUT").await? {
+                    return Ok(facts);
+                }
+                Err(TaskError::new(format!(
+                    "MKE accepted the configuration but answered `{message}`, and calico_kdd still reads false"
+                )))
+            }
+            Err(e @ MkeError::OutcomeUnknown { .. }) => {
+                // The PUT may have taken effect: read, do not repeat.
+                if self
+                    .wait_for_true(cx, mke, "the PUT's answer was lost")
+                    .await?
+                {
+                    facts.insert(
+                        "message".into(),
+                        "outcome read back: calico_kdd = true".into(),
+                    );
+                    return Ok(facts);
+                }
+                Err(TaskError::new(format!("{e}; calico_kdd still reads false")).remedy(
+                    "check the cluster (GET /api/ucp/config-toml, calico-node pods) and run again: the next run reads the configuration before any PUT",
+                ))
+            }
+            Err(e) if e.status() == Some(409) => {
+                if self
+                    .wait_for_true(cx, mke, "a conversion is already running")
+                    .await?
+                {
+                    return Ok(facts);
+                }
+                Err(TaskError::new(format!("{e}; calico_kdd still reads false")))
+            }
+            Err(e) => Err(TaskError::new(e.to_string()).remedy(format!(
+                "nothing was changed by this PUT; the original configuration is saved in {}",
+                saved.display()
+            ))),
+        }
+    }
+}
