@@ -506,11 +506,18 @@ async fn put_config(shared: &Shared, req: Request<Incoming>, note: &mut Note) ->
         Ok(k) => k,
         Err(message) => return plain(400, &message),
     };
-    let old_kdd = config::parse_kdd(&shared.cluster().config) == Ok(Kdd::Value(true));
-    if shared
-        .kdd_busy
-        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
+    let (old_kdd, converting) = {
+        let cluster = shared.cluster();
+        (
+            config::parse_kdd(&cluster.config) == Ok(Kdd::Value(true)),
+            cluster.data.pending_kdd.is_some(),
+        )
+    };
+    if converting
+        || shared
+            .kdd_busy
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
     {
         return plain(
             409,
@@ -529,12 +536,26 @@ async fn put_config(shared: &Shared, req: Request<Incoming>, note: &mut Note) ->
             );
         }
         (false, Kdd::Value(true)) => {
-            tokio::time::sleep(shared.opts.kdd_duration()).await;
+            // Accepted: the cluster converts from now on, and finishes even
+            // if the client or this process goes away (see `settle`).
+            let duration = shared.opts.kdd_duration();
+            {
+                let mut cluster = shared.cluster();
+                cluster.data.pending_kdd = Some(super::state::PendingKdd {
+                    config: text.to_string(),
+                    done_ms: now_ms() + u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                });
+                if let Err(err) = cluster.save() {
+                    return plain(500, &err.to_string());
+                }
+            }
+            tokio::time::sleep(duration).await;
             shared.opts.kdd_message.message()
         }
     };
     let mut cluster = shared.cluster();
     cluster.config = text.to_string();
+    cluster.data.pending_kdd = None;
     match cluster.save() {
         Ok(()) => json_response(200, &json!({ "message": message })),
         Err(err) => plain(500, &err.to_string()),

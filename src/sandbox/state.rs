@@ -84,6 +84,18 @@ pub struct Persisted {
     pub ssh_ports: Vec<u16>,
     /// Config PUTs received so far (names the saved body files).
     pub config_puts: u32,
+    /// A KDD conversion under way: like a real cluster, it completes at its
+    /// time whether or not the client (or this process) is still there.
+    #[serde(default)]
+    pub pending_kdd: Option<PendingKdd>,
+}
+
+/// A conversion to KDD that was accepted and completes at `done_ms`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PendingKdd {
+    /// The configuration the cluster has once the conversion is done.
+    pub config: String,
+    pub done_ms: u64,
 }
 
 /// The state plus the config text, and where both live.
@@ -149,6 +161,13 @@ impl Cluster {
     /// its file on its node. Returns whether anything changed.
     pub fn settle(&mut self, now_ms: u64) -> bool {
         let mut changed = false;
+        if let Some(p) = &self.data.pending_kdd
+            && p.done_ms <= now_ms
+        {
+            self.config = p.config.clone();
+            self.data.pending_kdd = None;
+            changed = true;
+        }
         for b in &mut self.data.backups {
             if b.state != BackupState::InProgress || b.due_ms > now_ms {
                 continue;
@@ -269,6 +288,7 @@ fn initial_state(opts: &SandboxOptions, topo: &Topology, now: u64) -> Persisted 
         api_port: None,
         ssh_ports: vec![],
         config_puts: 0,
+        pending_kdd: None,
     }
 }
 

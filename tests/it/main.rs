@@ -4,3 +4,4 @@ mod common;
 mod runner;
 mod sandbox;
 mod sandbox_env;
+mod upgrade;

@@ -1,0 +1,375 @@
+//! The upgrade-prep modules and the standard playbook, end to end against
+//! the sandbox, through the binary (issue 4).
+
+use std::time::Duration;
+
+use crate::common::{Dir, Run, wait_until};
+
+const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
+
+/// `mkeprep run playbooks/upgrade-prep.yaml --sandbox --output json ARGS…`
+fn prep(d: &Dir, args: &[&str]) -> Run {
+    let mut all = vec!["run", STANDARD, "--sandbox", "--output", "json"];
+    all.extend_from_slice(args);
+    d.cmd(&all).run()
+}
+
+fn step<'a>(r: &'a Run, id: &str) -> serde_json::Value {
+    r.events()
+        .into_iter()
+        .find(|e| e["event"] == "step_end" && e["step"] == id)
+        .unwrap_or_else(|| panic!("no step_end for {id}:\n{}", r.both()))
+}
+
+fn record(d: &Dir) -> Vec<serde_json::Value> {
+    d.read(".mkeprep/sandbox/record.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The config PUTs the sandbox received: it saves every body as
+/// `config-put-N.toml` before acting on it (so a PUT cut off by a kill
+/// counts too). Sorted by N.
+fn config_puts(d: &Dir) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(d.join(".mkeprep/sandbox"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.retain(|n| n.starts_with("config-put-") && n.ends_with(".toml"));
+    names.sort();
+    names
+}
+
+#[test]
+fn quick_start_check_then_apply_then_all_ok_with_one_put_changing_one_line() {
+    let d = Dir::new();
+    let r = prep(&d, &["--check"]);
+    r.code(3);
+    let st = r.statuses();
+    for id in [
+        "verify-version",
+        "confirm-backup",
+        "check-mkectl",
+        "check-cni",
+        "cluster-healthy",
+    ] {
+        assert_eq!(st[id], "ok", "{id}: {}", r.both());
+    }
+    assert_eq!(st["migrate-kdd"], "would_change");
+    assert_eq!(st["verify"], "would_change");
+    assert_eq!(step(&r, "verify")["after"], "migrate-kdd");
+    assert!(config_puts(&d).is_empty(), "--check must not PUT");
+    assert!(!d.join(".mkeprep/journal.jsonl").exists());
+
+    let r = prep(&d, &["--yes"]);
+    r.code(0);
+    assert_eq!(r.statuses()["migrate-kdd"], "changed");
+    assert_eq!(r.statuses()["verify"], "ok");
+    let kdd = step(&r, "migrate-kdd");
+    assert_eq!(kdd["changes"][0]["key"], "cluster_config.calico_kdd");
+    assert_eq!(kdd["output"]["put"], true);
+
+    let r = prep(&d, &[]);
+    r.code(0);
+    assert!(
+        r.statuses().values().all(|s| s == "ok"),
+        "{:?}",
+        r.statuses()
+    );
+
+    let puts = config_puts(&d);
+    assert_eq!(
+        puts.len(),
+        1,
+        "exactly one config PUT for the whole sequence: {puts:?}"
+    );
+    let body = d.read(&format!(".mkeprep/sandbox/{}", puts[0]));
+    let recorded: Vec<_> = record(&d)
+        .into_iter()
+        .filter(|r| r["kind"] == "http" && r["method"] == "PUT")
+        .collect();
+    assert_eq!(recorded.len(), 1, "the record shows one PUT: {recorded:?}");
+    assert_eq!(recorded[0]["body_file"], puts[0].as_str());
+    let original = d.read(".mkeprep/mke-config.before-kdd.toml");
+    assert!(!original.is_empty(), "the original config is saved");
+    let differing: Vec<(&str, &str)> = original
+        .lines()
+        .zip(body.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(original.lines().count(), body.lines().count());
+    assert_eq!(differing.len(), 1, "{differing:?}");
+    assert_eq!(differing[0].0.trim(), "calico_kdd = false");
+    assert_eq!(differing[0].1.trim(), "calico_kdd = true");
+    assert_eq!(
+        original.len(),
+        body.len() + 1,
+        "only `false` → `true` may change"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.join(".mkeprep/mke-config.before-kdd.toml"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn the_disruptive_step_needs_yes_and_diff_shows_the_one_line() {
+    let d = Dir::new();
+    let r = d
+        .cmd(&["run", STANDARD, "--sandbox", "--check", "--diff"])
+        .run();
+    r.code(3)
+        .stdout_has("-  calico_kdd = false")
+        .stdout_has("+  calico_kdd = true");
+    let r = prep(&d, &[]);
+    r.code(1);
+    assert_eq!(r.statuses()["migrate-kdd"], "failed");
+    assert!(
+        step(&r, "migrate-kdd")["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("--yes")
+    );
+    assert!(
+        config_puts(&d).is_empty(),
+        "nothing may be applied without approval"
+    );
+}
+
+fn blocked_in_check(knobs: &[&str], extra: &[&str], id: &str, needle: &str) {
+    let d = Dir::new();
+    let mut args = vec!["--check"];
+    for k in knobs {
+        args.push("--sandbox-set");
+        args.push(k);
+    }
+    args.extend_from_slice(extra);
+    let r = prep(&d, &args);
+    r.code(1);
+    let s = step(&r, id);
+    assert_eq!(s["status"], "blocked", "{id} with {knobs:?}: {s}");
+    let text = format!("{} {}", s["message"], s["remedy"]);
+    assert!(text.contains(needle), "{id}: {needle:?} not in {text}");
+}
+
+#[test]
+fn an_old_or_mismatched_mke_version_is_blocked_with_the_upgrade_path() {
+    blocked_in_check(&["mke_version=3.7.14"], &[], "verify-version", "3.7.15");
+    blocked_in_check(
+        &["mke_version=3.8.10"],
+        &["-e", "target=4.2.1"],
+        "verify-version",
+        "3.9.x",
+    );
+    blocked_in_check(&["mke_version=3.9.1"], &[], "verify-version", "4.2");
+}
+
+#[test]
+fn the_version_falls_back_from_info_to_version() {
+    let d = Dir::new();
+    let r = prep(
+        &d,
+        &[
+            "--check",
+            "--sandbox-set",
+            "plain_info_version=true",
+            "--sandbox-set",
+            "legacy_component_name=true",
+        ],
+    );
+    r.code(3);
+    let v = step(&r, "verify-version");
+    assert_eq!(v["output"]["version"], "3.8.10");
+    assert!(
+        v["output"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("Universal Control Plane"),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_missing_or_old_backup_is_blocked_with_the_commands_to_take_one() {
+    blocked_in_check(
+        &["backups=absent"],
+        &[],
+        "confirm-backup",
+        "/api/ucp/backup",
+    );
+    blocked_in_check(
+        &["backups=old"],
+        &[],
+        "confirm-backup",
+        "old, more than 1day",
+    );
+    blocked_in_check(
+        &["backups=failed"],
+        &[],
+        "confirm-backup",
+        "no recent MKE backup",
+    );
+}
+
+#[test]
+fn an_old_mkectl_is_blocked_with_install_instructions() {
+    blocked_in_check(&["mkectl_version=4.1.2"], &[], "check-mkectl", "install.sh");
+}
+
+#[test]
+fn cni_settings_the_upgrade_cannot_carry_are_blocked() {
+    blocked_in_check(&["unmanaged_cni=true"], &[], "check-cni", "unmanaged CNI");
+    blocked_in_check(&["calico_ebpf=true"], &[], "check-cni", "eBPF");
+    blocked_in_check(&["ipvs=true"], &[], "check-cni", "iptables");
+    blocked_in_check(
+        &["leftover_kubeconf=true"],
+        &[],
+        "check-cni",
+        "mke.kubeconf",
+    );
+}
+
+#[test]
+fn an_unhealthy_cluster_is_not_migrated() {
+    let d = Dir::new();
+    let r = prep(&d, &["--yes", "--sandbox-set", "down_node=[2]"]);
+    r.code(1);
+    let h = step(&r, "cluster-healthy");
+    assert_eq!(h["status"], "blocked");
+    assert!(h["message"].as_str().unwrap().contains("is down"), "{h}");
+    assert_eq!(r.statuses()["migrate-kdd"], "skipped");
+    assert!(config_puts(&d).is_empty());
+}
+
+#[test]
+fn a_backup_file_on_a_node_is_checked_over_ssh_and_create_makes_one_through_the_api() {
+    let d = Dir::new();
+    d.write(
+        "backup.yaml",
+        r#"sandbox:
+  backups: absent
+  backup_file_kind: pgp
+steps:
+  - id: file-on-node
+    mke_backup:
+      api: false
+      file: /var/backups/mke3/backup.tar
+      node: 127.0.0.11
+      encrypted: true
+  - id: file-wrongly-plain
+    mke_backup:
+      api: false
+      file: /var/backups/mke3/backup.tar
+      node: 127.0.0.11
+    ignore_errors: true
+  - id: create
+    mke_backup:
+      create: true
+      passphrase_env: BACKUP_PASSPHRASE
+"#,
+    );
+    let r = d
+        .cmd(&[
+            "run",
+            "backup.yaml",
+            "--sandbox",
+            "--output",
+            "json",
+            "--sandbox-set",
+            "backup_seconds=0.5",
+        ])
+        .env("BACKUP_PASSPHRASE", "correct-horse-battery")
+        .run();
+    r.code(0);
+    assert_eq!(r.statuses()["file-on-node"], "ok");
+    assert_eq!(r.statuses()["file-wrongly-plain"], "blocked");
+    assert!(
+        step(&r, "file-wrongly-plain")["message"]
+            .as_str()
+            .unwrap()
+            .contains("PGP-encrypted")
+    );
+    assert_eq!(r.statuses()["create"], "changed");
+    assert!(!r.both().contains("correct-horse-battery"));
+    for f in d.all_files() {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(
+            !text.contains("correct-horse-battery") || f.ends_with("backup.yaml"),
+            "passphrase in {}",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn a_run_killed_during_the_kdd_put_resumes_without_a_second_put() {
+    let d = Dir::new();
+    let mut bg = d
+        .cmd(&[
+            "run",
+            STANDARD,
+            "--sandbox",
+            "--yes",
+            "--sandbox-set",
+            "kdd_seconds_per_node=1",
+        ])
+        .spawn(d.path(), "killed");
+    let put_started = wait_until(Duration::from_secs(60), || {
+        d.read(".mkeprep/journal.jsonl")
+            .contains("\"type\":\"apply_start\"")
+    });
+    assert!(
+        put_started,
+        "the migration never started: {}",
+        d.read("killed.err")
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    bg.signal(libc::SIGKILL);
+    bg.wait(Duration::from_secs(10));
+    let r = prep(&d, &["--yes"]);
+    r.code(0);
+    assert_eq!(r.events()[0]["resumed"], true);
+    assert_eq!(
+        config_puts(&d).len(),
+        1,
+        "the resumed run must not PUT again: {:?}",
+        config_puts(&d)
+    );
+    let kdd = step(&r, "migrate-kdd");
+    assert!(kdd["status"] == "changed" || kdd["status"] == "ok", "{kdd}");
+    for id in ["verify-version", "confirm-backup"] {
+        assert_eq!(step(&r, id)["from_journal"], true, "{id} ran again");
+    }
+    assert_eq!(r.statuses()["verify"], "ok");
+}
+
+#[test]
+fn the_customised_example_runs_against_a_4_2_sandbox() {
+    let d = Dir::new();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/custom-4.2.yaml");
+    let r = d
+        .cmd(&["run", example, "--sandbox", "--yes", "--output", "json"])
+        .run();
+    r.code(0);
+    let st = r.statuses();
+    assert_eq!(st["verify-version"], "ok");
+    assert_eq!(step(&r, "verify-version")["output"]["version"], "3.9.2");
+    assert_eq!(st["migrate-kdd"], "changed");
+    assert_eq!(st["write-report"], "changed");
+    assert!(d.read("upgrade-prep-report.txt").contains("MKE 3.9.2"));
+    let r = d
+        .cmd(&["run", example, "--sandbox", "--yes", "--output", "json"])
+        .run();
+    r.code(0);
+    assert!(
+        r.statuses().values().all(|s| s == "ok"),
+        "{:?}",
+        r.statuses()
+    );
+}
