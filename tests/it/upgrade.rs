@@ -14,7 +14,7 @@ fn prep(d: &Dir, args: &[&str]) -> Run {
     d.cmd(&all).run()
 }
 
-fn step<'a>(r: &'a Run, id: &str) -> serde_json::Value {
+fn step(r: &Run, id: &str) -> serde_json::Value {
     r.events()
         .into_iter()
         .find(|e| e["event"] == "step_end" && e["step"] == id)
