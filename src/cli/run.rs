@@ -236,6 +236,7 @@ async fn run_async(mut a: RunArgs) -> i32 {
     let mut sandbox = None;
     let mut home = std::env::var_os("HOME").map(PathBuf::from);
     let mut extra_path = None;
+    let mut kdd_rate = None;
     let mut env_overrides = Vec::new();
     if a.sandbox {
         let opts = match sandbox_options(&a.playbook, &a.sandbox_set) {
@@ -272,10 +273,11 @@ async fn run_async(mut a: RunArgs) -> i32 {
         a.known_hosts = Some(sb.known_hosts.clone());
         home = Some(sb.home_dir.clone());
         extra_path = Some(sb.bin_dir.clone());
+        kdd_rate = Some(opts.kdd_seconds_per_node);
         sandbox = Some(sb);
     }
 
-    let code = run_loaded(a, creds, lock, home, extra_path, env_overrides).await;
+    let code = run_loaded(a, creds, lock, (home, extra_path, kdd_rate), env_overrides).await;
     if let Some(sb) = sandbox {
         sb.shutdown().await;
     }
@@ -286,8 +288,7 @@ async fn run_loaded(
     a: RunArgs,
     creds: Credentials,
     lock: Option<RunLock>,
-    home: Option<PathBuf>,
-    extra_path: Option<PathBuf>,
+    (home, extra_path, kdd_seconds_per_node): (Option<PathBuf>, Option<PathBuf>, Option<f64>),
     env_overrides: Vec<(String, String)>,
 ) -> i32 {
     let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides) {
@@ -381,6 +382,7 @@ async fn run_loaded(
         },
         home,
         extra_path,
+        kdd_seconds_per_node,
     };
     let opts = RunOptions {
         check: a.check,

@@ -123,6 +123,13 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         from_journal: bool,
     },
+    /// A task's apply reached a named point (for example `put-sent`).
+    Checkpoint {
+        run_id: String,
+        ts: String,
+        step: String,
+        name: String,
+    },
     RunEnd {
         run_id: String,
         ts: String,
@@ -138,6 +145,7 @@ impl Record {
             | Record::ApplyStart { run_id, .. }
             | Record::ApplyEnd { run_id, .. }
             | Record::StepEnd { run_id, .. }
+            | Record::Checkpoint { run_id, .. }
             | Record::RunEnd { run_id, .. } => run_id,
         }
     }

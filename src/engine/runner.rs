@@ -172,7 +172,7 @@ pub struct Runner<'a> {
     scope: Arc<Scope>,
     events: Events,
     conn: &'a Connections,
-    journal: Option<Journal>,
+    journal: Arc<std::sync::Mutex<Option<Journal>>>,
     run_id: String,
     /// (step id, change) for every pending change in `--check`.
     pending: Vec<(String, Change)>,
@@ -184,6 +184,44 @@ pub struct Runner<'a> {
     lock: Option<RunLock>,
     /// Steps whose apply an interrupted run started without a clean end.
     interrupted_applies: HashSet<String>,
+    /// Checkpoints those interrupted applies had reached.
+    checkpoints: HashMap<String, Vec<String>>,
+}
+
+/// Appends a record to the journal, if the run has one.
+fn append(
+    journal: &std::sync::Mutex<Option<Journal>>,
+    record: &Record,
+    sync: bool,
+) -> Result<(), JournalError> {
+    match journal.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        Some(j) => j.append(record, sync),
+        None => Ok(()),
+    }
+}
+
+/// Lets a task record, durably, that its apply reached a point of no return
+/// (`put-sent`), so a resumed run knows whether the earlier apply may have
+/// had an effect.
+pub struct Checkpointer {
+    journal: Arc<std::sync::Mutex<Option<Journal>>>,
+    run_id: String,
+    step: String,
+}
+
+impl Checkpointer {
+    pub fn record(&self, name: &str) -> Result<(), JournalError> {
+        append(
+            &self.journal,
+            &Record::Checkpoint {
+                run_id: self.run_id.clone(),
+                ts: now(),
+                step: self.step.clone(),
+                name: name.to_string(),
+            },
+            true,
+        )
+    }
 }
 
 impl<'a> Runner<'a> {
@@ -207,13 +245,14 @@ impl<'a> Runner<'a> {
             scope,
             events,
             conn,
-            journal: None,
+            journal: Arc::default(),
             run_id: new_run_id(),
             pending: Vec::new(),
             registers,
             applying: None,
             lock: None,
             interrupted_applies: HashSet::new(),
+            checkpoints: HashMap::new(),
         }
     }
 
@@ -234,11 +273,8 @@ impl<'a> Runner<'a> {
         });
     }
 
-    fn journal(&mut self, record: Record, sync: bool) -> Result<(), JournalError> {
-        match &mut self.journal {
-            Some(j) => j.append(&record, sync),
-            None => Ok(()),
-        }
+    fn journal(&self, record: Record, sync: bool) -> Result<(), JournalError> {
+        append(&self.journal, &record, sync)
     }
 
     /// Runs the playbook; returns the exit code.
@@ -297,6 +333,13 @@ impl<'a> Runner<'a> {
                     match r {
                         Record::ApplyStart { step, .. } => {
                             open.insert(step.clone());
+                            self.checkpoints.remove(step);
+                        }
+                        Record::Checkpoint { step, name, .. } => {
+                            self.checkpoints
+                                .entry(step.clone())
+                                .or_default()
+                                .push(name.clone());
                         }
                         // A clean end (success, or a failure with a known
                         // outcome) closes the bracket; an interruption or a
@@ -312,6 +355,7 @@ impl<'a> Runner<'a> {
                         _ => {}
                     }
                 }
+                self.checkpoints.retain(|step, _| open.contains(step));
                 self.interrupted_applies = open;
                 for r in run {
                     if let Record::StepEnd { step, status, .. } = r {
@@ -323,7 +367,7 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
-            self.journal = Some(if resumes.is_some() {
+            *self.journal.lock().unwrap_or_else(|e| e.into_inner()) = Some(if resumes.is_some() {
                 journal
             } else {
                 journal.start_over()?
@@ -731,6 +775,11 @@ impl<'a> Runner<'a> {
         let state_dir = self.opts.state_dir.clone();
         let scope = self.scope.clone();
         let events = self.events.clone();
+        let checkpointer = Checkpointer {
+            journal: self.journal.clone(),
+            run_id: self.run_id.clone(),
+            step: step.id.clone(),
+        };
         let cx = StepContext {
             step_id: &step.id,
             check_mode: self.opts.check,
@@ -741,6 +790,12 @@ impl<'a> Runner<'a> {
             conn: self.conn,
             events: &events,
             interrupted_apply: self.interrupted_applies.contains(&step.id),
+            earlier_checkpoints: self
+                .checkpoints
+                .get(&step.id)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+            checkpointer: &checkpointer,
         };
         let check = match self.check_with_retries(step, task, &cx).await {
             Ok(c) => c,

@@ -17,6 +17,9 @@ use crate::engine::state::write_private;
 use crate::mke::config::{ConfigError, read_cluster_bool, set_calico_kdd};
 use crate::mke::{MkeClient, MkeError, is_kdd_success, kdd_put_timeout};
 
+/// The journal checkpoint recorded right before the PUT.
+pub const PUT_SENT: &str = "put-sent";
+
 /// The saved original configuration, in the state directory.
 pub const SAVED_CONFIG: &str = "mke-config.before-kdd.toml";
 
@@ -27,18 +30,15 @@ pub struct CalicoKdd {
     /// Expected conversion time per node, for progress (real clusters: about 20 s).
     #[serde(default = "twenty")]
     pub seconds_per_node: f64,
-    /// How long to wait for the configuration to read `calico_kdd = true` after the PUT.
-    #[serde(default = "settle", deserialize_with = "super::duration")]
-    #[schemars(with = "String")]
-    pub settle_timeout: Duration,
+    /// How long to read the configuration, waiting for `calico_kdd = true`, when a PUT's outcome
+    /// is unknown; default: the expected conversion time × 1.5 + 60 s.
+    #[serde(default, deserialize_with = "super::opt_duration")]
+    #[schemars(with = "Option<String>")]
+    pub settle_timeout: Option<Duration>,
 }
 
 fn twenty() -> f64 {
     20.0
-}
-
-fn settle() -> Duration {
-    Duration::from_secs(120)
 }
 
 fn config_error(e: ConfigError) -> TaskError {
@@ -62,18 +62,32 @@ async fn read_kdd(mke: &MkeClient) -> Result<(String, Option<bool>), TaskError> 
 }
 
 impl CalicoKdd {
-    /// Reads the configuration until `calico_kdd = true` or the time is up.
+    /// Seconds of conversion per node: the sandbox's own rate under
+    /// `--sandbox`, else the parameter (about 20 s on a real cluster).
+    fn rate(&self, cx: &StepContext<'_>) -> f64 {
+        cx.conn
+            .kdd_seconds_per_node
+            .unwrap_or(self.seconds_per_node)
+    }
+
+    fn settle_limit(&self, cx: &StepContext<'_>, nodes: usize) -> Duration {
+        self.settle_timeout
+            .unwrap_or_else(|| Duration::from_secs_f64(nodes as f64 * self.rate(cx) * 1.5 + 60.0))
+    }
+
+    /// Reads the configuration until `calico_kdd = true` or `limit` passes.
     async fn wait_for_true(
         &self,
         cx: &StepContext<'_>,
         mke: &MkeClient,
         why: &str,
+        limit: Duration,
     ) -> Result<bool, TaskError> {
         let start = Instant::now();
         loop {
             match read_kdd(mke).await {
                 Ok((_, Some(true))) => return Ok(true),
-                Ok(_) | Err(_) if start.elapsed() >= self.settle_timeout => return Ok(false),
+                Ok(_) | Err(_) if start.elapsed() >= limit => return Ok(false),
                 _ => {}
             }
             cx.progress(format!(
@@ -154,26 +168,32 @@ impl Module for CalicoKdd {
             })?;
         }
         facts.insert("saved_config".into(), saved.display().to_string().into());
-        if cx.interrupted_apply {
+        let nodes = mke.nodes().await.map(|n| n.len()).unwrap_or(1).max(1);
+        let limit = self.settle_limit(cx, nodes);
+        if cx.earlier_reached(PUT_SENT) {
             // An earlier run was cut off during this apply: its PUT may be
             // converting now. Wait for it instead of sending a second PUT.
             cx.progress("an earlier run was interrupted during this migration: reading the configuration before any PUT");
-            if self.wait_for_true(cx, mke, "earlier migration").await? {
+            if self
+                .wait_for_true(cx, mke, "earlier migration", limit)
+                .await?
+            {
                 facts.insert("put".into(), false.into());
                 return Ok(facts);
             }
         }
         let edited = set_calico_kdd(&doc).map_err(config_error)?;
-        let nodes = mke.nodes().await.map(|n| n.len()).unwrap_or(1).max(1);
         let timeout = kdd_put_timeout(nodes);
-        let expected = Duration::from_secs_f64(nodes as f64 * self.seconds_per_node);
+        let expected = Duration::from_secs_f64(nodes as f64 * self.rate(cx));
         let started = Instant::now();
         cx.progress(format!(
             "PUT /api/ucp/config-toml with calico_kdd = true: MKE converts node by node (expected about {}s for {nodes} nodes at {} s per node; a real cluster takes about 20 s per node); waiting up to {}s",
             expected.as_secs(),
-            self.seconds_per_node,
+            self.rate(cx),
             timeout.as_secs()
         ));
+        // From here the change may take effect even if this process dies.
+        cx.checkpoint(PUT_SENT)?;
         let put = mke.put_config_toml(&edited, timeout);
         tokio::pin!(put);
         let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -192,7 +212,9 @@ impl Module for CalicoKdd {
         match result {
             Ok(message) => {
                 facts.insert("message".into(), message.clone().into());
-                if is_kdd_success(&message) || self.wait_for_true(cx, mke, "after the PUT").await? {
+                if is_kdd_success(&message)
+                    || self.wait_for_true(cx, mke, "after the PUT", limit).await?
+                {
                     return Ok(facts);
                 }
                 Err(TaskError::new(format!(
@@ -202,7 +224,7 @@ impl Module for CalicoKdd {
             Err(e @ MkeError::OutcomeUnknown { .. }) => {
                 // The PUT may have taken effect: read, do not repeat.
                 if self
-                    .wait_for_true(cx, mke, "the PUT's answer was lost")
+                    .wait_for_true(cx, mke, "the PUT's answer was lost", limit)
                     .await?
                 {
                     facts.insert(
@@ -217,7 +239,7 @@ impl Module for CalicoKdd {
             }
             Err(e) if e.status() == Some(409) => {
                 if self
-                    .wait_for_true(cx, mke, "a conversion is already running")
+                    .wait_for_true(cx, mke, "a conversion is already running", limit)
                     .await?
                 {
                     return Ok(facts);

@@ -140,6 +140,9 @@ pub struct Connections {
     /// Searched before PATH for programs such as `mkectl` (the sandbox's
     /// stand-in).
     pub extra_path: Option<PathBuf>,
+    /// Under `--sandbox`: its KDD conversion time per node, so progress and
+    /// waits tell the truth about the simulated cluster.
+    pub kdd_seconds_per_node: Option<f64>,
 }
 
 impl Default for Connections {
@@ -150,6 +153,7 @@ impl Default for Connections {
             ssh: SshSettings::default(),
             home: std::env::var_os("HOME").map(PathBuf::from),
             extra_path: None,
+            kdd_seconds_per_node: None,
         }
     }
 }
@@ -168,9 +172,25 @@ pub struct StepContext<'a> {
     /// An earlier, interrupted run started this step's apply and recorded
     /// no result: its effect is unknown until read back.
     pub interrupted_apply: bool,
+    /// The checkpoints that interrupted apply had recorded.
+    pub earlier_checkpoints: &'a [String],
+    pub checkpointer: &'a crate::engine::runner::Checkpointer,
 }
 
 impl StepContext<'_> {
+    /// Records, durably, that this step's apply reached `name` (call it
+    /// right before an action whose effect could outlive a crash).
+    pub fn checkpoint(&self, name: &str) -> Result<(), TaskError> {
+        self.checkpointer
+            .record(name)
+            .map_err(|e| TaskError::new(format!("cannot record progress in the journal: {e}")))
+    }
+
+    /// Whether an interrupted earlier apply of this step reached `name`.
+    pub fn earlier_reached(&self, name: &str) -> bool {
+        self.interrupted_apply && self.earlier_checkpoints.iter().any(|c| c == name)
+    }
+
     /// The MKE API client, or a failure saying how to configure it.
     pub fn mke(&self) -> Result<&MkeClient, TaskError> {
         self.conn.mke.as_ref().map_err(|why| {
@@ -388,4 +408,11 @@ pub fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Dur
             serde::de::Error::custom(format!("`{s}` is not a duration such as 30s, 2m or 24h"))
         }),
     }
+}
+
+/// [`duration`] for an optional parameter.
+pub fn opt_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    duration(d).map(Some)
 }
