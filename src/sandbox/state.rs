@@ -147,14 +147,18 @@ impl Cluster {
         Ok((cluster, false))
     }
 
-    /// Writes the state and the config (atomically, 0600).
+    /// Writes the config and the state (each atomically, 0600).
     pub fn save(&self) -> Result<(), SandboxError> {
         let json = serde_json::to_vec_pretty(&self.data).map_err(|e| SandboxError::State {
             path: self.dir.join(STATE_FILE),
             reason: e.to_string(),
         })?;
-        write_private(&self.dir.join(STATE_FILE), &json)?;
-        write_private(&self.dir.join(CONFIG_FILE), self.config.as_bytes())
+        // The config first, the state last: the state file is the commit
+        // point (its existence marks an initialised cluster, and a pending
+        // conversion in it is applied again, idempotently, after a crash
+        // between the two writes).
+        write_private(&self.dir.join(CONFIG_FILE), self.config.as_bytes())?;
+        write_private(&self.dir.join(STATE_FILE), &json)
     }
 
     /// Finishes the backups whose time has come; a successful one leaves

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, driving the built `mkeprep` as a user would.
 
+mod campaign;
 mod common;
 mod runner;
 mod sandbox;

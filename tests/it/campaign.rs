@@ -1,0 +1,156 @@
+//! Reliability campaigns (issue 6): runs of the standard playbook against
+//! the sandbox are killed at random moments and resumed; every trial must
+//! end migrated, with at most one config PUT, the original configuration
+//! saved, and a readable journal. Bounded: CAMPAIGN_TRIALS (default 50),
+//! each run bounded by the harness; CAMPAIGN_SEED reproduces a campaign.
+
+use std::time::{Duration, Instant};
+
+use crate::common::Dir;
+
+const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
+const KNOB: &str = "kdd_seconds_per_node=0.3";
+
+/// xorshift64*: deterministic from its seed, good enough to spread kills.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+fn config_put_bodies(d: &Dir) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(d.join(".mkeprep/sandbox"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.retain(|n| n.starts_with("config-put-"));
+    names
+}
+
+#[test]
+fn runs_killed_at_random_moments_resume_to_one_migration() {
+    let trials: u64 = std::env::var("CAMPAIGN_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var("CAMPAIGN_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                | 1
+        });
+    eprintln!("crash campaign: {trials} trials, CAMPAIGN_SEED={seed}");
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    let (mut before_put, mut during_or_after, mut torn) = (0, 0, 0);
+    for trial in 0..trials {
+        let d = Dir::new();
+        let mut bg = d
+            .cmd(&["run", STANDARD, "--sandbox", "--yes", "--sandbox-set", KNOB])
+            .spawn(d.path(), "first");
+        // Half the kills early (start-up, checks, the PUT's start), half
+        // spread over the conversion and the verification after it.
+        let ms = if rng.next() % 2 == 0 {
+            rng.next() % 400
+        } else {
+            300 + rng.next() % 1400
+        };
+        let delay = Duration::from_millis(ms);
+        std::thread::sleep(delay);
+        bg.signal(libc::SIGKILL);
+        let _ = bg.wait(Duration::from_secs(10));
+        let journal = d.join(".mkeprep/journal.jsonl");
+        if trial % 5 == 4 && journal.exists() {
+            // A write cut short by the crash: half a record, no newline.
+            let mut text = std::fs::read(&journal).unwrap_or_default();
+            text.extend_from_slice(b"{\"type\":\"step_end\",\"run_id\":\"x\",\"st");
+            std::fs::write(&journal, text).expect("tear the journal");
+            torn += 1;
+        }
+        let puts_before = config_put_bodies(&d).len();
+        if puts_before == 0 {
+            before_put += 1;
+        } else {
+            during_or_after += 1;
+        }
+
+        let r = d
+            .cmd(&[
+                "run",
+                STANDARD,
+                "--sandbox",
+                "--yes",
+                "--sandbox-set",
+                KNOB,
+                "--output",
+                "json",
+            ])
+            .run();
+        let context = format!("trial {trial} (seed {seed}, kill after {delay:?})");
+        assert_eq!(
+            r.code,
+            0,
+            "{context}: the resumed run failed:\n{}",
+            r.both()
+        );
+        let st = r.statuses();
+        assert_eq!(
+            st.get("verify").map(String::as_str),
+            Some("ok"),
+            "{context}: not migrated: {st:?}"
+        );
+        let puts = config_put_bodies(&d);
+        assert_eq!(
+            puts.len(),
+            1,
+            "{context}: {} config PUTs (one expected): {puts:?}",
+            puts.len()
+        );
+        let saved = d.read(".mkeprep/mke-config.before-kdd.toml");
+        assert!(
+            saved.contains("calico_kdd = false"),
+            "{context}: the original configuration was not saved"
+        );
+        let show = d.cmd(&["journal", "show"]).run();
+        assert_eq!(
+            show.code,
+            0,
+            "{context}: journal show failed: {}",
+            show.both()
+        );
+        // A third run finds everything in sync.
+        let again = d
+            .cmd(&[
+                "run",
+                STANDARD,
+                "--sandbox",
+                "--sandbox-set",
+                KNOB,
+                "--output",
+                "json",
+            ])
+            .run();
+        assert_eq!(again.code, 0, "{context}: third run: {}", again.both());
+        assert!(
+            again.statuses().values().all(|s| s == "ok"),
+            "{context}: {:?}",
+            again.statuses()
+        );
+    }
+    eprintln!(
+        "crash campaign: {trials} trials in {:.0?}: {before_put} killed before the PUT, {during_or_after} during or after it, {torn} with a torn journal line",
+        started.elapsed()
+    );
+}
