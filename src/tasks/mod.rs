@@ -19,6 +19,7 @@ use crate::ssh::SshSettings;
 pub mod assert;
 pub mod command;
 pub mod debug;
+pub mod hosts;
 
 /// Registered output of a step: a JSON object.
 pub type Facts = serde_json::Map<String, serde_json::Value>;
@@ -181,10 +182,24 @@ impl StepContext<'_> {
 
     /// Streams one host's result to the reporters.
     pub fn host_result(&self, host: &Host, status: &str, message: impl Into<String>, ms: u64) {
+        self.host_result_with_cause(host, status, None, message, ms);
+    }
+
+    /// [`StepContext::host_result`] with the cause of a failure or warning
+    /// (a stable snake_case word, as [`crate::ssh::Cause`] serialises).
+    pub fn host_result_with_cause(
+        &self,
+        host: &Host,
+        status: &str,
+        cause: Option<&str>,
+        message: impl Into<String>,
+        ms: u64,
+    ) {
         self.events.emit(Event::Host(HostResult {
             step: self.step_id.to_string(),
             host: host.address.clone(),
             status: status.to_string(),
+            cause: cause.map(str::to_string),
             message: message.into(),
             duration_ms: ms,
         }));
@@ -319,6 +334,7 @@ modules! {
     Assert => assert::Assert,
     Command => command::Command,
     Debug => debug::Debug,
+    Hosts => hosts::Hosts,
 }
 
 /// A scalar written where a string is expected (`argv: [sleep, 5]`).
