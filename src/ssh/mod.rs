@@ -382,5 +382,99 @@ mod tests {
             classify("ssh: connect to host 10.0.0.1 port 22: Connection timed out"),
             Cause::Timeout
         );
+        assert_eq!(
+            classify(
+                "No ED25519 host key is known for [127.0.0.3]:22022 and you have requested strict checking.\nHost key verification failed."
+            ),
+            Cause::HostKey
+        );
+        assert_eq!(
+            classify("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @"),
+            Cause::HostKey
+        );
+        assert_eq!(
+            classify(
+                "Connection timed out during banner exchange\nConnection to 127.0.0.15 port 40000 timed out"
+            ),
+            Cause::Timeout
+        );
+        assert_eq!(
+            classify("ssh: connect to host 10.9.9.9 port 22: Network is unreachable"),
+            Cause::Timeout
+        );
+        assert_eq!(
+            classify(
+                "ssh: Could not resolve hostname x.invalid: Temporary failure in name resolution"
+            ),
+            Cause::Dns
+        );
+        assert_eq!(
+            classify("kex_exchange_identification: read: Connection reset by peer"),
+            Cause::Other
+        );
+    }
+
+    #[test]
+    fn stable_cause_names() {
+        assert_eq!(Cause::HostKey.name(), "host_key");
+        assert_eq!(
+            serde_json::to_value(Cause::HostKey).ok(),
+            Some(serde_json::json!("host_key"))
+        );
+        assert_eq!(Cause::HostKey.word(), "host key");
+    }
+
+    #[test]
+    fn proxies_turn_off_local_pre_checks() {
+        let mut s = SshSettings::default();
+        assert!(!proxied(&s));
+        s.options = vec!["ServerAliveInterval=5".into(), "proxyjump=bastion".into()];
+        assert!(proxied(&s));
+        s.options = vec!["ProxyCommand ssh -W %h:%p b".into()];
+        assert!(proxied(&s));
+    }
+
+    #[test]
+    fn key_permission_hint() {
+        let text = "@ WARNING: UNPROTECTED PRIVATE KEY FILE! @\nLoad key \"/k\": bad permissions\nu@h: Permission denied (publickey).\n";
+        assert_eq!(classify(text), Cause::Auth);
+        assert!(stderr_summary(text).contains("chmod 600"));
+    }
+
+    fn local(address: &str, port: u16) -> Host {
+        Host {
+            address: address.into(),
+            port,
+            user: "u".into(),
+            key_path: None,
+            private_address: None,
+            private_interface: None,
+            line: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn probes_tell_refused_from_open() {
+        let settings = SshSettings {
+            connect_timeout: Duration::from_secs(2),
+            ..SshSettings::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await;
+        let Ok(listener) = listener else {
+            return;
+        };
+        let open = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let host = local("127.0.0.1", open);
+        let addrs = resolve(&host, &settings).await.map_err(|e| e.message);
+        assert_eq!(addrs.as_ref().map(Vec::len), Ok(1));
+        let addrs = addrs.unwrap_or_default();
+        assert!(tcp_probe(&host, &addrs, &settings).await.is_ok());
+        drop(listener);
+        let closed = tcp_probe(&host, &addrs, &settings)
+            .await
+            .map_err(|e| e.cause);
+        assert_eq!(closed, Err(Cause::Refused));
+        let missing = resolve(&local("no-such-host.invalid", 22), &settings).await;
+        assert_eq!(missing.map_err(|e| e.cause).err(), Some(Cause::Dns));
     }
 }

@@ -86,6 +86,14 @@ impl HostCheck {
         }
     }
 
+    /// SSH login worked (whatever sudo said).
+    fn reachable(&self) -> bool {
+        match &self.outcome {
+            Outcome::Failed(c, _) => *c == Cause::Sudo,
+            _ => true,
+        }
+    }
+
     fn cause(&self) -> Option<Cause> {
         match &self.outcome {
             Outcome::Ok => None,
@@ -336,6 +344,103 @@ fn node_label(node: &Node) -> String {
     }
 }
 
+/// Problems found, each with what to do about it.
+#[derive(Default)]
+struct Findings {
+    problems: Vec<String>,
+    remedies: Vec<String>,
+}
+
+impl Findings {
+    fn add(&mut self, problem: String, remedy: &str) {
+        self.problems.push(problem);
+        self.remedies.push(remedy.to_string());
+    }
+}
+
+/// Problems of the inventory against the cluster's nodes (both ways) and
+/// of the manager count; registers `managers`, `workers`, `missing` and
+/// `unknown`. Returns the summary of the cluster side.
+fn coverage_findings(
+    hosts: &[Host],
+    nodes: &[Node],
+    cov: &Coverage,
+    found: &mut Findings,
+    output: &mut Facts,
+) -> String {
+    let managers = nodes.iter().filter(|n| n.is_manager()).count();
+    let workers = nodes.len() - managers;
+    output.insert("managers".into(), managers.into());
+    output.insert("workers".into(), workers.into());
+    if nodes.is_empty() {
+        found.add(
+            "GET /nodes listed no nodes".into(),
+            "coverage: check that MKE_HOST points at the MKE 3 cluster the inventory describes",
+        );
+    }
+    let missing: Vec<&Node> = cov.missing.iter().map(|&n| &nodes[n]).collect();
+    if !missing.is_empty() {
+        let named: Vec<String> = missing.iter().map(|n| node_label(n)).collect();
+        found.add(
+            format!(
+                "{} not in the inventory: {}",
+                plural(missing.len(), "cluster node is", "cluster nodes are"),
+                listed(&named)
+            ),
+            "missing node: add every node to hosts.yaml (mkectl must reach them all); a node listed under another address needs `privateAddress:` set to the address the cluster shows",
+        );
+    }
+    output.insert(
+        "missing".into(),
+        missing
+            .iter()
+            .map(|n| json!({"hostname": n.hostname, "addr": n.addr, "role": role_of(n)}))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    let unknown = if nodes.is_empty() {
+        Vec::new()
+    } else {
+        cov.unknown()
+    };
+    if !unknown.is_empty() {
+        let named: Vec<String> = unknown
+            .iter()
+            .map(|&h| format!("{} (line {})", hosts[h].address, hosts[h].line))
+            .collect();
+        found.add(
+            format!(
+                "{} not a node of the cluster: {}",
+                plural(unknown.len(), "inventory host is", "inventory hosts are"),
+                listed(&named)
+            ),
+            "unknown host: remove it from hosts.yaml, or join it to the cluster first; if it is a node under another name, set its `privateAddress:` to the address GET /nodes shows",
+        );
+    }
+    output.insert(
+        "unknown".into(),
+        unknown
+            .iter()
+            .map(|&h| Value::from(hosts[h].address.clone()))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    if managers % 2 == 0 && managers > 0 {
+        found.add(
+            format!(
+                "{managers} managers: Mirantis does not sanction an even number of managers; the upgrade may fail with two"
+            ),
+            "managers: promote a worker (`docker node promote NODE`) or demote a manager (`docker node demote NODE`) to reach an odd count before the upgrade",
+        );
+    }
+    format!(
+        "inventory covers all {}; {}, {}",
+        plural(nodes.len(), "cluster node", "cluster nodes"),
+        plural(managers, "manager", "managers"),
+        plural(workers, "worker", "workers")
+    )
+}
+
 impl Hosts {
     /// Checks every host, at most `forks` at once, streaming each result.
     async fn fan_out(&self, cx: &StepContext<'_>, hosts: &[Host]) -> Vec<HostCheck> {
@@ -401,6 +506,85 @@ impl Hosts {
             .collect()
     }
 
+    /// Problems of hosts that failed; the summary of the SSH side when
+    /// none did.
+    fn ssh_findings(
+        &self,
+        hosts: &[Host],
+        results: &[HostCheck],
+        settings: &SshSettings,
+        found: &mut Findings,
+    ) -> String {
+        let failed: Vec<usize> = (0..hosts.len())
+            .filter(|&i| matches!(results[i].outcome, Outcome::Failed(..)))
+            .collect();
+        if !failed.is_empty() {
+            let named: Vec<String> = failed
+                .iter()
+                .map(|&i| format!("{} ({})", hosts[i].address, results[i].message(self.sudo)))
+                .collect();
+            found.problems.push(format!(
+                "{} of {} failed: {}",
+                failed.len(),
+                plural(hosts.len(), "host", "hosts"),
+                listed(&named)
+            ));
+            // One remedy per cause, with the first such host as example.
+            let mut causes: BTreeMap<&str, usize> = BTreeMap::new();
+            for &i in &failed {
+                if let Some(c) = results[i].cause() {
+                    causes.entry(c.name()).or_insert(i);
+                }
+            }
+            for &i in causes.values() {
+                if let Some(c) = results[i].cause() {
+                    found.remedies.push(remedy_for(c, &hosts[i], settings));
+                }
+            }
+        }
+        let n = hosts.len();
+        let warned: Vec<String> = (0..n)
+            .filter(|&i| matches!(results[i].outcome, Outcome::Warn(..)))
+            .map(|i| hosts[i].address.clone())
+            .collect();
+        match self.sudo {
+            SudoPolicy::Skip => format!("{n}/{n} hosts reachable over SSH (sudo not checked)"),
+            _ if warned.is_empty() => format!("{n}/{n} hosts reachable over SSH with sudo"),
+            _ => format!(
+                "{n}/{n} hosts reachable over SSH; {} passwordless sudo (sudo: warn): {}",
+                plural(warned.len(), "lacks", "lack"),
+                listed(&warned)
+            ),
+        }
+    }
+
+    /// The registered `hosts` list: one object per inventory host.
+    fn host_facts(&self, hosts: &[Host], results: &[HostCheck], nodes: &[Option<&Node>]) -> Value {
+        let list: Vec<Value> = hosts
+            .iter()
+            .zip(results)
+            .zip(nodes)
+            .map(|((h, r), node)| {
+                let mut o = json!({
+                    "address": h.address,
+                    "port": h.port,
+                    "user": h.user,
+                    "ok": !matches!(r.outcome, Outcome::Failed(..)),
+                    "status": r.status(),
+                    "cause": r.cause().map(Cause::name),
+                    "message": r.message(self.sudo),
+                    "ms": r.ms,
+                });
+                if let (Some(node), Some(obj)) = (node, o.as_object_mut()) {
+                    obj.insert("node".into(), node.hostname.clone().into());
+                    obj.insert("role".into(), role_of(node).into());
+                }
+                o
+            })
+            .collect();
+        list.into()
+    }
+
     async fn cluster(&self, cx: &StepContext<'_>) -> Result<Cluster, TaskError> {
         if !self.cluster_coverage {
             return Ok(Cluster::NotChecked);
@@ -425,190 +609,61 @@ impl Module for Hosts {
         "full: read-only (DNS, TCP, SSH login running `sudo -n true`, GET /nodes)";
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
-        let inventory = cx.inventory()?;
-        let hosts = &inventory.hosts;
+        let hosts = &cx.inventory()?.hosts;
         let (results, cluster) = tokio::join!(self.fan_out(cx, hosts), self.cluster(cx));
-        let ips: Vec<Vec<IpAddr>> = results.iter().map(|r| r.ips.clone()).collect();
-
-        let mut problems: Vec<String> = Vec::new();
-        let mut remedies: Vec<String> = Vec::new();
-
-        // Per-host SSH results, grouped by cause.
-        let mut by_cause: BTreeMap<&'static str, (Cause, Vec<usize>)> = BTreeMap::new();
-        let mut warned = Vec::new();
-        for (i, r) in results.iter().enumerate() {
-            match &r.outcome {
-                Outcome::Failed(c, _) => by_cause
-                    .entry(c.name())
-                    .or_insert((*c, Vec::new()))
-                    .1
-                    .push(i),
-                Outcome::Warn(..) => warned.push(hosts[i].address.clone()),
-                Outcome::Ok => {}
-            }
-        }
-        let failed: Vec<usize> = (0..hosts.len())
-            .filter(|&i| matches!(results[i].outcome, Outcome::Failed(..)))
-            .collect();
-        let reachable = results
-            .iter()
-            .filter(|r| match &r.outcome {
-                Outcome::Failed(c, _) => *c == Cause::Sudo,
-                _ => true,
-            })
-            .count();
-        if !failed.is_empty() {
-            let named: Vec<String> = failed
-                .iter()
-                .map(|&i| format!("{} ({})", hosts[i].address, results[i].message(self.sudo)))
-                .collect();
-            problems.push(format!(
-                "{} of {} failed: {}",
-                failed.len(),
-                plural(hosts.len(), "host", "hosts"),
-                listed(&named)
-            ));
-            for (cause, members) in by_cause.values() {
-                remedies.push(remedy_for(*cause, &hosts[members[0]], &cx.conn.ssh));
-            }
-        }
-
-        // The cluster's side.
-        let mut managers = Value::Null;
-        let mut workers = Value::Null;
-        let mut coverage_note = String::new();
-        let mut nodes_of_hosts: Vec<Option<&Node>> = vec![None; hosts.len()];
-        let mut missing_out = Vec::new();
-        let mut unknown_out = Vec::new();
-        let cluster = cluster?;
-        match &cluster {
-            Cluster::NotChecked => {
-                coverage_note = "cluster coverage not checked (cluster_coverage: false)".into();
-            }
-            Cluster::NoApi(why) => {
-                problems.push(format!(
-                    "cannot compare the inventory with the cluster's nodes: {why}"
-                ));
-                remedies.push(
-                    "coverage: export MKE_HOST, MKE_USERNAME and MKE_PASSWORD (or use --password-file) so the cluster's nodes can be read, or pass `cluster_coverage: false` to check only SSH".into(),
-                );
-            }
-            Cluster::Nodes(nodes) => {
-                let m = nodes.iter().filter(|n| n.is_manager()).count();
-                managers = m.into();
-                workers = (nodes.len() - m).into();
-                let cov = cover(hosts, &ips, nodes);
-                for (h, n) in cov.node_of_host.iter().enumerate() {
-                    nodes_of_hosts[h] = n.map(|n| &nodes[n]);
-                }
-                if nodes.is_empty() {
-                    problems.push("GET /nodes listed no nodes".into());
-                    remedies.push(
-                        "coverage: check that MKE_HOST points at the MKE 3 cluster the inventory describes".into(),
-                    );
-                }
-                if !cov.missing.is_empty() {
-                    let named: Vec<String> =
-                        cov.missing.iter().map(|&n| node_label(&nodes[n])).collect();
-                    problems.push(format!(
-                        "{} not in the inventory: {}",
-                        plural(cov.missing.len(), "cluster node is", "cluster nodes are"),
-                        listed(&named)
-                    ));
-                    remedies.push(
-                        "missing node: add every node to hosts.yaml (mkectl must reach them all); a node listed under another address needs `privateAddress:` set to the address the cluster shows".into(),
-                    );
-                    missing_out = cov
-                        .missing
-                        .iter()
-                        .map(|&n| json!({"hostname": nodes[n].hostname, "addr": nodes[n].addr, "role": role_of(&nodes[n])}))
-                        .collect();
-                }
-                let unknown = cov.unknown();
-                if !unknown.is_empty() && !nodes.is_empty() {
-                    let named: Vec<String> = unknown
-                        .iter()
-                        .map(|&h| format!("{} (line {})", hosts[h].address, hosts[h].line))
-                        .collect();
-                    problems.push(format!(
-                        "{} not a node of the cluster: {}",
-                        plural(unknown.len(), "inventory host is", "inventory hosts are"),
-                        listed(&named)
-                    ));
-                    remedies.push(
-                        "unknown host: remove it from hosts.yaml, or join it to the cluster first; if it is a node under another name, set its `privateAddress:` to the address GET /nodes shows".into(),
-                    );
-                    unknown_out = unknown.iter().map(|&h| hosts[h].address.clone()).collect();
-                }
-                if m % 2 == 0 && m > 0 {
-                    problems.push(format!(
-                        "{m} managers: Mirantis does not sanction an even number of managers; the upgrade may fail with two"
-                    ));
-                    remedies.push(
-                        "managers: promote a worker (`docker node promote NODE`) or demote a manager (`docker node demote NODE`) to reach an odd count before the upgrade".into(),
-                    );
-                }
-                coverage_note = format!(
-                    "inventory covers all {}; {}, {}",
-                    plural(nodes.len(), "cluster node", "cluster nodes"),
-                    plural(m, "manager", "managers"),
-                    plural(nodes.len() - m, "worker", "workers")
-                );
-            }
-        }
-
-        let host_list: Vec<Value> = results
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let h = &hosts[i];
-                let mut o = json!({
-                    "address": h.address,
-                    "port": h.port,
-                    "user": h.user,
-                    "ok": !matches!(r.outcome, Outcome::Failed(..)),
-                    "status": r.status(),
-                    "cause": r.cause().map(Cause::name),
-                    "message": r.message(self.sudo),
-                    "ms": r.ms,
-                });
-                if let (Some(node), Some(obj)) = (nodes_of_hosts[i], o.as_object_mut()) {
-                    obj.insert("node".into(), node.hostname.clone().into());
-                    obj.insert("role".into(), role_of(node).into());
-                }
-                o
-            })
-            .collect();
+        let mut found = Findings::default();
+        let ssh_summary = self.ssh_findings(hosts, &results, &cx.conn.ssh, &mut found);
         let mut output = Facts::new();
-        output.insert("hosts".into(), host_list.into());
+        let reachable = results.iter().filter(|r| r.reachable()).count();
         output.insert("reachable".into(), reachable.into());
         output.insert("unreachable".into(), (hosts.len() - reachable).into());
-        output.insert("managers".into(), managers);
-        output.insert("workers".into(), workers);
-        if matches!(cluster, Cluster::Nodes(_)) {
-            output.insert("missing".into(), missing_out.into());
-            output.insert("unknown".into(), unknown_out.into());
-        }
-
-        if !problems.is_empty() {
+        // Known only from the cluster (set by the coverage check).
+        output.insert("managers".into(), Value::Null);
+        output.insert("workers".into(), Value::Null);
+        let no_nodes = vec![None; hosts.len()];
+        let cluster = match cluster {
+            Ok(c) => c,
+            Err(mut e) => {
+                output.insert("hosts".into(), self.host_facts(hosts, &results, &no_nodes));
+                e.output = output;
+                return Err(e);
+            }
+        };
+        let (coverage_summary, nodes_of_hosts) = match &cluster {
+            Cluster::NotChecked => (
+                "cluster coverage not checked (cluster_coverage: false)".to_string(),
+                no_nodes,
+            ),
+            Cluster::NoApi(why) => {
+                found.add(
+                    format!("cannot compare the inventory with the cluster's nodes: {why}"),
+                    "coverage: export MKE_HOST, MKE_USERNAME and MKE_PASSWORD (or use --password-file) so the cluster's nodes can be read, or pass `cluster_coverage: false` to check only SSH",
+                );
+                (String::new(), no_nodes)
+            }
+            Cluster::Nodes(nodes) => {
+                let ips: Vec<Vec<IpAddr>> = results.iter().map(|r| r.ips.clone()).collect();
+                let cov = cover(hosts, &ips, nodes);
+                let summary = coverage_findings(hosts, nodes, &cov, &mut found, &mut output);
+                let matched = cov
+                    .node_of_host
+                    .iter()
+                    .map(|n| n.map(|n| &nodes[n]))
+                    .collect();
+                (summary, matched)
+            }
+        };
+        let facts = self.host_facts(hosts, &results, &nodes_of_hosts);
+        output.insert("hosts".into(), facts);
+        if !found.problems.is_empty() {
             return Ok(Check::Blocked {
-                reason: problems.join("; "),
-                remedy: remedies.join("; "),
+                reason: found.problems.join("; "),
+                remedy: found.remedies.join("; "),
                 output,
             });
         }
-        let n = hosts.len();
-        let ssh_part = match self.sudo {
-            SudoPolicy::Skip => format!("{n}/{n} hosts reachable over SSH (sudo not checked)"),
-            _ if warned.is_empty() => format!("{n}/{n} hosts reachable over SSH with sudo"),
-            _ => format!(
-                "{n}/{n} hosts reachable over SSH; {} passwordless sudo (sudo: warn): {}",
-                plural(warned.len(), "lacks", "lack"),
-                listed(&warned)
-            ),
-        };
         Ok(Check::InSync {
-            message: format!("{ssh_part}; {coverage_note}"),
+            message: format!("{ssh_summary}; {coverage_summary}"),
             output,
         })
     }
@@ -737,8 +792,10 @@ mod tests {
     fn remedies_name_the_concrete_command() {
         let mut h = host("10.0.0.5");
         h.port = 2222;
-        let mut settings = SshSettings::default();
-        settings.known_hosts = Some("/tmp/kh".into());
+        let settings = SshSettings {
+            known_hosts: Some("/tmp/kh".into()),
+            ..SshSettings::default()
+        };
         let r = remedy_for(Cause::HostKey, &h, &settings);
         assert!(r.contains("ssh-keyscan -p 2222 10.0.0.5 >> /tmp/kh"), "{r}");
         assert!(r.contains("--accept-new-host-keys"), "{r}");

@@ -40,6 +40,25 @@ fn step_end(run: &Run) -> Value {
         .unwrap_or_else(|| panic!("no step_end\n{}", run.both()))
 }
 
+/// `mkeprep run pb.yaml --sandbox --output json EXTRA...` in `d`.
+fn sandbox_run(d: &Dir, extra: &[&str]) -> Run {
+    let mut args = vec!["run", "pb.yaml", "--sandbox", "--output", "json"];
+    args.extend_from_slice(extra);
+    d.cmd(&args).run()
+}
+
+/// Asserts a blocked run with one host event per host; returns the
+/// step_end event and its message.
+#[track_caller]
+fn blocked(run: &Run, hosts: usize) -> (Value, String) {
+    run.code(1);
+    assert_eq!(host_events(run).len(), hosts, "{}", run.stdout);
+    let end = step_end(run);
+    assert_eq!(end["status"], "blocked", "{end}");
+    let message = end["message"].as_str().unwrap_or_default().to_string();
+    (end, message)
+}
+
 /// The inventory entries of the sandbox's hosts.yaml, each as its text.
 fn entries(inventory: &str) -> (String, Vec<String>) {
     let mut head = String::new();
@@ -66,9 +85,7 @@ fn entries(inventory: &str) -> (String, Vec<String>) {
 fn sandbox_hosts_are_reachable_and_the_inventory_must_match_the_cluster() {
     let d = Dir::new();
     d.write("pb.yaml", ONE_STEP);
-    let run = d
-        .cmd(&["run", "pb.yaml", "--sandbox", "--output", "json"])
-        .run();
+    let run = sandbox_run(&d, &[]);
     run.code(0);
     let hosts = host_events(&run);
     assert_eq!(hosts.len(), 3, "one host event per host: {hosts:?}");
@@ -102,65 +119,30 @@ fn sandbox_hosts_are_reachable_and_the_inventory_must_match_the_cluster() {
 
     // A node missing from the inventory.
     d.write("two.yaml", &format!("{head}{}{}", items[0], items[1]));
-    let run = d
-        .cmd(&[
-            "run",
-            "pb.yaml",
-            "--sandbox",
-            "-i",
-            "two.yaml",
-            "--output",
-            "json",
-        ])
-        .run();
-    run.code(1);
-    assert_eq!(host_events(&run).len(), 2);
-    let end = step_end(&run);
-    assert_eq!(end["status"], "blocked");
-    let msg = end["message"].as_str().unwrap_or_default();
+    let (end, msg) = blocked(&sandbox_run(&d, &["-i", "two.yaml"]), 2);
     assert!(
         msg.contains(
             "1 cluster node is not in the inventory: sandbox-worker-2 (127.0.0.13, worker)"
         ),
         "{msg}"
     );
-    assert!(
-        end["remedy"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("privateAddress"),
-        "{end}"
-    );
+    let remedy = end["remedy"].as_str().unwrap_or_default();
+    assert!(remedy.contains("privateAddress"), "{remedy}");
     assert_eq!(end["output"]["missing"][0]["hostname"], "sandbox-worker-2");
 
     // A host the cluster does not know (nothing listens there either).
     let extra = "  - address: 127.0.0.99\n    port: 1\n    user: ubuntu\n";
     d.write("four.yaml", &format!("{inventory}{extra}"));
-    let run = d
-        .cmd(&[
-            "run",
-            "pb.yaml",
-            "--sandbox",
-            "-i",
-            "four.yaml",
-            "--output",
-            "json",
-        ])
-        .run();
-    run.code(1);
-    let hosts = host_events(&run);
-    assert_eq!(hosts.len(), 4);
-    let stranger = hosts
-        .iter()
+    let run = sandbox_run(&d, &["-i", "four.yaml"]);
+    let (end, msg) = blocked(&run, 4);
+    let stranger = host_events(&run)
+        .into_iter()
         .find(|h| h.0 == "127.0.0.99")
         .expect("host event");
     assert_eq!(
         (stranger.1.as_str(), stranger.2.as_str()),
-        ("failed", "refused"),
-        "{stranger:?}"
+        ("failed", "refused")
     );
-    let end = step_end(&run);
-    let msg = end["message"].as_str().unwrap_or_default();
     assert!(
         msg.contains("1 inventory host is not a node of the cluster: 127.0.0.99 (line "),
         "{msg}"
@@ -186,20 +168,10 @@ fn sandbox_hosts_are_reachable_and_the_inventory_must_match_the_cluster() {
 fn sandbox_sudo_needing_a_password_blocks_or_warns() {
     let d = Dir::new();
     d.write("pb.yaml", ONE_STEP);
-    let args = [
-        "run",
-        "pb.yaml",
-        "--sandbox",
-        "--sandbox-set",
-        "sudo_password_node=[2]",
-        "--output",
-        "json",
-    ];
-    let run = d.cmd(&args).run();
-    run.code(1);
-    let hosts = host_events(&run);
-    assert_eq!(hosts.len(), 3, "{hosts:?}");
-    for (addr, status, cause, message) in &hosts {
+    let knob = ["--sandbox-set", "sudo_password_node=[2]"];
+    let run = sandbox_run(&d, &knob);
+    let (end, msg) = blocked(&run, 3);
+    for (addr, status, cause, message) in &host_events(&run) {
         if addr == "127.0.0.12" {
             assert_eq!((status.as_str(), cause.as_str()), ("failed", "sudo"));
             assert!(
@@ -210,39 +182,31 @@ fn sandbox_sudo_needing_a_password_blocks_or_warns() {
             assert_eq!(status, "ok", "{addr}: {message}");
         }
     }
-    let end = step_end(&run);
-    assert_eq!(end["status"], "blocked");
-    let msg = end["message"].as_str().unwrap_or_default();
     assert!(
         msg.contains("1 of 3 hosts failed: 127.0.0.12 (sudo:"),
         "{msg}"
     );
-    assert!(
-        end["remedy"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("passwordless sudo"),
-        "{end}"
-    );
+    let remedy = end["remedy"].as_str().unwrap_or_default();
+    assert!(remedy.contains("passwordless sudo"), "{remedy}");
     // SSH itself worked: the host counts as reachable.
     assert_eq!(end["output"]["reachable"], 3);
     assert_eq!(end["output"]["hosts"][1]["cause"], "sudo");
 
     d.write("pb.yaml", &playbook("{sudo: warn}"));
-    let run = d.cmd(&args).run();
+    let run = sandbox_run(&d, &knob);
     run.code(0);
     let warned: Vec<_> = host_events(&run)
         .into_iter()
         .filter(|h| h.1 != "ok")
+        .map(|h| (h.0, h.1, h.2))
         .collect();
-    assert_eq!(warned.len(), 1, "{warned:?}");
     assert_eq!(
-        (
-            warned[0].0.as_str(),
-            warned[0].1.as_str(),
-            warned[0].2.as_str()
-        ),
-        ("127.0.0.12", "warn", "sudo")
+        warned,
+        vec![(
+            "127.0.0.12".to_string(),
+            "warn".to_string(),
+            "sudo".to_string()
+        )]
     );
     let end = step_end(&run);
     assert_eq!(end["status"], "ok");
@@ -256,33 +220,14 @@ fn sandbox_sudo_needing_a_password_blocks_or_warns() {
 fn sandbox_even_manager_count_is_blocked() {
     let d = Dir::new();
     d.write("pb.yaml", ONE_STEP);
-    let run = d
-        .cmd(&[
-            "run",
-            "pb.yaml",
-            "--sandbox",
-            "--sandbox-set",
-            "managers=2",
-            "--sandbox-set",
-            "nodes=4",
-            "--output",
-            "json",
-        ])
-        .run();
-    run.code(1);
-    assert_eq!(host_events(&run).len(), 4);
-    let end = step_end(&run);
-    assert_eq!(end["status"], "blocked");
+    let knobs = ["--sandbox-set", "managers=2", "--sandbox-set", "nodes=4"];
+    let (end, msg) = blocked(&sandbox_run(&d, &knobs), 4);
     assert_eq!(
-        end["message"],
+        msg,
         "2 managers: Mirantis does not sanction an even number of managers; the upgrade may fail with two"
     );
-    assert!(
-        end["remedy"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("docker node promote")
-    );
+    let remedy = end["remedy"].as_str().unwrap_or_default();
+    assert!(remedy.contains("docker node promote"), "{remedy}");
     assert_eq!(
         (
             end["output"]["managers"].as_u64(),
@@ -343,8 +288,10 @@ fn keygen(path: &Path) {
     assert!(status.success(), "ssh-keygen failed");
 }
 
+/// Test addresses in 127.0.2.0/24, away from the sandbox's nodes
+/// (127.0.0.11 on).
 fn loopback(last: u8) -> Ipv4Addr {
-    Ipv4Addr::new(127, 0, 0, last)
+    Ipv4Addr::new(127, 0, 2, last)
 }
 
 /// A port free on every one of `addrs` (bounded retries).
@@ -434,7 +381,7 @@ fn real_sshd_each_failure_has_its_cause_while_the_rest_succeed() {
     let authorized = dir.join("authorized_keys");
     std::fs::copy(dir.join("client_key.pub"), &authorized).expect("authorized_keys");
 
-    // 127.0.0.2-11 succeed, .12 has the wrong key, .13's host key is not
+    // 127.0.2.2-11 succeed, .12 has the wrong key, .13's host key is not
     // known; all served by one sshd (at most 16 ListenAddress lines).
     let good: Vec<Ipv4Addr> = (2..=11).map(loopback).collect();
     let (wrong_key_addr, unknown_key_addr) = (loopback(12), loopback(13));
@@ -501,33 +448,25 @@ fn real_sshd_each_failure_has_its_cause_while_the_rest_succeed() {
         &playbook("{sudo: skip, cluster_coverage: false}"),
     );
 
-    let started = Instant::now();
-    let run = d
-        .cmd(&[
-            "run",
-            "pb.yaml",
-            "-i",
-            "hosts.yaml",
-            "--known-hosts",
-            &known_hosts,
-            "--ssh-timeout",
-            "2",
-            "-f",
-            "8",
-            "--output",
-            "json",
-        ])
-        .run();
-    let wall = started.elapsed();
+    // `run PLAYBOOK -i INVENTORY` with the test's known_hosts, timed.
+    let run_with = |playbook: &str, inventory: &str, extra: &[&str]| {
+        let mut args = vec!["run", playbook, "-i", inventory, "--output", "json"];
+        args.extend_from_slice(&["--known-hosts", &known_hosts]);
+        args.extend_from_slice(extra);
+        let started = Instant::now();
+        let run = d.cmd(&args).run();
+        (run, started.elapsed())
+    };
+    let (run, wall) = run_with("pb.yaml", "hosts.yaml", &["--ssh-timeout", "2", "-f", "8"]);
     run.code(1);
     let hosts = host_events(&run);
     assert_eq!(hosts.len(), 15, "one host event per host: {hosts:?}");
     let expect = |addr: &str| -> (&str, &str) {
         match addr {
-            "127.0.0.12" => ("failed", "auth"),
-            "127.0.0.13" => ("failed", "host_key"),
-            "127.0.0.14" => ("failed", "refused"),
-            "127.0.0.15" => ("failed", "timeout"),
+            "127.0.2.12" => ("failed", "auth"),
+            "127.0.2.13" => ("failed", "host_key"),
+            "127.0.2.14" => ("failed", "refused"),
+            "127.0.2.15" => ("failed", "timeout"),
             "no-such-host.invalid" => ("failed", "dns"),
             _ => ("ok", ""),
         }
@@ -544,11 +483,11 @@ fn real_sshd_each_failure_has_its_cause_while_the_rest_succeed() {
     assert_eq!(end["status"], "blocked");
     let msg = end["message"].as_str().unwrap_or_default();
     assert!(msg.starts_with("5 of 15 hosts failed: "), "{msg}");
-    assert!(msg.contains("127.0.0.13 (host key: "), "{msg}");
+    assert!(msg.contains("127.0.2.13 (host key: "), "{msg}");
     let remedy = end["remedy"].as_str().unwrap_or_default();
     assert!(
         remedy.contains(&format!(
-            "ssh-keyscan -p {port} 127.0.0.13 >> {known_hosts}"
+            "ssh-keyscan -p {port} 127.0.2.13 >> {known_hosts}"
         )),
         "{remedy}"
     );
@@ -570,19 +509,7 @@ fn real_sshd_each_failure_has_its_cause_while_the_rest_succeed() {
     // With --accept-new-host-keys the unknown key is added and accepted.
     let only = inventory_entry(&unknown_key_addr.to_string(), port, &user, &client_key);
     d.write("one.yaml", &format!("hosts:\n{only}"));
-    let run = d
-        .cmd(&[
-            "run",
-            "pb.yaml",
-            "-i",
-            "one.yaml",
-            "--known-hosts",
-            &known_hosts,
-            "--accept-new-host-keys",
-            "--output",
-            "json",
-        ])
-        .run();
+    let (run, _) = run_with("pb.yaml", "one.yaml", &["--accept-new-host-keys"]);
     run.code(0);
     // (Debian's ssh_config hashes the names it adds: count the lines.)
     assert_eq!(d.read("known_hosts").lines().count(), good.len() + 2);
@@ -599,20 +526,7 @@ fn real_sshd_each_failure_has_its_cause_while_the_rest_succeed() {
         "pb2.yaml",
         "name: sudo and coverage\nsteps:\n  - id: sudo\n    hosts: {cluster_coverage: false}\n    ignore_errors: true\n  - id: coverage\n    hosts: {sudo: skip}\n",
     );
-    let started = Instant::now();
-    let run = d
-        .cmd(&[
-            "run",
-            "pb2.yaml",
-            "-i",
-            "good.yaml",
-            "--known-hosts",
-            &known_hosts,
-            "--output",
-            "json",
-        ])
-        .run();
-    let wall2 = started.elapsed();
+    let (run, wall2) = run_with("pb2.yaml", "good.yaml", &[]);
     run.code(1);
     let sudo_works = user == "root" && which("sudo").is_some();
     let sudo_hosts = host_events_of(&run, "sudo");
