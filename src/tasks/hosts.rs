@@ -166,11 +166,7 @@ async fn probe_host(
                 Err(probe) if probe.cause != Cause::Other => failed(probe),
                 Ok(addr) if e.cause == Cause::Timeout => Outcome::Failed(
                     Cause::Timeout,
-                    format!(
-                        "port {} of {addr} accepts connections, but {}",
-                        addr.port(),
-                        e.message
-                    ),
+                    format!("{addr} accepts TCP connections, but SSH: {}", e.message),
                 ),
                 _ => failed(e),
             }
