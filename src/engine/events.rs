@@ -113,6 +113,10 @@ pub struct HostResult {
     pub step: String,
     pub host: String,
     pub status: String,
+    /// Why the host failed or warned (`dns`, `refused`, `timeout`, `auth`,
+    /// `host_key`, `sudo`, ...); absent when it is fine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     pub message: String,
     pub duration_ms: u64,
 }

@@ -20,6 +20,7 @@ pub mod assert;
 pub mod calico_kdd;
 pub mod command;
 pub mod debug;
+pub mod hosts;
 pub mod mke_backup;
 pub mod mke_config;
 pub mod mke_health;
@@ -210,10 +211,24 @@ impl StepContext<'_> {
 
     /// Streams one host's result to the reporters.
     pub fn host_result(&self, host: &Host, status: &str, message: impl Into<String>, ms: u64) {
+        self.host_result_with_cause(host, status, None, message, ms);
+    }
+
+    /// [`StepContext::host_result`] with the cause of a failure or warning
+    /// (a stable snake_case word, as [`crate::ssh::Cause`] serialises).
+    pub fn host_result_with_cause(
+        &self,
+        host: &Host,
+        status: &str,
+        cause: Option<&str>,
+        message: impl Into<String>,
+        ms: u64,
+    ) {
         self.events.emit(Event::Host(HostResult {
             step: self.step_id.to_string(),
             host: host.address.clone(),
             status: status.to_string(),
+            cause: cause.map(str::to_string),
             message: message.into(),
             duration_ms: ms,
         }));
@@ -348,6 +363,7 @@ modules! {
     MkeVersion => mke_version::MkeVersionCheck,
     MkeBackup => mke_backup::MkeBackup,
     Mkectl => mkectl::Mkectl,
+    Hosts => hosts::Hosts,
     MkeConfig => mke_config::MkeConfig,
     CalicoKdd => calico_kdd::CalicoKdd,
     MkeHealth => mke_health::MkeHealth,

@@ -62,7 +62,7 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             .spawn(d.path(), "first");
         // Half the kills early (start-up, checks, the PUT's start), half
         // spread over the conversion and the verification after it.
-        let ms = if rng.next() % 2 == 0 {
+        let ms = if rng.next().is_multiple_of(2) {
             rng.next() % 400
         } else {
             300 + rng.next() % 1400

@@ -2,6 +2,7 @@
 
 mod campaign;
 mod common;
+mod hosts;
 mod runner;
 mod sandbox;
 mod sandbox_env;
