@@ -113,7 +113,11 @@ pub fn run(a: RunArgs) -> i32 {
             return exit::FAILED;
         }
     };
-    rt.block_on(run_async(a))
+    let code = rt.block_on(run_async(a));
+    // Do not wait for blocking work still running (a prompt's stdin read
+    // after Ctrl-C): the run is over and the journal is consistent.
+    rt.shutdown_background();
+    code
 }
 
 /// The playbook's `sandbox:` section merged with `--sandbox-set` knobs.
@@ -150,10 +154,14 @@ fn mke_client(
     pb: &Playbook,
     ca_cert: Option<PathBuf>,
     insecure: bool,
+    sandbox: bool,
 ) -> Result<Result<MkeClient, String>, String> {
+    // Under --sandbox the sandbox's connection wins over the playbook's
+    // `mke:` section, so a rehearsal can never reach a real cluster.
     let text = |k: &str| {
         pb.mke
             .get(k)
+            .filter(|_| !sandbox)
             .and_then(|v| v.as_str())
             .filter(|s| !s.is_empty())
             .map(str::to_string)
@@ -173,11 +181,12 @@ fn mke_client(
     let mut cfg = ClientConfig::new(target, username, password);
     cfg.ca_cert = ca_cert.or_else(|| text("ca_cert").map(PathBuf::from));
     cfg.insecure = insecure
-        || pb
-            .mke
-            .get("insecure")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        || (!sandbox
+            && pb
+                .mke
+                .get("insecure")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false));
     MkeClient::new(cfg).map(Ok).map_err(|e| e.to_string())
 }
 
@@ -211,7 +220,9 @@ async fn run_async(mut a: RunArgs) -> i32 {
             return exit::USAGE;
         }
     }
-    let lock = if a.check || !a.sandbox {
+    // With --sandbox even --check takes the lock: the simulated cluster
+    // lives in the state directory.
+    let lock = if !a.sandbox {
         None
     } else {
         let made = crate::engine::state::ensure_dir(&a.state_dir).map_err(|e| {
@@ -305,8 +316,7 @@ async fn run_loaded(
         env,
         templates,
     } = loaded;
-    let insecure = a.insecure;
-    let mke = match mke_client(&creds, &playbook, a.ca_cert.clone(), insecure) {
+    let mke = match mke_client(&creds, &playbook, a.ca_cert.clone(), a.insecure, a.sandbox) {
         Ok(m) => m,
         Err(e) => {
             print_error(&e);
@@ -319,12 +329,31 @@ async fn run_loaded(
         playbook_digest: playbook.digest.clone(),
         inventory: inventory.as_ref().map(|i| i.path.display().to_string()),
         inventory_digest: inventory.as_ref().map(|i| i.digest.clone()),
-        extra_vars: extra.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        target: mke
-            .as_ref()
-            .ok()
-            .map(|c| c.target().to_string())
-            .or(creds.host.clone()),
+        // Secret-named variables are compared by digest, never stored.
+        extra_vars: extra
+            .iter()
+            .map(|(k, v)| {
+                let v = if secret::is_secret_name(k) {
+                    let text = serde_json::to_string(v).unwrap_or_default();
+                    serde_json::Value::String(format!(
+                        "sha256:{}",
+                        crate::playbook::load::sha256_hex(text.as_bytes())
+                    ))
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+        // The sandbox's port may differ from one start to the next.
+        target: if a.sandbox {
+            Some("the sandbox".to_string())
+        } else {
+            mke.as_ref()
+                .ok()
+                .map(|c| c.target().to_string())
+                .or(creds.host.clone())
+        },
     };
     let scope = Scope::with_inventory(
         playbook
@@ -363,7 +392,7 @@ async fn run_loaded(
             events.emit(Event::Warning { message: w.clone() });
         }
     }
-    if insecure {
+    if mke.as_ref().is_ok_and(|c| c.config().insecure) {
         events.emit(Event::Warning {
             message: "--insecure: the MKE API's TLS certificate is not verified; anyone on the network path could read the password. Pass the MKE CA with --ca-cert instead".into(),
         });

@@ -104,6 +104,10 @@ pub enum Record {
         ts: String,
         step: String,
         ok: bool,
+        /// The apply may or may not have taken effect (cut off, timed out,
+        /// or failed without knowing): the step stays open for later runs.
+        #[serde(default)]
+        unknown: bool,
         message: String,
     },
     StepEnd {
@@ -209,6 +213,15 @@ impl Loaded {
             .iter()
             .any(|r| matches!(r, Record::RunEnd { status, .. } if status != "interrupted"));
         (!ended).then_some(run)
+    }
+
+    /// The records of the last run, however it ended.
+    pub fn last_run(&self) -> Option<&[Record]> {
+        let start = self
+            .records
+            .iter()
+            .rposition(|r| matches!(r, Record::RunStart { .. }))?;
+        Some(&self.records[start..])
     }
 
     /// Records grouped by run, oldest first.
@@ -340,6 +353,10 @@ impl Journal {
         }
         std::fs::rename(&self.path, dir.join(PREV_FILE)).map_err(io)?;
         let file = open_private(&self.path, true).map_err(io)?;
+        // Make the rename and the new file durable before records go in.
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
         Ok(Journal {
             file,
             path: self.path,

@@ -313,6 +313,37 @@ impl<'a> Runner<'a> {
                     "the journal's last record was torn by a crash ({torn} bytes); it was cut off and the step it described will be checked again"
                 ));
             }
+            // Applies whose outcome is unknown (cut off, timed out, or failed
+            // without knowing whether they took effect) in the last run,
+            // however that run ended. They are carried into this run's
+            // journal, so a later run still knows; --fresh forgets them.
+            if let (Some(run), false) = (loaded.last_run(), self.opts.fresh) {
+                let mut open: HashSet<String> = HashSet::new();
+                for r in run {
+                    match r {
+                        Record::ApplyStart { step, .. } => {
+                            open.insert(step.clone());
+                        }
+                        Record::Checkpoint { step, name, .. } => {
+                            let names = self.checkpoints.entry(step.clone()).or_default();
+                            if !names.contains(name) {
+                                names.push(name.clone());
+                            }
+                        }
+                        Record::ApplyEnd {
+                            step,
+                            unknown: false,
+                            ..
+                        } => {
+                            open.remove(step);
+                            self.checkpoints.remove(step);
+                        }
+                        _ => {}
+                    }
+                }
+                self.checkpoints.retain(|step, _| open.contains(step));
+                self.interrupted_applies = open;
+            }
             if let (Some(run), false) = (loaded.unfinished_run(), self.opts.fresh) {
                 if let Some(Record::RunStart {
                     inputs, ts, run_id, ..
@@ -328,35 +359,6 @@ impl<'a> Runner<'a> {
                     }
                     resumes = Some(run_id.clone());
                 }
-                let mut open: HashSet<String> = HashSet::new();
-                for r in run {
-                    match r {
-                        Record::ApplyStart { step, .. } => {
-                            open.insert(step.clone());
-                            self.checkpoints.remove(step);
-                        }
-                        Record::Checkpoint { step, name, .. } => {
-                            self.checkpoints
-                                .entry(step.clone())
-                                .or_default()
-                                .push(name.clone());
-                        }
-                        // A clean end (success, or a failure with a known
-                        // outcome) closes the bracket; an interruption or a
-                        // timeout leaves the outcome unknown.
-                        Record::ApplyEnd {
-                            step, ok, message, ..
-                        } if *ok
-                            || !(message.starts_with("interrupted")
-                                || message.starts_with("timed out")) =>
-                        {
-                            open.remove(step);
-                        }
-                        _ => {}
-                    }
-                }
-                self.checkpoints.retain(|step, _| open.contains(step));
-                self.interrupted_applies = open;
                 for r in run {
                     if let Record::StepEnd { step, status, .. } = r {
                         if matches!(status, Status::Ok | Status::Changed | Status::Skipped) {
@@ -380,6 +382,30 @@ impl<'a> Runner<'a> {
                 resumes: resumes.clone(),
             };
             self.journal(record, true)?;
+            let mut carried: Vec<&String> = self.interrupted_applies.iter().collect();
+            carried.sort();
+            for step in carried {
+                self.journal(
+                    Record::ApplyStart {
+                        run_id: self.run_id.clone(),
+                        ts: now(),
+                        step: step.clone(),
+                        changes: Vec::new(),
+                    },
+                    true,
+                )?;
+                for name in self.checkpoints.get(step).into_iter().flatten() {
+                    self.journal(
+                        Record::Checkpoint {
+                            run_id: self.run_id.clone(),
+                            ts: now(),
+                            step: step.clone(),
+                            name: name.clone(),
+                        },
+                        true,
+                    )?;
+                }
+            }
         }
 
         self.emit(Event::RunStart(RunStart {
@@ -487,11 +513,13 @@ impl<'a> Runner<'a> {
                             ts: now(),
                             step: id,
                             ok: false,
+                            unknown: true,
                             message: "interrupted during apply: the next run checks again before anything else".into(),
                         };
                         self.journal(rec, true)?;
                     }
                     interrupted = true;
+                    *counts.entry(Status::Failed.json_name()).or_default() += 1;
                     let o = Outcome::new(Status::Failed, "interrupted");
                     self.emit_end(step, o, ms, false, false);
                     break;
@@ -506,6 +534,7 @@ impl<'a> Runner<'a> {
                     ts: now(),
                     step: id,
                     ok: false,
+                    unknown: true,
                     message: outcome.message.clone(),
                 };
                 self.journal(rec, true)?;
@@ -874,9 +903,9 @@ impl<'a> Runner<'a> {
         self.applying = Some(step.id.clone());
         let applied = task.apply(&cx, &changes).await;
         self.applying = None;
-        let (ok, apply_msg) = match &applied {
-            Ok(_) => (true, "applied".to_string()),
-            Err(e) => (false, e.message.clone()),
+        let (ok, unknown, apply_msg) = match &applied {
+            Ok(_) => (true, false, "applied".to_string()),
+            Err(e) => (false, e.outcome_unknown, e.message.clone()),
         };
         self.journal(
             Record::ApplyEnd {
@@ -884,6 +913,7 @@ impl<'a> Runner<'a> {
                 ts: now(),
                 step: step.id.clone(),
                 ok,
+                unknown,
                 message: apply_msg,
             },
             true,

@@ -105,9 +105,34 @@ pub fn register_secret_env() {
 /// Whether a variable name says it holds a secret.
 pub fn is_secret_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["PASSWORD", "PASSPHRASE", "TOKEN", "SECRET", "PRIVATE_KEY"]
-        .iter()
-        .any(|w| upper.contains(w))
+    [
+        "PASS",
+        "TOKEN",
+        "SECRET",
+        "PRIVATE_KEY",
+        "CREDENTIAL",
+        "API_KEY",
+        "APIKEY",
+    ]
+    .iter()
+    .any(|w| upper.contains(w))
+}
+
+/// Registers every value inside a variable when its name says it holds a
+/// secret (`-e db_password=…`, `vars: {api_token: …}`).
+pub fn register_secret_var(name: &str, value: &serde_json::Value) {
+    fn walk(v: &serde_json::Value) {
+        match v {
+            serde_json::Value::String(s) => register(s),
+            serde_json::Value::Array(a) => a.iter().for_each(walk),
+            serde_json::Value::Object(m) => m.values().for_each(walk),
+            serde_json::Value::Number(n) => register(&n.to_string()),
+            _ => {}
+        }
+    }
+    if is_secret_name(name) {
+        walk(value);
+    }
 }
 
 #[cfg(test)]

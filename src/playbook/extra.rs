@@ -37,7 +37,9 @@ pub fn parse(args: &[String]) -> Result<IndexMap<String, serde_json::Value>, Sou
                     .help("use letters, digits and underscores, not starting with a digit")
                     .into());
                 }
-                out.insert(key.name.clone(), value.to_json());
+                let value = value.to_json();
+                crate::engine::secret::register_secret_var(&key.name, &value);
+                out.insert(key.name.clone(), value);
             }
             continue;
         }
@@ -57,10 +59,9 @@ pub fn parse(args: &[String]) -> Result<IndexMap<String, serde_json::Value>, Sou
             .help("use letters, digits and underscores, not starting with a digit")
             .into());
         }
-        out.insert(
-            key.to_string(),
-            serde_json::Value::String(value.to_string()),
-        );
+        let value = serde_json::Value::String(value.to_string());
+        crate::engine::secret::register_secret_var(key, &value);
+        out.insert(key.to_string(), value);
     }
     Ok(out)
 }

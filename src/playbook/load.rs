@@ -208,6 +208,7 @@ pub fn load(
                     let scope = Scope::new(var_values.clone(), extra_values.clone(), env.clone());
                     match templates.render_json(&value.to_json(), &scope.value()) {
                         Ok(v) => {
+                            crate::engine::secret::register_secret_var(&key.name, &v);
                             var_values.insert(key.name.clone(), to_value(&v));
                             vars.insert(key.name.clone(), v);
                         }

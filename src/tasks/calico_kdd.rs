@@ -156,10 +156,12 @@ impl Module for CalicoKdd {
             facts.insert("put".into(), false.into());
             return Ok(facts);
         }
-        // Keep the original once (a resumed run must not overwrite it with
-        // an already-edited copy).
+        let earlier_put = cx.earlier_reached(PUT_SENT);
+        // Keep the copy an interrupted earlier run made before its PUT (the
+        // config read now may be mid-conversion); otherwise save this
+        // cluster's configuration, replacing any copy from another cluster.
         let saved = cx.state_dir.join(SAVED_CONFIG);
-        if !saved.exists() {
+        if !(earlier_put && saved.exists()) {
             write_private(&saved, doc.as_bytes()).map_err(|e| {
                 TaskError::new(format!(
                     "cannot save the original configuration to {}: {e}",
@@ -170,10 +172,10 @@ impl Module for CalicoKdd {
         facts.insert("saved_config".into(), saved.display().to_string().into());
         let nodes = mke.nodes().await.map(|n| n.len()).unwrap_or(1).max(1);
         let limit = self.settle_limit(cx, nodes);
-        if cx.earlier_reached(PUT_SENT) {
-            // An earlier run was cut off during this apply: its PUT may be
-            // converting now. Wait for it instead of sending a second PUT.
-            cx.progress("an earlier run was interrupted during this migration: reading the configuration before any PUT");
+        if earlier_put {
+            // An earlier run sent the PUT and never learnt its outcome: the
+            // cluster may be converting now. Never send a second PUT.
+            cx.progress("an earlier run sent the KDD PUT without learning its outcome: reading the configuration, no new PUT");
             if self
                 .wait_for_true(cx, mke, "earlier migration", limit)
                 .await?
@@ -181,6 +183,12 @@ impl Module for CalicoKdd {
                 facts.insert("put".into(), false.into());
                 return Ok(facts);
             }
+            return Err(TaskError::new(format!(
+                "an earlier run sent the KDD PUT and its outcome is unknown: calico_kdd still reads false after {}s",
+                limit.as_secs()
+            ))
+            .remedy("check the cluster (GET /api/ucp/config-toml, the calico-node pods, ucp-* logs on a manager); if no conversion ran, run again with --fresh to send the PUT again")
+            .unknown_outcome());
         }
         let edited = set_calico_kdd(&doc).map_err(config_error)?;
         let timeout = kdd_put_timeout(nodes);
@@ -209,6 +217,11 @@ impl Module for CalicoKdd {
         };
         facts.insert("put".into(), true.into());
         facts.insert("seconds".into(), started.elapsed().as_secs_f64().into());
+        let unknown = |e: String| {
+            TaskError::new(format!("{e}; calico_kdd still reads false"))
+                .remedy("check the cluster (GET /api/ucp/config-toml, the calico-node pods) before anything else: the next run reads the configuration and will not send another PUT without --fresh")
+                .unknown_outcome()
+        };
         match result {
             Ok(message) => {
                 facts.insert("message".into(), message.clone().into());
@@ -217,37 +230,23 @@ impl Module for CalicoKdd {
                 {
                     return Ok(facts);
                 }
-                Err(TaskError::new(format!(
-                    "MKE accepted the configuration but answered `{message}`, and calico_kdd still reads false"
-                )))
+                Err(unknown(format!("MKE accepted the configuration but answered `{message}`")))
             }
-            Err(e @ MkeError::OutcomeUnknown { .. }) => {
-                // The PUT may have taken effect: read, do not repeat.
-                if self
-                    .wait_for_true(cx, mke, "the PUT's answer was lost", limit)
-                    .await?
-                {
-                    facts.insert(
-                        "message".into(),
-                        "outcome read back: calico_kdd = true".into(),
-                    );
+            // The PUT may have taken effect (its answer was lost, a proxy
+            // gave up, MKE failed mid-way, or a conversion is running):
+            // read back, never repeat.
+            Err(e)
+                if matches!(e, MkeError::OutcomeUnknown { .. })
+                    || e.status().is_some_and(|s| s >= 500 || s == 409) =>
+            {
+                if self.wait_for_true(cx, mke, "the PUT's outcome is unknown", limit).await? {
+                    facts.insert("message".into(), "outcome read back: calico_kdd = true".into());
                     return Ok(facts);
                 }
-                Err(TaskError::new(format!("{e}; calico_kdd still reads false")).remedy(
-                    "check the cluster (GET /api/ucp/config-toml, calico-node pods) and run again: the next run reads the configuration before any PUT",
-                ))
-            }
-            Err(e) if e.status() == Some(409) => {
-                if self
-                    .wait_for_true(cx, mke, "a conversion is already running", limit)
-                    .await?
-                {
-                    return Ok(facts);
-                }
-                Err(TaskError::new(format!("{e}; calico_kdd still reads false")))
+                Err(unknown(e.to_string()))
             }
             Err(e) => Err(TaskError::new(e.to_string()).remedy(format!(
-                "nothing was changed by this PUT; the original configuration is saved in {}",
+                "MKE refused the configuration, so nothing changed; the original configuration is saved in {}",
                 saved.display()
             ))),
         }

@@ -192,6 +192,7 @@ impl Module for Command {
             message,
             remedy: None,
             output: out,
+            outcome_unknown: false,
         })
     }
 

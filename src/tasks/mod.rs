@@ -112,6 +112,9 @@ pub struct TaskError {
     pub message: String,
     pub remedy: Option<String>,
     pub output: Facts,
+    /// The apply may have taken effect although it failed: later runs must
+    /// read the state back before trying again.
+    pub outcome_unknown: bool,
 }
 
 impl TaskError {
@@ -120,7 +123,14 @@ impl TaskError {
             message: message.into(),
             remedy: None,
             output: Facts::new(),
+            outcome_unknown: false,
         }
+    }
+
+    /// Marks an apply failure whose effect on the target is unknown.
+    pub fn unknown_outcome(mut self) -> Self {
+        self.outcome_unknown = true;
+        self
     }
 
     pub fn remedy(mut self, remedy: impl Into<String>) -> Self {

@@ -373,3 +373,107 @@ fn the_customised_example_runs_against_a_4_2_sandbox() {
         r.statuses()
     );
 }
+
+const KDD_ONLY: &str =
+    "sandbox:\n  kdd_seconds_per_node: 3\nsteps:\n  - id: migrate-kdd\n    calico_kdd: {}\n";
+
+#[test]
+fn a_twice_interrupted_migration_never_sends_a_second_put() {
+    let d = Dir::new();
+    d.write("kdd.yaml", KDD_ONLY);
+    for (tag, wait_ms) in [("one", 1500u64), ("two", 1000)] {
+        let mut bg = d
+            .cmd(&["run", "kdd.yaml", "--sandbox", "--yes"])
+            .spawn(d.path(), tag);
+        assert!(wait_until(Duration::from_secs(30), || d
+            .read(".mkeprep/journal.jsonl")
+            .contains("\"name\":\"put-sent\"")));
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        bg.signal(libc::SIGINT);
+        assert_eq!(
+            bg.wait(Duration::from_secs(20)),
+            Some(130),
+            "{}",
+            d.read(&format!("{tag}.out"))
+        );
+    }
+    let r = d
+        .cmd(&["run", "kdd.yaml", "--sandbox", "--yes", "--output", "json"])
+        .run();
+    r.code(0);
+    assert_eq!(
+        config_puts(&d).len(),
+        1,
+        "a second PUT was sent: {:?}",
+        config_puts(&d)
+    );
+    // Either the conversion was done by now (in sync) or this run waited for it.
+    let kdd = step(&r, "migrate-kdd");
+    assert_ne!(kdd["output"]["put"], true, "{kdd}");
+}
+
+#[test]
+fn a_migration_that_timed_out_is_read_back_by_the_next_run_not_repeated() {
+    let d = Dir::new();
+    d.write("kdd.yaml", &format!("{KDD_ONLY}    timeout: 2s\n"));
+    d.write("again.yaml", KDD_ONLY);
+    let r = d
+        .cmd(&["run", "kdd.yaml", "--sandbox", "--yes", "--output", "json"])
+        .run();
+    r.code(1);
+    assert!(
+        step(&r, "migrate-kdd")["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out")
+    );
+    // The failed run is over (no resume), but its PUT's outcome is unknown:
+    // the next run, whatever its playbook, reads back instead of repeating.
+    let r = d
+        .cmd(&[
+            "run",
+            "again.yaml",
+            "--sandbox",
+            "--yes",
+            "--output",
+            "json",
+        ])
+        .run();
+    r.code(0);
+    assert_eq!(r.events()[0]["resumed"], false);
+    assert_eq!(config_puts(&d).len(), 1, "{:?}", config_puts(&d));
+}
+
+#[test]
+fn secret_named_variables_are_masked_everywhere() {
+    let d = Dir::new();
+    d.write(
+        "pb.yaml",
+        "vars:\n  api_token: tok-from-vars-4242\nsteps:\n  - id: show\n    debug:\n      msg: \"{{ backup_passphrase }} {{ api_token }}\"\n",
+    );
+    let r = d
+        .cmd(&[
+            "run",
+            "pb.yaml",
+            "-e",
+            "backup_passphrase=Hunter2Hunter2xyz",
+            "--junit",
+            "j.xml",
+            "-vv",
+        ])
+        .run();
+    r.code(0);
+    for (what, text) in [
+        ("output", r.both()),
+        ("journal", d.read(".mkeprep/journal.jsonl")),
+        ("junit", d.read("j.xml")),
+    ] {
+        assert!(
+            !text.contains("Hunter2") && !text.contains("tok-from-vars"),
+            "secret in {what}:\n{text}"
+        );
+    }
+    // A changed secret is named, not shown.
+    let journal = d.read(".mkeprep/journal.jsonl");
+    assert!(journal.contains("sha256:"), "{journal}");
+}
