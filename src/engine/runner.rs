@@ -105,7 +105,7 @@ impl Outcome {
     fn failed(e: TaskError) -> Self {
         Outcome {
             remedy: e.remedy,
-            output: e.output,
+            output: *e.output,
             ..Outcome::new(Status::Failed, e.message)
         }
     }

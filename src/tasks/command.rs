@@ -191,7 +191,7 @@ impl Module for Command {
         Err(TaskError {
             message,
             remedy: None,
-            output: out,
+            output: Box::new(out),
             outcome_unknown: false,
         })
     }

@@ -621,7 +621,7 @@ impl Module for Hosts {
             Ok(c) => c,
             Err(mut e) => {
                 output.insert("hosts".into(), self.host_facts(hosts, &results, &no_nodes));
-                e.output = output;
+                e.output = Box::new(output);
                 return Err(e);
             }
         };

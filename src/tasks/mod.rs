@@ -111,7 +111,8 @@ impl Check {
 pub struct TaskError {
     pub message: String,
     pub remedy: Option<String>,
-    pub output: Facts,
+    /// Output to register although the step failed (boxed: errors stay small).
+    pub output: Box<Facts>,
     /// The apply may have taken effect although it failed: later runs must
     /// read the state back before trying again.
     pub outcome_unknown: bool,
@@ -122,7 +123,7 @@ impl TaskError {
         TaskError {
             message: message.into(),
             remedy: None,
-            output: Facts::new(),
+            output: Box::default(),
             outcome_unknown: false,
         }
     }
