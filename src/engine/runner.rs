@@ -428,6 +428,8 @@ impl<'a> Runner<'a> {
         let mut interrupted = false;
         let mut stopped_at: Option<String> = None;
         let mut reached_start = self.opts.start_at.is_none();
+        // Final status of every step so far (for `requires`).
+        let mut passed: HashMap<String, Status> = HashMap::new();
 
         for step in &self.pb.steps {
             if self.opts.start_at.as_deref() == Some(step.id.as_str()) {
@@ -472,12 +474,53 @@ impl<'a> Runner<'a> {
                 }));
                 self.emit_end(step, outcome, duration_ms, true, false);
                 *counts.entry(status.json_name()).or_default() += 1;
+                passed.insert(step.id.clone(), status);
                 continue;
             }
 
             if *interrupt.borrow() {
                 interrupted = true;
                 break;
+            }
+            let unmet: Vec<&String> = step
+                .requires
+                .iter()
+                .filter(|r| {
+                    !matches!(passed.get(r.as_str()), Some(Status::Ok | Status::Changed))
+                        && !(self.opts.check
+                            && passed.get(r.as_str()) == Some(&Status::WouldChange))
+                })
+                .collect();
+            if !unmet.is_empty() {
+                let names = unmet
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let o = Outcome {
+                    remedy: Some(format!(
+                        "run the whole playbook (without --start-at, --tags or --skip-tags that leave out {names}), and let those steps pass first"
+                    )),
+                    ..Outcome::new(
+                        Status::Blocked,
+                        format!(
+                            "requires {names} to have passed in this run, and it did not (skipped or not ok)"
+                        ),
+                    )
+                };
+                self.emit(Event::StepStart(StepStart {
+                    step: step.id.clone(),
+                    module: step.module.to_string(),
+                    name: step.name.clone(),
+                }));
+                problem = true;
+                if !self.opts.check {
+                    stopped_at = Some(step.id.clone());
+                }
+                *counts.entry(Status::Blocked.json_name()).or_default() += 1;
+                passed.insert(step.id.clone(), Status::Blocked);
+                self.emit_end(step, o, 0, false, false);
+                continue;
             }
             self.emit(Event::StepStart(StepStart {
                 step: step.id.clone(),
@@ -564,6 +607,7 @@ impl<'a> Runner<'a> {
             );
             self.journal_step_end(step, &outcome, ms, ignored, false)?;
             *counts.entry(outcome.status.json_name()).or_default() += 1;
+            passed.insert(step.id.clone(), outcome.status);
             self.emit_end(step, outcome, ms, false, ignored);
         }
 

@@ -509,6 +509,34 @@ fn load_step(
             Duration::ZERO
         }),
     };
+    let requires = match node.get("requires") {
+        None => Vec::new(),
+        Some(r) => {
+            let items: Vec<&Node> = match &r.kind {
+                Kind::Str(_) => vec![r],
+                Kind::Seq(items) => items.iter().collect(),
+                _ => {
+                    l.err(r.pos, "`requires` must be a list of earlier step ids");
+                    Vec::new()
+                }
+            };
+            items
+                .into_iter()
+                .filter_map(|i| {
+                    let id = l.string(i, "requires")?;
+                    if !l.ids.contains_key(&id) {
+                        l.help(
+                            i.pos,
+                            format!("`requires: {id}` is not an earlier step"),
+                            "list ids of steps above this one",
+                        );
+                        return None;
+                    }
+                    Some(id)
+                })
+                .collect()
+        }
+    };
     let timeout = node.get("timeout").and_then(|n| match parse_duration(n) {
         Ok(d) if d.is_zero() => {
             l.err(n.pos, "`timeout` must be more than zero");
@@ -587,6 +615,7 @@ fn load_step(
         retries,
         delay,
         timeout,
+        requires,
     })
 }
 

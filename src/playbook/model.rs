@@ -20,6 +20,7 @@ pub const STEP_KEYS: &[&str] = &[
     "retries",
     "delay",
     "timeout",
+    "requires",
 ];
 
 /// Keys a playbook may have at the top.
@@ -60,6 +61,9 @@ pub struct Step {
     pub retries: u32,
     pub delay: Duration,
     pub timeout: Option<Duration>,
+    /// Earlier steps that must have passed (ok or changed) in this run, or
+    /// in the run it resumes, before this one may run.
+    pub requires: Vec<String>,
 }
 
 impl Step {

@@ -477,3 +477,25 @@ fn secret_named_variables_are_masked_everywhere() {
     let journal = d.read(".mkeprep/journal.jsonl");
     assert!(journal.contains("sha256:"), "{journal}");
 }
+
+#[test]
+fn start_at_or_tags_cannot_skip_the_gates_of_the_migration() {
+    let d = Dir::new();
+    for args in [["--start-at", "migrate-kdd"], ["--tags", "network"]] {
+        let r = prep(&d, &["--yes", args[0], args[1]]);
+        r.code(1);
+        let kdd = step(&r, "migrate-kdd");
+        assert_eq!(kdd["status"], "blocked", "{kdd}");
+        assert!(
+            kdd["message"]
+                .as_str()
+                .unwrap()
+                .contains("`confirm-backup`"),
+            "{kdd}"
+        );
+    }
+    assert!(config_puts(&d).is_empty(), "no PUT without the gates");
+    // The whole playbook passes its gates and migrates.
+    prep(&d, &["--yes"]).code(0);
+    assert_eq!(config_puts(&d).len(), 1);
+}
