@@ -920,14 +920,17 @@ async fn confirm(step: &Step, changes: &[Change]) -> bool {
     let text = super::secret::redact(&text).into_owned();
     tokio::task::spawn_blocking(move || {
         use std::io::{BufRead, Write};
-        let mut err = std::io::stderr();
-        let _ = err.write_all(text.as_bytes());
-        let _ = err.flush();
-        let mut line = String::new();
-        if std::io::stdin().lock().read_line(&mut line).is_err() {
-            return false;
-        }
-        line.trim().eq_ignore_ascii_case("yes")
+        // Live progress bars stay off the terminal while the question is open.
+        crate::report::live::suspend(|| {
+            let mut err = std::io::stderr();
+            let _ = err.write_all(text.as_bytes());
+            let _ = err.flush();
+            let mut line = String::new();
+            if std::io::stdin().lock().read_line(&mut line).is_err() {
+                return false;
+            }
+            line.trim().eq_ignore_ascii_case("yes")
+        })
     })
     .await
     .unwrap_or(false)
