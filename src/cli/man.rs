@@ -21,8 +21,14 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "The MKE password (or --password-file / --password-stdin). Never shown in any output.",
     ),
     ("MKEPREP_CA_CERT", "The environment form of --ca-cert."),
-    ("MKEPREP_INVENTORY", "The environment form of -i/--inventory."),
-    ("MKEPREP_KNOWN_HOSTS", "The environment form of --known-hosts."),
+    (
+        "MKEPREP_INVENTORY",
+        "The environment form of -i/--inventory.",
+    ),
+    (
+        "MKEPREP_KNOWN_HOSTS",
+        "The environment form of --known-hosts.",
+    ),
     ("MKEPREP_STATE_DIR", "The environment form of --state-dir."),
     (
         "NO_COLOR",

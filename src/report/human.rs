@@ -52,6 +52,19 @@ pub struct HumanReporter<W: Write, E: Write> {
 
 const RESET: &str = "\x1b[0m";
 
+/// Writes (and flushes) with any live bars cleared from the terminal first.
+/// A closed pipe must not stop the run, so write errors are dropped.
+fn emit(w: &mut impl Write, live: Option<&Live>, text: &str) {
+    let mut write = || {
+        let _ = w.write_all(text.as_bytes());
+        let _ = w.flush();
+    };
+    match live {
+        Some(live) => live.suspend(write),
+        None => write(),
+    }
+}
+
 /// Drops control characters other than newline and tab (messages can carry
 /// a remote program's `\r` or escapes); keeps escapes when colouring.
 fn clean(text: &str, color: bool) -> String {
@@ -106,15 +119,7 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
 
     fn write_err(&mut self, text: &str) {
         let text = clean(&redact(text), self.err_color);
-        let err = &mut self.err;
-        let mut write = || {
-            let _ = err.write_all(text.as_bytes());
-            let _ = err.flush();
-        };
-        match &self.live {
-            Some(live) => live.suspend(write),
-            None => write(),
-        }
+        emit(&mut self.err, self.live.as_ref(), &text);
     }
 
     /// A timestamped progress line on stderr (off a terminal).
@@ -151,7 +156,12 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
             }
         }
         if self.verbose > 0 || h.status != "ok" {
-            let text = format!("      {} {:<8} {}\n", h.host, h.status, one_line(&h.message));
+            let text = format!(
+                "      {} {:<8} {}\n",
+                h.host,
+                h.status,
+                one_line(&h.message)
+            );
             self.write_out(&text);
         }
     }
@@ -236,15 +246,7 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
 
     fn write_out(&mut self, text: &str) {
         let text = clean(&redact(text), self.color);
-        let out = &mut self.out;
-        let mut write = || {
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
-        };
-        match &self.live {
-            Some(live) => live.suspend(write),
-            None => write(),
-        }
+        emit(&mut self.out, self.live.as_ref(), &text);
     }
 
     fn step_line(&mut self, s: &StepEnd) {
@@ -394,6 +396,129 @@ impl<W: Write + Send, E: Write + Send> Reporter for HumanReporter<W, E> {
                 }
                 let text = self.recap(r);
                 self.write_out(&text);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::engine::events::{HostResult, RunEnd, StepStart};
+
+    fn end(step: &str, status: Status, message: &str, remedy: Option<&str>) -> Event {
+        Event::StepEnd(StepEnd {
+            step: step.into(),
+            module: "m".into(),
+            name: None,
+            status,
+            changes: Vec::new(),
+            message: message.into(),
+            remedy: remedy.map(String::from),
+            duration_ms: 1500,
+            output: Default::default(),
+            from_journal: false,
+            ignored: false,
+            after: None,
+            diffs: Vec::new(),
+        })
+    }
+
+    fn host(n: usize) -> Event {
+        Event::Host(HostResult {
+            step: "check-hosts".into(),
+            host: format!("10.0.0.{n}"),
+            status: if n == 2 { "auth" } else { "ok" }.into(),
+            message: "m\r\x1b[31m".into(),
+            duration_ms: 3,
+            total: Some(3),
+        })
+    }
+
+    fn run(events: &[Event], live: bool) -> (String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        {
+            let mut r = HumanReporter::new(&mut out, &mut err, false, false, 0);
+            if live {
+                r = r.live(Live::hidden());
+            }
+            for e in events {
+                r.event(e);
+            }
+        }
+        (
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        )
+    }
+
+    #[test]
+    fn recap_is_a_table_with_reasons_and_remedies_and_no_control_characters() {
+        let events = [
+            Event::StepStart(StepStart {
+                step: "check-hosts".into(),
+                module: "hosts".into(),
+                name: None,
+            }),
+            host(1),
+            host(2),
+            host(3),
+            Event::Progress {
+                step: "check-hosts".into(),
+                message: "waiting\r".into(),
+                elapsed_s: Some(1.0),
+                expected_s: Some(2.0),
+            },
+            end(
+                "check-hosts",
+                Status::Blocked,
+                "1 host failed\nmore",
+                Some("fix ssh"),
+            ),
+            end("verify", Status::Ok, "fine", None),
+            Event::RunEnd(RunEnd {
+                status: "failed".into(),
+                exit_code: 1,
+                counts: BTreeMap::from([("ok", 1), ("blocked", 1)]),
+                duration_ms: 3000,
+            }),
+        ];
+        for live in [false, true] {
+            let (out, err) = run(&events, live);
+            let recap = &out[out.find("RECAP").unwrap_or(0)..];
+            assert!(recap.contains("STEP"), "{out}");
+            assert!(
+                recap.contains("  check-hosts   blocked          1.5s\n"),
+                "{recap}"
+            );
+            assert!(
+                recap.contains("blocked check-hosts: 1 host failed\n"),
+                "{recap}"
+            );
+            assert!(recap.contains("what to do: fix ssh"), "{recap}");
+            assert!(out.contains("10.0.0.2 auth"), "{out}");
+            for text in [&out, &err] {
+                assert!(
+                    !text
+                        .chars()
+                        .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                    "control characters: {text:?}"
+                );
+            }
+            if live {
+                assert!(err.is_empty(), "live progress leaked as lines: {err}");
+            } else {
+                // Off a terminal: the first and the last host count, and the
+                // progress message, as timestamped lines.
+                assert!(err.contains("Z check-hosts: 1/3 hosts\n"), "{err}");
+                assert!(
+                    err.contains("Z check-hosts: 3/3 hosts (1 failed)\n"),
+                    "{err}"
+                );
+                assert!(!err.contains("2/3 hosts"), "{err}");
+                assert!(err.contains("Z check-hosts: waiting\n"), "{err}");
             }
         }
     }

@@ -48,11 +48,7 @@ impl indicatif::style::ProgressTracker for TimeBar {
     fn reset(&mut self, _: &ProgressState, _: Instant) {}
 
     fn write(&self, _: &ProgressState, w: &mut dyn std::fmt::Write) {
-        let _ = w.write_str(&time_bar(
-            self.started.elapsed(),
-            self.expected,
-            self.width,
-        ));
+        let _ = w.write_str(&time_bar(self.started.elapsed(), self.expected, self.width));
     }
 }
 
@@ -78,12 +74,7 @@ pub fn time_bar(elapsed: Duration, expected: Duration, width: usize) -> String {
     }
     bar.push(']');
     if elapsed > expected {
-        let _ = write!(
-            bar,
-            " {}, expected ~{}",
-            clock(elapsed),
-            clock(expected)
-        );
+        let _ = write!(bar, " {}, expected ~{}", clock(elapsed), clock(expected));
     } else {
         let _ = write!(bar, " {} of ~{}", clock(elapsed), clock(expected));
     }
@@ -195,9 +186,13 @@ impl Live {
         let style = match expected_s {
             Some(exp) if exp.is_finite() && exp >= 0.0 => {
                 let elapsed = Duration::from_secs_f64(
-                    elapsed_s.filter(|e| e.is_finite() && *e >= 0.0).unwrap_or(0.0),
+                    elapsed_s
+                        .filter(|e| e.is_finite() && *e >= 0.0)
+                        .unwrap_or(0.0),
                 );
-                let started = Instant::now().checked_sub(elapsed).unwrap_or_else(Instant::now);
+                let started = Instant::now()
+                    .checked_sub(elapsed)
+                    .unwrap_or_else(Instant::now);
                 Some(self.bar_style(started, Duration::from_secs_f64(exp)))
             }
             _ => None,

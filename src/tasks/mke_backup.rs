@@ -384,7 +384,11 @@ impl Module for MkeBackup {
                     )));
                 }
                 _ => cx.progress_timed(
-                    format!("backup {id} is {} ({}s)", b.state, started.elapsed().as_secs()),
+                    format!(
+                        "backup {id} is {} ({}s)",
+                        b.state,
+                        started.elapsed().as_secs()
+                    ),
                     started.elapsed(),
                     None,
                 ),
