@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub mod completions;
 pub mod credentials;
 pub mod journal;
+pub mod man;
 pub mod modules;
 pub mod run;
 pub mod validate;
@@ -41,6 +42,9 @@ pub enum Command {
     Sandbox(crate::sandbox::cli::SandboxArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Print the manual page (roff): `mkeprep man > mkeprep.1`.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -238,6 +242,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Modules(a) => modules::run(a),
         Command::Sandbox(a) => crate::sandbox::cli::run_standalone(a),
         Command::Completions(a) => completions::run(a),
+        Command::Man => man::run(),
     }
 }
 

@@ -18,6 +18,10 @@ pub struct Param {
 }
 
 fn type_of(schema: &Value, defs: &Value) -> String {
+    // One value of a documented enum (schemars writes `oneOf` of consts).
+    if let Some(c) = schema.get("const") {
+        return c.to_string();
+    }
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         let name = r.rsplit('/').next().unwrap_or(r);
         return match defs.get(name) {
@@ -43,14 +47,14 @@ fn type_of(schema: &Value, defs: &Value) -> String {
             .filter(|t| *t != "null")
             .collect::<Vec<_>>()
             .join(" | "),
-        _ => "any".to_string(),
+        _ => "any YAML value".to_string(),
     };
     match base.as_str() {
         "array" => {
             let item = schema
                 .get("items")
                 .map(|i| type_of(i, defs))
-                .unwrap_or_else(|| "any".into());
+                .unwrap_or_else(|| "any YAML value".into());
             format!("list of {item}")
         }
         "object" => match schema.get("additionalProperties") {
@@ -205,5 +209,68 @@ pub fn run(a: ModulesArgs) -> i32 {
                 exit::USAGE
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every module says what each parameter is, its type, whether it is
+    /// required or its default, and shows an example step that uses it.
+    #[test]
+    fn every_module_documents_types_defaults_and_an_example() {
+        for doc in tasks::docs() {
+            assert!(!doc.summary.is_empty(), "{}: no summary", doc.name);
+            assert!(
+                doc.example.contains(&format!("{}:", doc.name)),
+                "{}: the example does not use the module:\n{}",
+                doc.name,
+                doc.example
+            );
+            let text = render(&doc);
+            assert!(text.contains("\nexample:\n"), "{}", doc.name);
+            for p in params(&doc) {
+                assert!(
+                    !p.ty.is_empty() && p.ty != "any",
+                    "{}.{}: no type ({})",
+                    doc.name,
+                    p.name,
+                    p.ty
+                );
+                assert!(
+                    !p.description.is_empty(),
+                    "{}.{}: no description",
+                    doc.name,
+                    p.name
+                );
+                assert!(
+                    text.contains(&format!("  {:<16} {} (", p.name, p.ty)),
+                    "{}.{}: not rendered with its type:\n{text}",
+                    doc.name,
+                    p.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn enum_parameters_list_their_values() {
+        let doc = tasks::docs()
+            .into_iter()
+            .find(|d| d.name == "mke_config")
+            .map(|d| params(&d));
+        let leftover = doc
+            .unwrap_or_default()
+            .into_iter()
+            .find(|p| p.name == "leftover_kubeconf");
+        let leftover = leftover.map(|p| (p.ty, p.default));
+        assert_eq!(
+            leftover,
+            Some((
+                "\"block\" | \"warn\" | \"skip\"".to_string(),
+                Some("\"block\"".to_string())
+            ))
+        );
     }
 }

@@ -25,6 +25,7 @@ use crate::report::Fanout;
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
+use crate::report::live::Live;
 use crate::sandbox::SandboxOptions;
 use crate::ssh::SshSettings;
 use crate::tasks::Connections;
@@ -96,10 +97,17 @@ pub fn load_inputs(
     }
 }
 
-fn use_color(no_color: bool) -> bool {
+/// Colour is allowed at all: not `--no-color`, not `NO_COLOR`, not a dumb
+/// terminal.
+fn color_allowed(no_color: bool) -> bool {
     !no_color
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal()
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
+/// Live bars on stderr: it is a terminal that can move the cursor.
+fn live_progress() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
 pub fn run(a: RunArgs) -> i32 {
@@ -374,13 +382,21 @@ async fn run_loaded(
 
     let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
     match a.output {
-        Output::Human => reporters.push(Box::new(HumanReporter::new(
-            std::io::stdout(),
-            std::io::stderr(),
-            use_color(a.no_color),
-            a.diff,
-            a.verbose,
-        ))),
+        Output::Human => {
+            let color = color_allowed(a.no_color);
+            let mut human = HumanReporter::new(
+                std::io::stdout(),
+                std::io::stderr(),
+                color && std::io::stdout().is_terminal(),
+                a.diff,
+                a.verbose,
+            )
+            .err_color(color && std::io::stderr().is_terminal());
+            if live_progress() {
+                human = human.live(Live::stderr(color));
+            }
+            reporters.push(Box::new(human));
+        }
         Output::Json => reporters.push(Box::new(JsonReporter::new(std::io::stdout()))),
     }
     if let Some(path) = &a.junit {

@@ -119,6 +119,9 @@ pub struct HostResult {
     pub cause: Option<String>,
     pub message: String,
     pub duration_ms: u64,
+    /// How many hosts the step fans out to, when known (for "12/50 hosts").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,9 +145,15 @@ pub enum Event {
         message: String,
     },
     /// A long wait is still going (people only: not written as JSON).
+    /// `message` is complete on its own; `elapsed_s` and `expected_s`, when
+    /// set, let a terminal draw a bar instead of parsing the text.
     Progress {
         step: String,
         message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        elapsed_s: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expected_s: Option<f64>,
     },
     RunEnd(RunEnd),
 }

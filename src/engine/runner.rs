@@ -486,9 +486,14 @@ impl<'a> Runner<'a> {
                 .requires
                 .iter()
                 .filter(|r| {
-                    !matches!(passed.get(r.as_str()), Some(Status::Ok | Status::Changed))
-                        && !(self.opts.check
-                            && passed.get(r.as_str()) == Some(&Status::WouldChange))
+                    // In --check, a gate that would change counts: the real
+                    // run makes it pass first.
+                    let ok = match passed.get(r.as_str()) {
+                        Some(Status::Ok | Status::Changed) => true,
+                        Some(Status::WouldChange) => self.opts.check,
+                        _ => false,
+                    };
+                    !ok
                 })
                 .collect();
             if !unmet.is_empty() {
@@ -831,7 +836,8 @@ impl<'a> Runner<'a> {
                 r,
                 Ok(Check::InSync { .. }) | Ok(Check::Drift { .. }) | Ok(Check::AfterPending { .. })
             );
-            if settled || attempt >= step.retries {
+            // A dry run does not wait: nothing it does can change the answer.
+            if settled || attempt >= step.retries || self.opts.check {
                 return r;
             }
             attempt += 1;
@@ -1049,14 +1055,17 @@ async fn confirm(step: &Step, changes: &[Change]) -> bool {
     let text = super::secret::redact(&text).into_owned();
     tokio::task::spawn_blocking(move || {
         use std::io::{BufRead, Write};
-        let mut err = std::io::stderr();
-        let _ = err.write_all(text.as_bytes());
-        let _ = err.flush();
-        let mut line = String::new();
-        if std::io::stdin().lock().read_line(&mut line).is_err() {
-            return false;
-        }
-        line.trim().eq_ignore_ascii_case("yes")
+        // Live progress bars stay off the terminal while the question is open.
+        crate::report::live::suspend(|| {
+            let mut err = std::io::stderr();
+            let _ = err.write_all(text.as_bytes());
+            let _ = err.flush();
+            let mut line = String::new();
+            if std::io::stdin().lock().read_line(&mut line).is_err() {
+                return false;
+            }
+            line.trim().eq_ignore_ascii_case("yes")
+        })
     })
     .await
     .unwrap_or(false)

@@ -1,49 +1,237 @@
 //! Human output: one line per step (status, id, duration, detail), the
 //! remedy under anything blocked or failed, unified diffs with `--diff`, a
-//! recap at the end. Step lines go to stdout; warnings to stderr. Colour only
-//! on a terminal, and never with `--no-color` or `NO_COLOR`.
+//! recap table at the end. Step lines and the recap go to stdout; warnings
+//! and progress to stderr: live bars on a terminal ([`super::live`]), plain
+//! timestamped lines otherwise. Colour only on a terminal, and never with
+//! `--no-color` or `NO_COLOR`.
 
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use similar::TextDiff as Differ;
 
 use super::human_ms;
-use crate::engine::events::{Event, Reporter, Status, StepEnd};
+use super::live::{Live, host_count, one_line};
+use crate::engine::events::{Event, HostResult, Reporter, Status, StepEnd};
 use crate::engine::secret::redact;
+
+/// Off a terminal, at most one host progress line this often.
+const HOST_LINE_EVERY: Duration = Duration::from_secs(5);
+
+/// One row of the recap table.
+struct Row {
+    step: String,
+    status: Status,
+    duration_ms: u64,
+    note: &'static str,
+}
+
+/// Hosts of the running fan-out step.
+#[derive(Default)]
+struct Hosts {
+    step: String,
+    done: usize,
+    failed: usize,
+    last_line: Option<Instant>,
+}
 
 pub struct HumanReporter<W: Write, E: Write> {
     out: W,
     err: E,
     color: bool,
+    err_color: bool,
     diff: bool,
     verbose: u8,
     check: bool,
     width: usize,
     problems: Vec<StepEnd>,
+    rows: Vec<Row>,
+    hosts: Hosts,
+    live: Option<Live>,
 }
 
 const RESET: &str = "\x1b[0m";
 
+/// Writes (and flushes) with any live bars cleared from the terminal first.
+/// A closed pipe must not stop the run, so write errors are dropped.
+fn emit(w: &mut impl Write, live: Option<&Live>, text: &str) {
+    let mut write = || {
+        let _ = w.write_all(text.as_bytes());
+        let _ = w.flush();
+    };
+    match live {
+        Some(live) => live.suspend(write),
+        None => write(),
+    }
+}
+
+/// Drops control characters other than newline and tab (messages can carry
+/// a remote program's `\r` or escapes); keeps escapes when colouring.
+fn clean(text: &str, color: bool) -> String {
+    text.chars()
+        .filter(|&c| c == '\n' || c == '\t' || (color && c == '\x1b') || !c.is_control())
+        .collect()
+}
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}{RESET}")
+    } else {
+        text.to_string()
+    }
+}
+
 impl<W: Write, E: Write> HumanReporter<W, E> {
+    /// `color` applies to both streams until [`Self::err_color`] says
+    /// otherwise; no live bars until [`Self::live`].
     pub fn new(out: W, err: E, color: bool, diff: bool, verbose: u8) -> Self {
         HumanReporter {
             out,
             err,
             color,
+            err_color: color,
             diff,
             verbose,
             check: false,
             width: 12,
             problems: Vec::new(),
+            rows: Vec::new(),
+            hosts: Hosts::default(),
+            live: None,
         }
     }
 
+    /// Whether stderr (warnings) may be coloured.
+    pub fn err_color(mut self, on: bool) -> Self {
+        self.err_color = on;
+        self
+    }
+
+    /// Live progress bars instead of timestamped progress lines.
+    pub fn live(mut self, live: Live) -> Self {
+        self.live = Some(live);
+        self
+    }
+
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}{RESET}")
-        } else {
-            text.to_string()
+        paint(self.color, code, text)
+    }
+
+    fn write_err(&mut self, text: &str) {
+        let text = clean(&redact(text), self.err_color);
+        emit(&mut self.err, self.live.as_ref(), &text);
+    }
+
+    /// A timestamped progress line on stderr (off a terminal).
+    fn progress_line(&mut self, step: &str, message: &str) {
+        let ts = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+        let text = format!("  {ts} {step}: {}\n", one_line(message));
+        self.write_err(&text);
+    }
+
+    fn host(&mut self, h: &HostResult) {
+        if self.hosts.step != h.step {
+            self.hosts = Hosts {
+                step: h.step.clone(),
+                ..Hosts::default()
+            };
         }
+        self.hosts.done += 1;
+        if h.status == "failed" {
+            self.hosts.failed += 1;
+        }
+        let (done, failed) = (self.hosts.done, self.hosts.failed);
+        if let Some(live) = &mut self.live {
+            live.hosts(&h.step, done, h.total, failed);
+        } else {
+            let last = h.total.is_some_and(|t| done >= t);
+            let due = self
+                .hosts
+                .last_line
+                .is_none_or(|t| t.elapsed() >= HOST_LINE_EVERY);
+            if last || due {
+                self.hosts.last_line = Some(Instant::now());
+                let text = host_count(done, h.total, failed);
+                self.progress_line(&h.step, &text);
+            }
+        }
+        if self.verbose > 0 || h.status != "ok" {
+            let status = match &h.cause {
+                Some(c) => format!("{} ({c})", h.status),
+                None => h.status.clone(),
+            };
+            let text = format!("      {} {:<16} {}\n", h.host, status, one_line(&h.message));
+            self.write_out(&text);
+        }
+    }
+
+    /// The recap: a headline, a table of steps, then the reason and remedy
+    /// of everything blocked or failed.
+    fn recap(&self, r: &crate::engine::events::RunEnd) -> String {
+        let order = [
+            "ok",
+            "changed",
+            "would_change",
+            "skipped",
+            "blocked",
+            "failed",
+        ];
+        let parts: Vec<String> = order
+            .iter()
+            .filter_map(|k| {
+                let n = *r.counts.get(k)?;
+                (n > 0 || matches!(*k, "ok" | "changed" | "failed"))
+                    .then(|| format!("{n} {}", k.replace('_', " ")))
+            })
+            .collect();
+        let verdict = match r.exit_code {
+            0 if self.check => "nothing would change".to_string(),
+            0 => "done".to_string(),
+            3 => "a real run would make the changes above".to_string(),
+            130 => "interrupted: the journal is consistent; run the same command again to resume"
+                .to_string(),
+            _ => "stopped: see what to do below".to_string(),
+        };
+        let mut text = format!(
+            "\n{} {} in {} — {} (exit {})\n",
+            self.paint("1", "RECAP"),
+            parts.join(", "),
+            human_ms(r.duration_ms),
+            verdict,
+            r.exit_code
+        );
+        if !self.rows.is_empty() {
+            let w = self.width;
+            text.push_str(&format!(
+                "  {:<w$}  {:<12}  {:>7}\n",
+                "STEP", "STATUS", "TIME"
+            ));
+            for row in &self.rows {
+                let status = format!("{:<12}", row.status.word());
+                let line = format!(
+                    "  {:<w$}  {}  {:>7}  {}",
+                    row.step,
+                    self.paint(Self::status_code(row.status), &status),
+                    human_ms(row.duration_ms),
+                    row.note
+                );
+                text.push_str(line.trim_end());
+                text.push('\n');
+            }
+        }
+        for p in &self.problems {
+            let reason = p.message.lines().next().unwrap_or("");
+            text.push_str(&format!(
+                "  {} {}: {}\n",
+                self.paint(Self::status_code(p.status), p.status.word()),
+                p.step,
+                reason
+            ));
+            if let Some(rem) = &p.remedy {
+                text.push_str(&format!("      what to do: {rem}\n"));
+            }
+        }
+        text
     }
 
     fn status_code(s: Status) -> &'static str {
@@ -56,8 +244,8 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
     }
 
     fn write_out(&mut self, text: &str) {
-        let _ = self.out.write_all(redact(text).as_bytes());
-        let _ = self.out.flush();
+        let text = clean(&redact(text), self.color);
+        emit(&mut self.out, self.live.as_ref(), &text);
     }
 
     fn step_line(&mut self, s: &StepEnd) {
@@ -156,73 +344,181 @@ impl<W: Write + Send, E: Write + Send> Reporter for HumanReporter<W, E> {
                 let text = format!("{} {}{}\n", self.paint("1", "PLAYBOOK"), title, mode);
                 self.write_out(&text);
             }
-            Event::StepStart(_) => {}
+            Event::StepStart(st) => {
+                if let Some(live) = &mut self.live {
+                    live.step_start(&st.step);
+                }
+            }
             Event::StepEnd(s) => {
+                if let Some(live) = &mut self.live {
+                    live.step_end();
+                }
                 self.width = self.width.max(s.step.len());
                 if s.status.is_problem() && !s.ignored {
                     self.problems.push(s.clone());
                 }
+                self.rows.push(Row {
+                    step: s.step.clone(),
+                    status: s.status,
+                    duration_ms: s.duration_ms,
+                    note: if s.from_journal {
+                        "(from journal)"
+                    } else if s.ignored {
+                        "(ignored)"
+                    } else {
+                        ""
+                    },
+                });
                 self.step_line(s);
             }
-            Event::Host(h) => {
-                if self.verbose > 0 || h.status != "ok" {
-                    let text = format!("      {} {:<8} {}\n", h.host, h.status, h.message);
-                    self.write_out(&text);
-                }
-            }
-            Event::Progress { step, message } => {
-                let ts = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-                let text = format!("  {ts} {step}: {message}\n");
-                let _ = self.err.write_all(redact(&text).as_bytes());
-            }
+            Event::Host(h) => self.host(h),
+            Event::Progress {
+                step,
+                message,
+                elapsed_s,
+                expected_s,
+            } => match &mut self.live {
+                Some(live) => live.progress(step, message, *elapsed_s, *expected_s),
+                None => self.progress_line(step, message),
+            },
             Event::Warning { message } => {
-                let text = format!("{} {message}\n", self.paint("1;33", "warning:"));
-                let _ = self.err.write_all(redact(&text).as_bytes());
+                let text = format!(
+                    "{} {}\n",
+                    paint(self.err_color, "1;33", "warning:"),
+                    one_line(message)
+                );
+                self.write_err(&text);
             }
             Event::RunEnd(r) => {
-                let order = [
-                    "ok",
-                    "changed",
-                    "would_change",
-                    "skipped",
-                    "blocked",
-                    "failed",
-                ];
-                let parts: Vec<String> = order
-                    .iter()
-                    .filter_map(|k| {
-                        let n = *r.counts.get(k)?;
-                        (n > 0 || matches!(*k, "ok" | "changed" | "failed"))
-                            .then(|| format!("{n} {}", k.replace('_', " ")))
-                    })
-                    .collect();
-                let verdict = match r.exit_code {
-                    0 if self.check => "nothing would change".to_string(),
-                    0 => "done".to_string(),
-                    3 => "a real run would make the changes above".to_string(),
-                    130 => "interrupted: the journal is consistent; run the same command again to resume".to_string(),
-                    _ => "stopped: see what to do above".to_string(),
-                };
-                let mut text = format!(
-                    "{} {} in {} — {} (exit {})\n",
-                    self.paint("1", "RECAP"),
-                    parts.join(", "),
-                    human_ms(r.duration_ms),
-                    verdict,
-                    r.exit_code
-                );
-                for p in &self.problems {
-                    text.push_str(&format!(
-                        "  {} {}: {}\n",
-                        self.paint(Self::status_code(p.status), p.status.word()),
-                        p.step,
-                        p.message
-                    ));
-                    if let Some(rem) = &p.remedy {
-                        text.push_str(&format!("      what to do: {rem}\n"));
-                    }
+                if let Some(live) = &mut self.live {
+                    live.step_end();
                 }
+                let text = self.recap(r);
                 self.write_out(&text);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::engine::events::{HostResult, RunEnd, StepStart};
+
+    fn end(step: &str, status: Status, message: &str, remedy: Option<&str>) -> Event {
+        Event::StepEnd(StepEnd {
+            step: step.into(),
+            module: "m".into(),
+            name: None,
+            status,
+            changes: Vec::new(),
+            message: message.into(),
+            remedy: remedy.map(String::from),
+            duration_ms: 1500,
+            output: Default::default(),
+            from_journal: false,
+            ignored: false,
+            after: None,
+            diffs: Vec::new(),
+        })
+    }
+
+    fn host(n: usize) -> Event {
+        Event::Host(HostResult {
+            step: "check-hosts".into(),
+            host: format!("10.0.0.{n}"),
+            status: if n == 2 { "failed" } else { "ok" }.into(),
+            cause: (n == 2).then(|| "auth".to_string()),
+            message: "m\r\x1b[31m".into(),
+            duration_ms: 3,
+            total: Some(3),
+        })
+    }
+
+    fn run(events: &[Event], live: bool) -> (String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        {
+            let mut r = HumanReporter::new(&mut out, &mut err, false, false, 0);
+            if live {
+                r = r.live(Live::hidden());
+            }
+            for e in events {
+                r.event(e);
+            }
+        }
+        (
+            String::from_utf8_lossy(&out).into_owned(),
+            String::from_utf8_lossy(&err).into_owned(),
+        )
+    }
+
+    #[test]
+    fn recap_is_a_table_with_reasons_and_remedies_and_no_control_characters() {
+        let events = [
+            Event::StepStart(StepStart {
+                step: "check-hosts".into(),
+                module: "hosts".into(),
+                name: None,
+            }),
+            host(1),
+            host(2),
+            host(3),
+            Event::Progress {
+                step: "check-hosts".into(),
+                message: "waiting\r".into(),
+                elapsed_s: Some(1.0),
+                expected_s: Some(2.0),
+            },
+            end(
+                "check-hosts",
+                Status::Blocked,
+                "1 host failed\nmore",
+                Some("fix ssh"),
+            ),
+            end("verify", Status::Ok, "fine", None),
+            Event::RunEnd(RunEnd {
+                status: "failed".into(),
+                exit_code: 1,
+                counts: BTreeMap::from([("ok", 1), ("blocked", 1)]),
+                duration_ms: 3000,
+            }),
+        ];
+        for live in [false, true] {
+            let (out, err) = run(&events, live);
+            let recap = &out[out.find("RECAP").unwrap_or(0)..];
+            assert!(recap.contains("STEP"), "{out}");
+            assert!(
+                recap.contains("  check-hosts   blocked          1.5s\n"),
+                "{recap}"
+            );
+            assert!(
+                recap.contains("blocked check-hosts: 1 host failed\n"),
+                "{recap}"
+            );
+            assert!(recap.contains("what to do: fix ssh"), "{recap}");
+            assert!(out.contains("10.0.0.2 failed (auth)"), "{out}");
+            for text in [&out, &err] {
+                assert!(
+                    !text
+                        .chars()
+                        .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                    "control characters: {text:?}"
+                );
+            }
+            if live {
+                assert!(err.is_empty(), "live progress leaked as lines: {err}");
+            } else {
+                // Off a terminal: the first and the last host count, and the
+                // progress message, as timestamped lines.
+                assert!(err.contains("Z check-hosts: 1/3 hosts\n"), "{err}");
+                assert!(
+                    err.contains("Z check-hosts: 3/3 hosts (1 failed)\n"),
+                    "{err}"
+                );
+                assert!(!err.contains("2/3 hosts"), "{err}");
+                assert!(err.contains("Z check-hosts: waiting\n"), "{err}");
             }
         }
     }

@@ -5,6 +5,7 @@
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod live;
 
 use crate::engine::events::{Event, Reporter};
 

@@ -90,10 +90,14 @@ impl CalicoKdd {
                 Ok(_) | Err(_) if start.elapsed() >= limit => return Ok(false),
                 _ => {}
             }
-            cx.progress(format!(
-                "{why}: calico_kdd still reads false after {}s; reading again",
-                start.elapsed().as_secs()
-            ));
+            cx.progress_timed(
+                format!(
+                    "{why}: calico_kdd still reads false after {}s; reading again",
+                    start.elapsed().as_secs()
+                ),
+                start.elapsed(),
+                None,
+            );
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
     }
@@ -194,12 +198,16 @@ impl Module for CalicoKdd {
         let timeout = kdd_put_timeout(nodes);
         let expected = Duration::from_secs_f64(nodes as f64 * self.rate(cx));
         let started = Instant::now();
-        cx.progress(format!(
-            "PUT /api/ucp/config-toml with calico_kdd = true: MKE converts node by node (expected about {}s for {nodes} nodes at {} s per node; a real cluster takes about 20 s per node); waiting up to {}s",
-            expected.as_secs(),
-            self.rate(cx),
-            timeout.as_secs()
-        ));
+        cx.progress_timed(
+            format!(
+                "PUT /api/ucp/config-toml with calico_kdd = true: MKE converts node by node (expected about {}s for {nodes} nodes at {} s per node; a real cluster takes about 20 s per node); waiting up to {}s",
+                expected.as_secs(),
+                self.rate(cx),
+                timeout.as_secs()
+            ),
+            Duration::ZERO,
+            Some(expected),
+        );
         // From here the change may take effect even if this process dies.
         cx.checkpoint(PUT_SENT)?;
         let put = mke.put_config_toml(&edited, timeout);
@@ -209,10 +217,14 @@ impl Module for CalicoKdd {
         let result = loop {
             tokio::select! {
                 r = &mut put => break r,
-                _ = tick.tick() => cx.progress(format!(
-                    "converting Calico to KDD: {}s elapsed of about {}s expected ({nodes} nodes; a real cluster takes about 20 s per node; timeout {}s)",
-                    started.elapsed().as_secs(), expected.as_secs(), timeout.as_secs()
-                )),
+                _ = tick.tick() => cx.progress_timed(
+                    format!(
+                        "converting Calico to KDD: {}s elapsed of about {}s expected ({nodes} nodes; a real cluster takes about 20 s per node; timeout {}s)",
+                        started.elapsed().as_secs(), expected.as_secs(), timeout.as_secs()
+                    ),
+                    started.elapsed(),
+                    Some(expected),
+                ),
             }
         };
         facts.insert("put".into(), true.into());

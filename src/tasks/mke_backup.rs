@@ -383,11 +383,15 @@ impl Module for MkeBackup {
                         age_text(self.wait)
                     )));
                 }
-                _ => cx.progress(format!(
-                    "backup {id} is {} ({}s)",
-                    b.state,
-                    started.elapsed().as_secs()
-                )),
+                _ => cx.progress_timed(
+                    format!(
+                        "backup {id} is {} ({}s)",
+                        b.state,
+                        started.elapsed().as_secs()
+                    ),
+                    started.elapsed(),
+                    None,
+                ),
             }
         }
     }

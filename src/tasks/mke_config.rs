@@ -12,7 +12,7 @@ use super::{Change, Check, Facts, Module, StepContext, TaskError};
 use crate::mke::config::ClusterSettings;
 
 /// What to do about a leftover kubeconfig.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "lowercase")]
 pub enum Leftover {
     /// Blocked: `mkectl upgrade` fails when the file is there.

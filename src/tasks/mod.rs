@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -242,6 +243,7 @@ impl StepContext<'_> {
             cause: cause.map(str::to_string),
             message: message.into(),
             duration_ms: ms,
+            total: self.conn.inventory.as_ref().map(|i| i.hosts.len()),
         }));
     }
 
@@ -250,6 +252,25 @@ impl StepContext<'_> {
         self.events.emit(Event::Progress {
             step: self.step_id.to_string(),
             message: message.into(),
+            elapsed_s: None,
+            expected_s: None,
+        });
+    }
+
+    /// Progress of a wait with a known start (and, when known, an expected
+    /// length), so a terminal can draw a bar. `message` stays complete text
+    /// for logs.
+    pub fn progress_timed(
+        &self,
+        message: impl Into<String>,
+        elapsed: Duration,
+        expected: Option<Duration>,
+    ) {
+        self.events.emit(Event::Progress {
+            step: self.step_id.to_string(),
+            message: message.into(),
+            elapsed_s: Some(elapsed.as_secs_f64()),
+            expected_s: expected.map(|d| d.as_secs_f64()),
         });
     }
 

@@ -3,6 +3,7 @@
 mod campaign;
 mod common;
 mod hosts;
+mod people;
 mod runner;
 mod sandbox;
 mod sandbox_env;

@@ -1,0 +1,284 @@
+//! Live progress for people at a terminal: a spinner per running step (step
+//! id, elapsed time), a bar with elapsed and expected time for waits whose
+//! length is known (the KDD conversion), and "12/50 hosts" during host
+//! fan-out. Drawn on stderr with indicatif, and only when stderr is a
+//! terminal; stdout never carries a bar.
+//!
+//! Anything else that writes to the terminal while a bar may be drawn (the
+//! step lines, warnings, the approval prompt) goes through [`suspend`], which
+//! clears the bars, runs the write and draws them again.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+use crate::engine::secret::redact;
+
+/// The bars of the running reporter, for [`suspend`] from other threads.
+static ACTIVE: Mutex<Option<MultiProgress>> = Mutex::new(None);
+
+/// Runs `f` with any live bars cleared from the terminal (for prompts and
+/// other writes to the terminal from outside the reporter). Without live
+/// bars it just runs `f`.
+pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
+    let mp = ACTIVE.lock().ok().and_then(|g| g.clone());
+    match mp {
+        Some(mp) => mp.suspend(f),
+        None => f(),
+    }
+}
+
+/// A bar that fills with the time since `started` against `expected`.
+#[derive(Clone)]
+struct TimeBar {
+    started: Instant,
+    expected: Duration,
+    width: usize,
+}
+
+impl indicatif::style::ProgressTracker for TimeBar {
+    fn clone_box(&self) -> Box<dyn indicatif::style::ProgressTracker> {
+        Box::new(self.clone())
+    }
+
+    fn tick(&mut self, _: &ProgressState, _: Instant) {}
+
+    fn reset(&mut self, _: &ProgressState, _: Instant) {}
+
+    fn write(&self, _: &ProgressState, w: &mut dyn std::fmt::Write) {
+        let _ = w.write_str(&time_bar(self.started.elapsed(), self.expected, self.width));
+    }
+}
+
+/// `[=======>        ] 0:42 of ~1:00` (or `… 1:10, expected ~1:00` once
+/// the expected time has passed).
+pub fn time_bar(elapsed: Duration, expected: Duration, width: usize) -> String {
+    let frac = if expected.is_zero() {
+        1.0
+    } else {
+        (elapsed.as_secs_f64() / expected.as_secs_f64()).min(1.0)
+    };
+    let filled = ((frac * width as f64) as usize).min(width);
+    let mut bar = String::with_capacity(width + 2);
+    bar.push('[');
+    for i in 0..width {
+        bar.push(if i < filled {
+            '='
+        } else if i == filled {
+            '>'
+        } else {
+            ' '
+        });
+    }
+    bar.push(']');
+    if elapsed > expected {
+        let _ = write!(bar, " {}, expected ~{}", clock(elapsed), clock(expected));
+    } else {
+        let _ = write!(bar, " {} of ~{}", clock(elapsed), clock(expected));
+    }
+    bar
+}
+
+/// `m:ss`.
+pub fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// The live display of one run.
+pub struct Live {
+    mp: MultiProgress,
+    color: bool,
+    step: Option<(String, ProgressBar)>,
+    /// Whether [`suspend`] knows these bars.
+    registered: bool,
+}
+
+impl Live {
+    /// Bars on stderr (indicatif draws nothing when it is not a terminal).
+    /// Registers them for [`suspend`].
+    pub fn stderr(color: bool) -> Live {
+        let mut live = Live::with_target(ProgressDrawTarget::stderr(), color);
+        if let Ok(mut g) = ACTIVE.lock() {
+            *g = Some(live.mp.clone());
+            live.registered = true;
+        }
+        live
+    }
+
+    /// Bars drawn nowhere (for tests of the reporter).
+    pub fn hidden() -> Live {
+        Live::with_target(ProgressDrawTarget::hidden(), false)
+    }
+
+    fn with_target(target: ProgressDrawTarget, color: bool) -> Live {
+        Live {
+            mp: MultiProgress::with_draw_target(target),
+            color,
+            step: None,
+            registered: false,
+        }
+    }
+
+    fn spinner_style(&self) -> ProgressStyle {
+        let t = if self.color {
+            "{spinner:.cyan} {prefix:.bold} {elapsed:>4} {wide_msg}"
+        } else {
+            "{spinner} {prefix} {elapsed:>4} {wide_msg}"
+        };
+        ProgressStyle::with_template(t).unwrap_or_else(|_| ProgressStyle::default_spinner())
+    }
+
+    fn bar_style(&self, started: Instant, expected: Duration) -> ProgressStyle {
+        let t = if self.color {
+            "{spinner:.cyan} {prefix:.bold} {timebar:.green} {wide_msg}"
+        } else {
+            "{spinner} {prefix} {timebar} {wide_msg}"
+        };
+        ProgressStyle::with_template(t)
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .with_key(
+                "timebar",
+                TimeBar {
+                    started,
+                    expected,
+                    width: 24,
+                },
+            )
+    }
+
+    /// A step started: a spinner with its id and elapsed time.
+    pub fn step_start(&mut self, id: &str) {
+        self.step_end();
+        let pb = self.mp.add(
+            ProgressBar::new_spinner()
+                .with_style(self.spinner_style())
+                .with_prefix(id.to_string()),
+        );
+        pb.enable_steady_tick(Duration::from_millis(120));
+        self.step = Some((id.to_string(), pb));
+    }
+
+    /// The bar of `step`, started if it is not the running one.
+    fn bar_for(&mut self, step: &str) -> ProgressBar {
+        match &self.step {
+            Some((id, pb)) if id == step => pb.clone(),
+            _ => {
+                self.step_start(step);
+                self.step
+                    .as_ref()
+                    .map(|(_, pb)| pb.clone())
+                    .unwrap_or_else(ProgressBar::hidden)
+            }
+        }
+    }
+
+    /// Progress of a wait: with an expected time, the spinner becomes a bar.
+    pub fn progress(
+        &mut self,
+        step: &str,
+        message: &str,
+        elapsed_s: Option<f64>,
+        expected_s: Option<f64>,
+    ) {
+        let style = match expected_s {
+            Some(exp) if exp.is_finite() && exp >= 0.0 => {
+                let elapsed = Duration::from_secs_f64(
+                    elapsed_s
+                        .filter(|e| e.is_finite() && *e >= 0.0)
+                        .unwrap_or(0.0),
+                );
+                let started = Instant::now()
+                    .checked_sub(elapsed)
+                    .unwrap_or_else(Instant::now);
+                Some(self.bar_style(started, Duration::from_secs_f64(exp)))
+            }
+            _ => None,
+        };
+        let plain = self.spinner_style();
+        let pb = self.bar_for(step);
+        pb.set_style(style.unwrap_or(plain));
+        pb.set_message(one_line(message));
+    }
+
+    /// A host of a fan-out step finished.
+    pub fn hosts(&mut self, step: &str, done: usize, total: Option<usize>, failed: usize) {
+        let text = host_count(done, total, failed);
+        self.bar_for(step).set_message(text);
+    }
+
+    /// The running step ended: its spinner goes away (the step line says
+    /// the rest).
+    pub fn step_end(&mut self) {
+        if let Some((_, pb)) = self.step.take() {
+            pb.finish_and_clear();
+            self.mp.remove(&pb);
+        }
+    }
+
+    /// Runs `f` (a write to the terminal) with the bars cleared.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.mp.suspend(f)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.step_end();
+        let _ = self.mp.clear();
+        if self.registered
+            && let Ok(mut g) = ACTIVE.lock()
+        {
+            *g = None;
+        }
+    }
+}
+
+/// `12/50 hosts (2 failed)`.
+pub fn host_count(done: usize, total: Option<usize>, failed: usize) -> String {
+    let mut s = match total {
+        Some(t) => format!("{done}/{t} hosts"),
+        None => format!("{done} hosts"),
+    };
+    if failed > 0 {
+        let _ = write!(s, " ({failed} failed)");
+    }
+    s
+}
+
+/// The message on one line, secrets masked, control characters dropped.
+pub fn one_line(message: &str) -> String {
+    redact(message)
+        .chars()
+        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
+        .filter(|c| !c.is_control())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_bar_fills_and_says_when_it_overruns() {
+        let b = time_bar(Duration::from_secs(30), Duration::from_secs(60), 10);
+        assert_eq!(b, "[=====>    ] 0:30 of ~1:00");
+        let b = time_bar(Duration::from_secs(70), Duration::from_secs(60), 4);
+        assert_eq!(b, "[====] 1:10, expected ~1:00");
+        let b = time_bar(Duration::ZERO, Duration::ZERO, 2);
+        assert_eq!(b, "[==] 0:00 of ~0:00");
+    }
+
+    #[test]
+    fn host_counts() {
+        assert_eq!(host_count(12, Some(50), 0), "12/50 hosts");
+        assert_eq!(host_count(3, None, 1), "3 hosts (1 failed)");
+    }
+
+    #[test]
+    fn one_line_drops_control_characters() {
+        assert_eq!(one_line("a\nb\x1b[1m\r"), "a b[1m");
+    }
+}
