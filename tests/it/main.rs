@@ -2,6 +2,7 @@
 
 mod campaign;
 mod common;
+mod faults;
 mod hosts;
 mod people;
 mod runner;
