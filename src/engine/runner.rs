@@ -555,17 +555,9 @@ impl<'a> Runner<'a> {
             let ms = t0.elapsed().as_millis() as u64;
             let outcome = match result {
                 None => {
-                    if let Some(id) = self.applying.take() {
-                        let rec = Record::ApplyEnd {
-                            run_id: self.run_id.clone(),
-                            ts: now(),
-                            step: id,
-                            ok: false,
-                            unknown: true,
-                            message: "interrupted during apply: the next run checks again before anything else".into(),
-                        };
-                        self.journal(rec, true)?;
-                    }
+                    self.close_open_apply(
+                        "interrupted during apply: the next run checks again before anything else",
+                    )?;
                     interrupted = true;
                     *counts.entry(Status::Failed.json_name()).or_default() += 1;
                     let o = Outcome::new(Status::Failed, "interrupted");
@@ -575,18 +567,8 @@ impl<'a> Runner<'a> {
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(o)) => o,
             };
-            if let Some(id) = self.applying.take() {
-                // The apply ended by timeout: close its bracket.
-                let rec = Record::ApplyEnd {
-                    run_id: self.run_id.clone(),
-                    ts: now(),
-                    step: id,
-                    ok: false,
-                    unknown: true,
-                    message: outcome.message.clone(),
-                };
-                self.journal(rec, true)?;
-            }
+            // An apply the step's timeout cut off: close its bracket.
+            self.close_open_apply(&outcome.message)?;
             let ignored = outcome.status.is_problem() && step.ignore_errors;
             if outcome.status.is_problem() && !ignored {
                 problem = true;
@@ -639,6 +621,23 @@ impl<'a> Runner<'a> {
             duration_ms: started.elapsed().as_millis() as u64,
         }));
         Ok(code)
+    }
+
+    /// Closes the bracket of an apply that was cut off (interrupted or
+    /// timed out): its outcome is unknown, so later runs read back first.
+    fn close_open_apply(&mut self, message: &str) -> Result<(), JournalError> {
+        let Some(step) = self.applying.take() else {
+            return Ok(());
+        };
+        let rec = Record::ApplyEnd {
+            run_id: self.run_id.clone(),
+            ts: now(),
+            step,
+            ok: false,
+            unknown: true,
+            message: message.to_string(),
+        };
+        self.journal(rec, true)
     }
 
     fn selected(&self, step: &Step) -> bool {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::mke_version::{DEFAULT_TARGET, parse_version};
+use super::mke_version::{DEFAULT_TARGET, version_param};
 use super::{Change, Check, Facts, Module, StepContext, TaskError};
 use crate::mke::config::ClusterSettings;
 
@@ -79,12 +79,7 @@ impl Module for MkeConfig {
     const EXAMPLE: &'static str = "- id: check-cni\n  mke_config:\n    target: \"{{ target }}\"";
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
-        let target = parse_version(&self.target).ok_or_else(|| {
-            TaskError::new(format!(
-                "target `{}` is not a version such as 4.1.5",
-                self.target
-            ))
-        })?;
+        let target = version_param("target", &self.target)?;
         let doc = cx
             .mke()?
             .config_toml()

@@ -48,6 +48,12 @@ pub fn eligibility(source: &Version, target: &Version) -> Result<(), String> {
     }
 }
 
+/// Parses a version parameter, or fails naming it (`target`, `min_version`).
+pub fn version_param(name: &str, text: &str) -> Result<Version, TaskError> {
+    parse_version(text)
+        .ok_or_else(|| TaskError::new(format!("{name} `{text}` is not a version such as 4.1.5")))
+}
+
 /// Parses `4.1.5`, `v4.1.5` or `4.2.0-rc.8`.
 pub fn parse_version(text: &str) -> Option<Version> {
     Version::parse(text.trim().trim_start_matches('v')).ok()
@@ -130,12 +136,7 @@ impl Module for MkeVersionCheck {
         "- id: verify-version\n  mke_version:\n    target: \"{{ target }}\"\n  register: mke";
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
-        let target = parse_version(&self.target).ok_or_else(|| {
-            TaskError::new(format!(
-                "target `{}` is not a version such as 4.1.5",
-                self.target
-            ))
-        })?;
+        let target = version_param("target", &self.target)?;
         let (version, source) = self.read_version(cx).await?;
         let mut output = Facts::new();
         output.insert("version".into(), version.to_string().into());

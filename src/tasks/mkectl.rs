@@ -7,7 +7,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::mke_version::parse_version;
+use super::mke_version::{parse_version, version_param};
 use super::{Change, Check, Facts, Module, StepContext, TaskError};
 
 /// The newest GA mkectl this tool knows (MKE 4k release matrix, `isLatest`).
@@ -70,12 +70,7 @@ impl Module for Mkectl {
         "- id: check-mkectl\n  mkectl:\n    min_version: \"{{ target }}\"";
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
-        let min = parse_version(&self.min_version).ok_or_else(|| {
-            TaskError::new(format!(
-                "min_version `{}` is not a version such as 4.1.5",
-                self.min_version
-            ))
-        })?;
+        let min = version_param("min_version", &self.min_version)?;
         let install = INSTALL.replace("{V}", &min.to_string());
         let program = match &self.path {
             Some(p) => Some(p.clone()).filter(|p| is_executable(p)),
