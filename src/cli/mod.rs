@@ -146,7 +146,19 @@ pub struct RunArgs {
     /// Add the keys of hosts not yet in known_hosts (changed keys are still refused).
     #[arg(long, help_heading = "Connections")]
     pub accept_new_host_keys: bool,
-    /// Extra OpenSSH option KEY=VALUE (repeatable), e.g. ProxyJump=bastion.
+    /// SSH client: native (in-process, connects as mkectl does: the inventory's
+    /// address, port, user and keyPath, or the agent) or openssh (the system
+    /// `ssh`: ~/.ssh/config, ProxyJump, hardware keys, --ssh-option).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "TRANSPORT",
+        default_value = "native",
+        env = "MKEPREP_SSH_TRANSPORT",
+        help_heading = "Connections"
+    )]
+    pub ssh_transport: crate::ssh::Transport,
+    /// Extra OpenSSH option KEY=VALUE (repeatable; needs --ssh-transport openssh), e.g. ProxyJump=bastion.
     #[arg(
         long = "ssh-option",
         value_name = "KEY=VALUE",

@@ -27,7 +27,7 @@ use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::live::Live;
 use crate::sandbox::SandboxOptions;
-use crate::ssh::SshSettings;
+use crate::ssh::{SshSettings, Transport};
 use crate::tasks::Connections;
 
 pub const AFTER_HELP: &str = "\
@@ -110,7 +110,25 @@ fn live_progress() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
 }
 
+/// Raises the soft open-file limit to the hard one (as Go programs do), so a
+/// wide fan-out (`--forks`, up to 1000 connections) cannot run out of file
+/// descriptors under a distribution's default soft limit of 1024.
+fn raise_open_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max.min(1 << 20);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 pub fn run(a: RunArgs) -> i32 {
+    raise_open_file_limit();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -199,6 +217,14 @@ fn mke_client(
 }
 
 async fn run_async(mut a: RunArgs) -> i32 {
+    if !a.ssh_options.is_empty() && a.ssh_transport != Transport::Openssh {
+        print_error(&format!(
+            "--ssh-option {} is an OpenSSH option, and the SSH transport is `{}`: add --ssh-transport openssh (or MKEPREP_SSH_TRANSPORT=openssh) to use it",
+            a.ssh_options[0],
+            a.ssh_transport.name()
+        ));
+        return exit::USAGE;
+    }
     let mut creds = match super::credentials::read(a.password_file.as_deref(), a.password_stdin) {
         Ok(c) => c,
         Err(e) => {
@@ -418,12 +444,15 @@ async fn run_loaded(
         mke,
         inventory,
         ssh: SshSettings {
+            transport: a.ssh_transport,
+            home: home.clone(),
             known_hosts: a.known_hosts.clone(),
             accept_new_host_keys: a.accept_new_host_keys,
             forks: usize::from(a.forks),
             connect_timeout: Duration::from_secs(a.ssh_timeout.max(1)),
             command_timeout: Duration::from_secs(a.ssh_timeout.max(1) + 20),
             options: a.ssh_options.clone(),
+            ..SshSettings::default()
         },
         home,
         extra_path,

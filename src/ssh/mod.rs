@@ -1,19 +1,55 @@
-//! SSH through the system OpenSSH client: the user's `~/.ssh/config`, agent
-//! and `known_hosts` apply. Host keys are checked strictly unless
-//! `--accept-new-host-keys` (which adds unknown keys, never accepts changed
-//! ones). No input reaches a local shell: `ssh` gets an argument vector, and
-//! the remote command is built from quoted words.
+//! SSH to the inventory's hosts, through one of two transports:
+//!
+//! - `native` (the default): an in-process client ([`native`]) that connects
+//!   exactly as the inventory says — address, port, user, `keyPath` (or the
+//!   agent) — as mkectl does, one TCP connection per host reused for all of
+//!   its commands; a fan-out over hundreds of hosts costs little more than
+//!   the handshakes.
+//! - `openssh`: the system `ssh` client ([`openssh`]), one process per
+//!   command, for what only OpenSSH has: `~/.ssh/config`, `ProxyJump`,
+//!   hardware keys, host certificates, `--ssh-option`.
+//!
+//! Both check host keys strictly against the OpenSSH `known_hosts` files
+//! (`--accept-new-host-keys` adds unknown keys, never changed ones), and
+//! neither passes input through a local shell; remote commands are built
+//! from quoted words.
+
+pub mod known_hosts;
+pub mod native;
+pub mod openssh;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use crate::inventory::Host;
+
+/// Which SSH client connects to the hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// In-process client: the inventory's address, port, user and keyPath,
+    /// as mkectl connects; fast fan-out.
+    #[default]
+    Native,
+    /// The system `ssh`: ~/.ssh/config, ProxyJump, hardware keys, --ssh-option.
+    Openssh,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Native => "native",
+            Transport::Openssh => "openssh",
+        }
+    }
+}
 
 /// How SSH connections are made.
 #[derive(Debug, Clone)]
 pub struct SshSettings {
+    pub transport: Transport,
     /// A known_hosts file to use instead of `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
     /// Add unknown host keys (`StrictHostKeyChecking=accept-new`).
@@ -23,20 +59,39 @@ pub struct SshSettings {
     pub connect_timeout: Duration,
     /// A bound on one remote command, connection included.
     pub command_timeout: Duration,
-    /// Extra `-o KEY=VALUE` options.
+    /// Extra `-o KEY=VALUE` options (OpenSSH transport).
     pub options: Vec<String>,
+    /// The home directory whose `.ssh/` holds the default keys and
+    /// known_hosts (native transport).
+    pub home: Option<PathBuf>,
+    /// The known_hosts files, read once and shared by every connection.
+    pub host_keys: Arc<OnceLock<known_hosts::KnownHosts>>,
 }
 
 impl Default for SshSettings {
     fn default() -> Self {
         SshSettings {
+            transport: Transport::default(),
             known_hosts: None,
             accept_new_host_keys: false,
             forks: 50,
             connect_timeout: Duration::from_secs(10),
             command_timeout: Duration::from_secs(30),
             options: Vec::new(),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            host_keys: Arc::default(),
         }
+    }
+}
+
+impl SshSettings {
+    /// The known_hosts files of this run (read on first use).
+    pub fn known_hosts_db(&self) -> known_hosts::KnownHosts {
+        self.host_keys
+            .get_or_init(|| {
+                known_hosts::KnownHosts::new(self.known_hosts.as_deref(), self.home.as_deref())
+            })
+            .clone()
     }
 }
 
@@ -114,84 +169,98 @@ pub fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', "'\\''"))
 }
 
-/// The `ssh` argument vector for running `command` on `host`.
-pub fn ssh_args(host: &Host, settings: &SshSettings, command: &str) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        "-o".into(),
-        "BatchMode=yes".into(),
-        "-o".into(),
-        format!(
-            "StrictHostKeyChecking={}",
-            if settings.accept_new_host_keys {
-                "accept-new"
-            } else {
-                "yes"
-            }
-        ),
-        "-o".into(),
-        format!(
-            "ConnectTimeout={}",
-            settings.connect_timeout.as_secs().max(1)
-        ),
-        "-o".into(),
-        "LogLevel=ERROR".into(),
-    ];
-    if let Some(kh) = &settings.known_hosts {
-        a.push("-o".into());
-        a.push(format!("UserKnownHostsFile={}", kh.display()));
-    }
-    if let Some(key) = &host.key_path {
-        a.push("-i".into());
-        a.push(key.display().to_string());
-        a.push("-o".into());
-        a.push("IdentitiesOnly=yes".into());
-    }
-    for o in &settings.options {
-        a.push("-o".into());
-        a.push(o.clone());
-    }
-    a.push("-p".into());
-    a.push(host.port.to_string());
-    a.push("-l".into());
-    a.push(host.user.clone());
-    a.push("--".into());
-    a.push(host.address.clone());
-    a.push(command.to_string());
-    a
+/// A connection to one host, reused for every command run on it (native);
+/// with the OpenSSH transport each command is its own `ssh` process
+/// (ControlMaster settings in `~/.ssh/config` apply).
+pub enum Session {
+    Native(Box<native::Conn>),
+    Openssh(Box<(Host, SshSettings)>),
 }
 
-/// Classifies an `ssh` failure (exit 255) from its stderr.
-pub fn classify(stderr: &str) -> Cause {
-    let s = stderr.to_ascii_lowercase();
-    let any = |needles: &[&str]| needles.iter().any(|n| s.contains(n));
-    if any(&[
-        "could not resolve hostname",
-        "name or service not known",
-        "temporary failure in name resolution",
-        "no address associated with hostname",
-    ]) {
-        Cause::Dns
-    } else if s.contains("connection refused") {
-        Cause::Refused
-    } else if any(&[
-        "host key verification failed",
-        "remote host identification has changed",
-        "no matching host key",
-        "host key is known for",
-    ]) {
-        Cause::HostKey
-    } else if any(&[
-        "permission denied",
-        "too many authentication failures",
-        "no more authentication methods",
-        "no supported authentication methods",
-    ]) {
-        Cause::Auth
-    } else if any(&["timed out", "no route to host", "network is unreachable"]) {
+impl Session {
+    /// Connects and logs in (native), or prepares `ssh` invocations.
+    pub async fn open(host: &Host, settings: &SshSettings) -> Result<Session, SshError> {
+        match settings.transport {
+            Transport::Native => {
+                let addrs = resolve(host, settings).await?;
+                Session::open_at(host, &addrs, settings).await
+            }
+            Transport::Openssh => Session::open_at(host, &[], settings).await,
+        }
+    }
+
+    /// Like [`Session::open`], to addresses resolved already.
+    pub async fn open_at(
+        host: &Host,
+        addrs: &[SocketAddr],
+        settings: &SshSettings,
+    ) -> Result<Session, SshError> {
+        match settings.transport {
+            Transport::Native => Ok(Session::Native(Box::new(
+                native::Conn::open(host, addrs, settings).await?,
+            ))),
+            Transport::Openssh => Ok(Session::Openssh(Box::new((host.clone(), settings.clone())))),
+        }
+    }
+
+    /// Runs one command. A non-zero exit of the command itself is `Ok` with
+    /// its status; failures to connect or log in are `Err` with their cause.
+    pub async fn exec(&mut self, command: &str) -> Result<Output, SshError> {
+        match self {
+            Session::Native(conn) => conn.exec(command).await,
+            Session::Openssh(target) => openssh::exec(&target.0, &target.1, command).await,
+        }
+    }
+
+    pub async fn close(self) {
+        if let Session::Native(conn) = self {
+            conn.close().await;
+        }
+    }
+}
+
+/// Runs one command on `host` over a connection of its own.
+pub async fn exec(host: &Host, settings: &SshSettings, command: &str) -> Result<Output, SshError> {
+    let mut session = Session::open(host, settings).await?;
+    let out = session.exec(command).await;
+    session.close().await;
+    out
+}
+
+/// Like [`exec`], to addresses resolved already.
+pub async fn exec_at(
+    host: &Host,
+    addrs: &[SocketAddr],
+    settings: &SshSettings,
+    command: &str,
+) -> Result<Output, SshError> {
+    let mut session = Session::open_at(host, addrs, settings).await?;
+    let out = session.exec(command).await;
+    session.close().await;
+    out
+}
+
+/// The cause and message of a failed TCP connect.
+pub(crate) fn connect_failure(addr: SocketAddr, e: &std::io::Error) -> (Cause, String) {
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        return (
+            Cause::Refused,
+            format!(
+                "connection to {addr} refused: nothing listens on port {}",
+                addr.port()
+            ),
+        );
+    }
+    let unreachable = matches!(
+        e.raw_os_error(),
+        Some(libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ETIMEDOUT)
+    );
+    let cause = if unreachable {
         Cause::Timeout
     } else {
         Cause::Other
-    }
+    };
+    (cause, format!("cannot connect to {addr}: {e}"))
 }
 
 /// Whether connections go through a proxy (`ProxyJump`/`ProxyCommand` in
@@ -248,25 +317,7 @@ pub async fn tcp_probe(
         let connect = tokio::net::TcpStream::connect(addr);
         let (cause, message) = match tokio::time::timeout(settings.connect_timeout, connect).await {
             Ok(Ok(_stream)) => return Ok(*addr),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => (
-                Cause::Refused,
-                format!(
-                    "connection to {addr} refused: nothing listens on port {}",
-                    addr.port()
-                ),
-            ),
-            Ok(Err(e)) => {
-                let unreachable = matches!(
-                    e.raw_os_error(),
-                    Some(libc::EHOSTUNREACH | libc::ENETUNREACH | libc::ETIMEDOUT)
-                );
-                let cause = if unreachable {
-                    Cause::Timeout
-                } else {
-                    Cause::Other
-                };
-                (cause, format!("cannot connect to {addr}: {e}"))
-            }
+            Ok(Err(e)) => connect_failure(*addr, &e),
             Err(_) => (
                 Cause::Timeout,
                 format!(
@@ -284,72 +335,6 @@ pub async fn tcp_probe(
     Err(last)
 }
 
-/// The last non-empty line of ssh's stderr, with a hint when OpenSSH said
-/// the key file is readable by others (it then ignores the key).
-fn stderr_summary(stderr: &str) -> String {
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("ssh exited with 255")
-        .trim();
-    if stderr.contains("UNPROTECTED PRIVATE KEY FILE") || stderr.contains("bad permissions") {
-        format!("{line} (OpenSSH ignored the key: its file is readable by others; chmod 600 it)")
-    } else {
-        line.to_string()
-    }
-}
-
-/// Runs `command` on `host` through the system `ssh`. A non-zero exit of
-/// the command itself is `Ok` with its status; failures to connect or log
-/// in are `Err` with their cause.
-pub async fn exec(host: &Host, settings: &SshSettings, command: &str) -> Result<Output, SshError> {
-    let started = Instant::now();
-    let err = |cause, message: String| SshError {
-        host: host.address.clone(),
-        cause,
-        message,
-    };
-    let mut cmd = tokio::process::Command::new("ssh");
-    cmd.args(ssh_args(host, settings, command))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    crate::engine::child::die_with_parent(&mut cmd);
-    let child = cmd.spawn().map_err(|e| {
-        err(
-            Cause::Other,
-            format!("cannot start the OpenSSH client `ssh`: {e} (install openssh-client)"),
-        )
-    })?;
-    let out = match tokio::time::timeout(settings.command_timeout, child.wait_with_output()).await {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => return Err(err(Cause::Other, format!("ssh failed: {e}"))),
-        Err(_) => {
-            return Err(err(
-                Cause::Timeout,
-                format!(
-                    "no answer within {} (connect and run `{command}`)",
-                    humantime::format_duration(settings.command_timeout)
-                ),
-            ));
-        }
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let status = out.status.code().unwrap_or(-1);
-    if status == 255 {
-        return Err(err(classify(&stderr), stderr_summary(&stderr)));
-    }
-    Ok(Output {
-        status,
-        stdout,
-        stderr,
-        elapsed: started.elapsed(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,57 +346,6 @@ mod tests {
         assert_eq!(quote("it's"), "'it'\\''s'");
         assert_eq!(quote("$(id)"), "'$(id)'");
         assert_eq!(quote(""), "''");
-    }
-
-    #[test]
-    fn causes() {
-        assert_eq!(
-            classify("ssh: Could not resolve hostname nope: Name or service not known"),
-            Cause::Dns
-        );
-        assert_eq!(
-            classify("ssh: connect to host 127.0.0.1 port 2: Connection refused"),
-            Cause::Refused
-        );
-        assert_eq!(
-            classify("ubuntu@127.0.0.1: Permission denied (publickey)."),
-            Cause::Auth
-        );
-        assert_eq!(classify("Host key verification failed."), Cause::HostKey);
-        assert_eq!(
-            classify("ssh: connect to host 10.0.0.1 port 22: Connection timed out"),
-            Cause::Timeout
-        );
-        assert_eq!(
-            classify(
-                "No ED25519 host key is known for [127.0.0.3]:22022 and you have requested strict checking.\nHost key verification failed."
-            ),
-            Cause::HostKey
-        );
-        assert_eq!(
-            classify("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @"),
-            Cause::HostKey
-        );
-        assert_eq!(
-            classify(
-                "Connection timed out during banner exchange\nConnection to 127.0.0.15 port 40000 timed out"
-            ),
-            Cause::Timeout
-        );
-        assert_eq!(
-            classify("ssh: connect to host 10.9.9.9 port 22: Network is unreachable"),
-            Cause::Timeout
-        );
-        assert_eq!(
-            classify(
-                "ssh: Could not resolve hostname x.invalid: Temporary failure in name resolution"
-            ),
-            Cause::Dns
-        );
-        assert_eq!(
-            classify("kex_exchange_identification: read: Connection reset by peer"),
-            Cause::Other
-        );
     }
 
     #[test]
@@ -432,13 +366,6 @@ mod tests {
         assert!(proxied(&s));
         s.options = vec!["ProxyCommand ssh -W %h:%p b".into()];
         assert!(proxied(&s));
-    }
-
-    #[test]
-    fn key_permission_hint() {
-        let text = "@ WARNING: UNPROTECTED PRIVATE KEY FILE! @\nLoad key \"/k\": bad permissions\nu@h: Permission denied (publickey).\n";
-        assert_eq!(classify(text), Cause::Auth);
-        assert!(stderr_summary(text).contains("chmod 600"));
     }
 
     fn local(address: &str, port: u16) -> Host {

@@ -144,7 +144,12 @@ async fn probe_host(
         SudoPolicy::Skip => "true",
         SudoPolicy::Require | SudoPolicy::Warn => "sudo -n true",
     };
-    let outcome = match ssh::exec(host, settings, command).await {
+    let result = if direct {
+        ssh::exec_at(host, &addrs, settings, command).await
+    } else {
+        ssh::exec(host, settings, command).await
+    };
+    let outcome = match result {
         Ok(out) if out.status == 0 => Outcome::Ok,
         Ok(out) => {
             let said = out

@@ -169,16 +169,31 @@ impl MkeBackup {
                     .find(|h| &h.address == node)
                     .ok_or_else(|| format!("`node: {node}` is not an address in the inventory"))?;
                 let q = ssh::quote(path);
-                let stat = ssh::exec(host, &cx.conn.ssh, &format!("stat -c '%s %Y' -- {q}"))
+                // One connection for both commands.
+                let mut session = ssh::Session::open(host, &cx.conn.ssh)
                     .await
                     .map_err(|e| e.to_string())?;
+                let both = async {
+                    let stat = session.exec(&format!("stat -c '%s %Y' -- {q}")).await?;
+                    if stat.status != 0 {
+                        return Ok((stat, None));
+                    }
+                    let head = session
+                        .exec(&format!("head -c 512 -- {q} | base64 -w0"))
+                        .await?;
+                    Ok::<_, ssh::SshError>((stat, Some(head)))
+                };
+                let outcome = both.await;
+                session.close().await;
+                let (stat, head) = outcome.map_err(|e| e.to_string())?;
                 if stat.status != 0 {
                     return Err(format!("{node}:{path}: {}", stat.stderr.trim()));
                 }
                 let mut parts = stat.stdout.split_whitespace();
-                let (Some(size), Some(mtime)) = (
+                let (Some(size), Some(mtime), Some(head)) = (
                     parts.next().and_then(|s| s.parse::<u64>().ok()),
                     parts.next().and_then(|s| s.parse::<u64>().ok()),
+                    head,
                 ) else {
                     return Err(format!(
                         "{node}: unexpected stat output `{}`",
@@ -189,13 +204,6 @@ impl MkeBackup {
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .unwrap_or_default()
                     .as_secs();
-                let head = ssh::exec(
-                    host,
-                    &cx.conn.ssh,
-                    &format!("head -c 512 -- {q} | base64 -w0"),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(head.stdout.trim())
                     .map_err(|e| format!("{node}: cannot decode the file's first bytes: {e}"))?;

@@ -147,7 +147,7 @@ impl Cmd {
         cmd.args(args).current_dir(dir);
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().to_string();
-            if k.starts_with("MKE") || k == "NO_COLOR" {
+            if k.starts_with("MKE") || k == "NO_COLOR" || k == "SSH_AUTH_SOCK" {
                 cmd.env_remove(&k);
             }
         }

@@ -278,20 +278,27 @@ fn sshd_available() -> bool {
     }
 }
 
-fn keygen(path: &Path) {
+/// `ssh-keygen -q ARGS -f PATH`, which must succeed.
+fn ssh_keygen(args: &[&str], path: &Path) {
     let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "mkeprep-test", "-f"])
+        .arg("-q")
+        .args(args)
+        .arg("-f")
         .arg(path)
         .stdin(Stdio::null())
         .status()
         .expect("run ssh-keygen");
-    assert!(status.success(), "ssh-keygen failed");
+    assert!(status.success(), "ssh-keygen {args:?} failed");
 }
 
-/// Test addresses in 127.0.2.0/24, away from the sandbox's nodes
-/// (127.0.0.11 on).
-fn loopback(last: u8) -> Ipv4Addr {
-    Ipv4Addr::new(127, 0, 2, last)
+fn keygen(path: &Path) {
+    ssh_keygen(&["-t", "ed25519", "-N", "", "-C", "mkeprep-test"], path);
+}
+
+/// Test addresses in 127.0.NET.0/24, away from the sandbox's nodes
+/// (127.0.0.11 on); one /24 per transport so their tests run side by side.
+fn loopback(net: u8, last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, net, last)
 }
 
 /// A port free on every one of `addrs` (bounded retries).
@@ -315,9 +322,15 @@ fn current_user() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn start_sshd(dir: &Path, addrs: &[Ipv4Addr], port: u16, authorized: &Path) -> Sshd {
-    let host_key = dir.join("ssh_host_ed25519_key");
-    keygen(&host_key);
+/// One sshd for up to 16 addresses (OpenSSH's limit on ListenAddress).
+fn start_sshd(
+    dir: &Path,
+    name: &str,
+    host_key: &Path,
+    addrs: &[Ipv4Addr],
+    port: u16,
+    authorized: &Path,
+) -> Sshd {
     let mut cfg = String::new();
     for a in addrs {
         cfg.push_str(&format!("ListenAddress {a}:{port}\n"));
@@ -329,9 +342,10 @@ fn start_sshd(dir: &Path, addrs: &[Ipv4Addr], port: u16, authorized: &Path) -> S
         host_key.display(),
         authorized.display()
     ));
-    let config = dir.join("sshd_config");
+    let config = dir.join(format!("{name}.sshd_config"));
     std::fs::write(&config, cfg).expect("write sshd_config");
-    let log = std::fs::File::create(dir.join("sshd.log")).expect("sshd log");
+    let log_path = dir.join(format!("{name}.sshd.log"));
+    let log = std::fs::File::create(&log_path).expect("sshd log");
     let child = Command::new(SSHD)
         .arg("-D")
         .arg("-f")
@@ -349,7 +363,7 @@ fn start_sshd(dir: &Path, addrs: &[Ipv4Addr], port: u16, authorized: &Path) -> S
                 .is_ok()
         })
     });
-    let log = std::fs::read_to_string(dir.join("sshd.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(up, "sshd did not listen within 10 s:\n{log}");
     sshd
 }
@@ -369,7 +383,21 @@ fn inventory_entry(address: &str, port: u16, user: &str, key: &Path) -> String {
 }
 
 #[test]
-fn real_sshd_each_failure_has_its_cause_while_the_rest_succeed() {
+fn real_sshd_fifty_hosts_native_transport() {
+    fifty_hosts_each_failure_has_its_cause("native", 2);
+}
+
+#[test]
+fn real_sshd_fifty_hosts_openssh_transport() {
+    fifty_hosts_each_failure_has_its_cause("openssh", 3);
+}
+
+/// 50 hosts checked at once (`-f 50`) through one transport against real
+/// OpenSSH daemons on 127.0.NET.x: 44 log in; one offers the wrong key, one
+/// has no known host key, one presents a key other than the recorded one,
+/// one port is closed, one accepts TCP and never speaks, one name does not
+/// resolve. Each failure must carry its cause while the rest succeed.
+fn fifty_hosts_each_failure_has_its_cause(transport: &str, net: u8) {
     if !sshd_available() {
         return;
     }
@@ -378,64 +406,79 @@ fn real_sshd_each_failure_has_its_cause_while_the_rest_succeed() {
     let (client_key, wrong_key) = (dir.join("client_key"), dir.join("wrong_key"));
     keygen(&client_key);
     keygen(&wrong_key);
+    let (host_key, other_host_key) = (dir.join("host_key"), dir.join("other_host_key"));
+    keygen(&host_key);
+    keygen(&other_host_key);
+    // An RSA key in PEM form, as cloud key pairs (`mke.pem`) come.
+    let rsa_key = dir.join("rsa_key.pem");
+    ssh_keygen(
+        &["-t", "rsa", "-b", "2048", "-m", "PEM", "-N", ""],
+        &rsa_key,
+    );
     let authorized = dir.join("authorized_keys");
-    std::fs::copy(dir.join("client_key.pub"), &authorized).expect("authorized_keys");
+    let keys = [dir.join("client_key.pub"), dir.join("rsa_key.pem.pub")]
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("public key"))
+        .collect::<String>();
+    std::fs::write(&authorized, keys).expect("authorized_keys");
 
-    // 127.0.2.2-11 succeed, .12 has the wrong key, .13's host key is not
-    // known; all served by one sshd (at most 16 ListenAddress lines).
-    let good: Vec<Ipv4Addr> = (2..=11).map(loopback).collect();
-    let (wrong_key_addr, unknown_key_addr) = (loopback(12), loopback(13));
+    // .2-.45 succeed (.2-.5 with the RSA key), .46 has the wrong key, .47's host key is not known,
+    // .48's recorded key is another one; three sshd, 16 addresses at most each.
+    let good: Vec<Ipv4Addr> = (2..=45).map(|i| loopback(net, i)).collect();
+    let (wrong_key_addr, unknown_key_addr, changed_key_addr) =
+        (loopback(net, 46), loopback(net, 47), loopback(net, 48));
     let mut served = good.clone();
-    served.extend([wrong_key_addr, unknown_key_addr]);
+    served.extend([wrong_key_addr, unknown_key_addr, changed_key_addr]);
     let port = free_port(&served);
-    let _sshd = start_sshd(dir, &served, port, &authorized);
+    let _sshd: Vec<Sshd> = served
+        .chunks(16)
+        .enumerate()
+        .map(|(i, addrs)| {
+            start_sshd(
+                dir,
+                &format!("sshd{i}"),
+                &host_key,
+                addrs,
+                port,
+                &authorized,
+            )
+        })
+        .collect();
 
-    // .14: nothing listens (refused); .15: a socket that accepts but never
+    // .49: nothing listens (refused); .50: a socket that accepts but never
     // speaks (timeout); and a name that does not resolve.
-    let closed = loopback(14);
+    let closed = loopback(net, 49);
     let closed_port = free_port(&[closed]);
-    let silent = TcpListener::bind(SocketAddrV4::new(loopback(15), 0)).expect("bind silent");
+    let silent = TcpListener::bind(SocketAddrV4::new(loopback(net, 50), 0)).expect("bind silent");
     let silent_port = silent.local_addr().expect("addr").port();
 
-    let host_pub = dir.join("ssh_host_ed25519_key.pub");
-    let known: String = good
+    let host_pub = dir.join("host_key.pub");
+    let mut known: String = good
         .iter()
         .chain([&wrong_key_addr])
         .map(|a| known_hosts_line(*a, port, &host_pub))
         .collect();
+    known.push_str(&known_hosts_line(
+        changed_key_addr,
+        port,
+        &dir.join("other_host_key.pub"),
+    ));
     let known_hosts = dir.join("known_hosts");
     std::fs::write(&known_hosts, known).expect("known_hosts");
     let known_hosts = known_hosts.display().to_string();
 
     let user = current_user();
+    let entry =
+        |a: Ipv4Addr, port: u16, key: &Path| inventory_entry(&a.to_string(), port, &user, key);
     let mut inv = String::from("hosts:\n");
-    for a in &good {
-        inv.push_str(&inventory_entry(&a.to_string(), port, &user, &client_key));
+    for (i, a) in good.iter().enumerate() {
+        inv.push_str(&entry(*a, port, if i < 4 { &rsa_key } else { &client_key }));
     }
-    inv.push_str(&inventory_entry(
-        &wrong_key_addr.to_string(),
-        port,
-        &user,
-        &wrong_key,
-    ));
-    inv.push_str(&inventory_entry(
-        &unknown_key_addr.to_string(),
-        port,
-        &user,
-        &client_key,
-    ));
-    inv.push_str(&inventory_entry(
-        &closed.to_string(),
-        closed_port,
-        &user,
-        &client_key,
-    ));
-    inv.push_str(&inventory_entry(
-        &loopback(15).to_string(),
-        silent_port,
-        &user,
-        &client_key,
-    ));
+    inv.push_str(&entry(wrong_key_addr, port, &wrong_key));
+    inv.push_str(&entry(unknown_key_addr, port, &client_key));
+    inv.push_str(&entry(changed_key_addr, port, &client_key));
+    inv.push_str(&entry(closed, closed_port, &client_key));
+    inv.push_str(&entry(loopback(net, 50), silent_port, &client_key));
     inv.push_str(&inventory_entry(
         "no-such-host.invalid",
         port,
@@ -448,46 +491,55 @@ fn real_sshd_each_failure_has_its_cause_while_the_rest_succeed() {
         &playbook("{sudo: skip, cluster_coverage: false}"),
     );
 
-    // `run PLAYBOOK -i INVENTORY` with the test's known_hosts, timed.
+    // `run PLAYBOOK -i INVENTORY` through the transport with the test's
+    // known_hosts, timed.
     let run_with = |playbook: &str, inventory: &str, extra: &[&str]| {
         let mut args = vec!["run", playbook, "-i", inventory, "--output", "json"];
         args.extend_from_slice(&["--known-hosts", &known_hosts]);
+        args.extend_from_slice(&["--ssh-transport", transport]);
         args.extend_from_slice(extra);
         let started = Instant::now();
         let run = d.cmd(&args).run();
         (run, started.elapsed())
     };
-    let (run, wall) = run_with("pb.yaml", "hosts.yaml", &["--ssh-timeout", "2", "-f", "8"]);
+    let (run, wall) = run_with("pb.yaml", "hosts.yaml", &["--ssh-timeout", "5", "-f", "50"]);
     run.code(1);
     let hosts = host_events(&run);
-    assert_eq!(hosts.len(), 15, "one host event per host: {hosts:?}");
+    assert_eq!(hosts.len(), 50, "one host event per host: {hosts:?}");
     let expect = |addr: &str| -> (&str, &str) {
-        match addr {
-            "127.0.2.12" => ("failed", "auth"),
-            "127.0.2.13" => ("failed", "host_key"),
-            "127.0.2.14" => ("failed", "refused"),
-            "127.0.2.15" => ("failed", "timeout"),
-            "no-such-host.invalid" => ("failed", "dns"),
-            _ => ("ok", ""),
+        match addr.parse::<Ipv4Addr>().map(|a| a.octets()[3]) {
+            Ok(46) => ("failed", "auth"),
+            Ok(47 | 48) => ("failed", "host_key"),
+            Ok(49) => ("failed", "refused"),
+            Ok(50) => ("failed", "timeout"),
+            Ok(_) => ("ok", ""),
+            Err(_) => ("failed", "dns"),
         }
     };
     for (addr, status, cause, message) in &hosts {
         assert_eq!(
             (status.as_str(), cause.as_str()),
             expect(addr),
-            "{addr}: {message}\n{}",
+            "{transport}: {addr}: {message}\n{}",
             run.stdout
         );
     }
+    // The events stream as hosts finish: the closed port reports long
+    // before the silent host, which waits out its timeout.
+    let at = |a: Ipv4Addr| hosts.iter().position(|h| h.0 == a.to_string());
+    assert!(at(closed) < at(loopback(net, 50)), "{transport}: {hosts:?}");
     let end = step_end(&run);
     assert_eq!(end["status"], "blocked");
     let msg = end["message"].as_str().unwrap_or_default();
-    assert!(msg.starts_with("5 of 15 hosts failed: "), "{msg}");
-    assert!(msg.contains("127.0.2.13 (host key: "), "{msg}");
+    assert!(msg.starts_with("6 of 50 hosts failed: "), "{msg}");
+    assert!(
+        msg.contains(&format!("{unknown_key_addr} (host key: ")),
+        "{msg}"
+    );
     let remedy = end["remedy"].as_str().unwrap_or_default();
     assert!(
         remedy.contains(&format!(
-            "ssh-keyscan -p {port} 127.0.2.13 >> {known_hosts}"
+            "ssh-keyscan -p {port} {unknown_key_addr} >> {known_hosts}"
         )),
         "{remedy}"
     );
@@ -499,28 +551,53 @@ fn real_sshd_each_failure_has_its_cause_while_the_rest_succeed() {
             end["output"]["reachable"].as_u64(),
             end["output"]["unreachable"].as_u64()
         ),
-        (Some(10), Some(5))
+        (Some(44), Some(6))
     );
     eprintln!(
-        "real sshd: 15 hosts (10 ok, 5 failing, --ssh-timeout 2, -f 8) checked in {} ms",
+        "real sshd, {transport}: 50 hosts (44 ok, 6 failing, --ssh-timeout 5, -f 50) checked in {} ms",
         wall.as_millis()
     );
 
-    // With --accept-new-host-keys the unknown key is added and accepted.
-    let only = inventory_entry(&unknown_key_addr.to_string(), port, &user, &client_key);
-    d.write("one.yaml", &format!("hosts:\n{only}"));
-    let (run, _) = run_with("pb.yaml", "one.yaml", &["--accept-new-host-keys"]);
-    run.code(0);
+    // With --accept-new-host-keys the unknown key is added and accepted;
+    // the changed one is still refused.
+    let both = format!(
+        "hosts:\n{}{}",
+        entry(unknown_key_addr, port, &client_key),
+        entry(changed_key_addr, port, &client_key)
+    );
+    d.write("two.yaml", &both);
+    let (run, _) = run_with("pb.yaml", "two.yaml", &["--accept-new-host-keys"]);
+    run.code(1);
+    let two = host_events(&run);
+    let status_of = |a: Ipv4Addr| {
+        two.iter()
+            .find(|h| h.0 == a.to_string())
+            .map(|h| (h.1.clone(), h.2.clone()))
+    };
+    assert_eq!(
+        status_of(unknown_key_addr),
+        Some(("ok".into(), "".into())),
+        "{two:?}"
+    );
+    assert_eq!(
+        status_of(changed_key_addr),
+        Some(("failed".into(), "host_key".into())),
+        "{two:?}"
+    );
     // (Debian's ssh_config hashes the names it adds: count the lines.)
-    assert_eq!(d.read("known_hosts").lines().count(), good.len() + 2);
+    assert_eq!(d.read("known_hosts").lines().count(), good.len() + 3);
+    d.write(
+        "one.yaml",
+        &format!("hosts:\n{}", entry(unknown_key_addr, port, &client_key)),
+    );
+    let (run, _) = run_with("pb.yaml", "one.yaml", &[]);
+    run.code(0);
 
     // sudo and coverage through the real sshd: `sudo -n true` passes for
     // root where sudo is installed, and otherwise fails with cause sudo;
     // coverage without an MKE API blocks and says how to proceed.
-    let good_inv: String = good
-        .iter()
-        .map(|a| inventory_entry(&a.to_string(), port, &user, &client_key))
-        .collect();
+    let good = &good[..10];
+    let good_inv: String = good.iter().map(|a| entry(*a, port, &client_key)).collect();
     d.write("good.yaml", &format!("hosts:\n{good_inv}"));
     d.write(
         "pb2.yaml",
@@ -568,11 +645,114 @@ fn real_sshd_each_failure_has_its_cause_while_the_rest_succeed() {
         "{remedy}"
     );
     eprintln!(
-        "real sshd: 2 steps x 10 hosts (sudo {}) in {} ms",
+        "real sshd, {transport}: 2 steps x 10 hosts (sudo {}) in {} ms",
         if sudo_works { "works" } else { "missing" },
         wall2.as_millis()
     );
     drop(silent);
+}
+
+/// The native transport with ssh-agent: a passphrase-protected `keyPath`
+/// is signed for by the agent that holds it, and without an agent the
+/// failure says how to fix it; a host without `keyPath` uses the agent's keys.
+#[test]
+fn real_sshd_native_signs_a_protected_key_through_the_agent() {
+    if !sshd_available() {
+        return;
+    }
+    let d = Dir::new();
+    let dir = d.path();
+    let (key, host_key) = (dir.join("id"), dir.join("host_key"));
+    keygen(&key);
+    keygen(&host_key);
+    // The same key, passphrase-protected, is what the inventory names.
+    let protected = dir.join("id_protected");
+    std::fs::copy(&key, &protected).expect("copy key");
+    ssh_keygen(&["-p", "-P", "", "-N", "a passphrase"], &protected);
+    let authorized = dir.join("authorized_keys");
+    std::fs::copy(dir.join("id.pub"), &authorized).expect("authorized_keys");
+    let addrs = [loopback(4, 2), loopback(4, 3)];
+    let port = free_port(&addrs);
+    let _sshd = start_sshd(dir, "sshd", &host_key, &addrs, port, &authorized);
+    let known: String = addrs
+        .iter()
+        .map(|a| known_hosts_line(*a, port, &dir.join("host_key.pub")))
+        .collect();
+    let known_hosts = d.write("known_hosts", &known).display().to_string();
+    let user = current_user();
+    let inv = format!(
+        "hosts:\n{}  - address: {}\n    port: {port}\n    user: {user}\n",
+        inventory_entry(&addrs[0].to_string(), port, &user, &protected),
+        addrs[1]
+    );
+    d.write("hosts.yaml", &inv);
+    d.write(
+        "pb.yaml",
+        &playbook("{sudo: skip, cluster_coverage: false}"),
+    );
+    let args = [
+        "run",
+        "pb.yaml",
+        "-i",
+        "hosts.yaml",
+        "--known-hosts",
+        &known_hosts,
+        "--output",
+        "json",
+    ];
+
+    // No agent: the protected key cannot be used, and the message says so.
+    let run = d
+        .cmd(&args)
+        .env("HOME", dir.to_str().unwrap_or("/nonexistent"))
+        .run();
+    run.code(1);
+    let hosts = host_events(&run);
+    let first = hosts.iter().find(|h| h.0 == addrs[0].to_string());
+    assert!(
+        first.is_some_and(|h| h.2 == "auth"
+            && h.3.contains("passphrase-protected")
+            && h.3.contains("ssh-add")),
+        "{hosts:?}"
+    );
+
+    // An agent holding the key: both hosts log in.
+    let sock = dir.join("agent.sock");
+    let mut agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start ssh-agent");
+    assert!(
+        wait_until(Duration::from_secs(5), || sock.exists()),
+        "ssh-agent did not create its socket"
+    );
+    let added = Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &sock)
+        .stdin(Stdio::null())
+        .output()
+        .expect("ssh-add");
+    assert!(
+        added.status.success(),
+        "ssh-add: {}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let run = d
+        .cmd(&args)
+        .env("HOME", dir.to_str().unwrap_or("/nonexistent"))
+        .env("SSH_AUTH_SOCK", sock.to_str().unwrap_or_default())
+        .run();
+    let _ = agent.kill();
+    let _ = agent.wait();
+    run.code(0);
+    let hosts = host_events(&run);
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+    assert!(hosts.iter().all(|h| h.1 == "ok"), "{hosts:?}");
 }
 
 fn which(program: &str) -> Option<PathBuf> {
