@@ -1,12 +1,12 @@
 //! Reliability campaigns (issue 6): runs of the standard playbook against
 //! the sandbox are killed at random moments and resumed; every trial must
 //! end migrated, with at most one config PUT, the original configuration
-//! saved, and a readable journal. Bounded: CAMPAIGN_TRIALS (default 50),
+//! saved, a readable journal, and no secret in any output or file. Bounded: CAMPAIGN_TRIALS (default 50),
 //! each run bounded by the harness; CAMPAIGN_SEED reproduces a campaign.
 
 use std::time::{Duration, Instant};
 
-use crate::common::Dir;
+use crate::common::{Dir, assert_no_secrets};
 
 const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
 const KNOB: &str = "kdd_seconds_per_node=0.3";
@@ -57,9 +57,11 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
     let (mut before_put, mut during_or_after, mut torn) = (0, 0, 0);
     for trial in 0..trials {
         let d = Dir::new();
-        let mut bg = d
-            .cmd(&["run", STANDARD, "--sandbox", "--yes", "--sandbox-set", KNOB])
-            .spawn(d.path(), "first");
+        // Human output at three verbosities (captured in first.out/.err and
+        // scanned for secrets with everything else).
+        let mut first = vec!["run", STANDARD, "--sandbox", "--yes", "--sandbox-set", KNOB];
+        first.extend([None, Some("-v"), Some("-vv")][(trial % 3) as usize]);
+        let mut bg = d.cmd(&first).spawn(d.path(), "first");
         // Half the kills early (start-up, checks, the PUT's start), half
         // spread over the conversion and the verification after it.
         let ms = if rng.next().is_multiple_of(2) {
@@ -148,6 +150,9 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             "{context}: {:?}",
             again.statuses()
         );
+        // No secret in any output or file: journal, saved configuration,
+        // sandbox record, the killed run's captured output.
+        assert_no_secrets(&d, &[&r, &again], &[]);
     }
     eprintln!(
         "crash campaign: {trials} trials in {:.0?}: {before_put} killed before the PUT, {during_or_after} during or after it, {torn} with a torn journal line",

@@ -3,12 +3,20 @@
 //! error bodies, malformed TOML, a wrong CA, and a dropped KDD PUT (read
 //! back, never repeated). Each run also proves no secret leaks.
 
-use crate::common::{Dir, Run};
+use crate::common::{Dir, Run, assert_no_secrets};
 
 const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
 
 fn run(d: &Dir, sets: &[&str], extra: &[&str]) -> Run {
-    let mut args = vec!["run", STANDARD, "--sandbox", "--output", "json"];
+    let mut args = vec![
+        "run",
+        STANDARD,
+        "--sandbox",
+        "--output",
+        "json",
+        "--junit",
+        "j.xml",
+    ];
     for s in sets {
         args.push("--sandbox-set");
         args.push(s);
@@ -16,16 +24,7 @@ fn run(d: &Dir, sets: &[&str], extra: &[&str]) -> Run {
     args.extend_from_slice(extra);
     let r = d.cmd(&args).run();
     // The sandbox's password and tokens never reach any output or file.
-    let pw_file = d.read(".mkeprep/sandbox/record.jsonl");
-    assert!(!pw_file.contains("auth_token"), "a token in the record");
-    for f in d.all_files() {
-        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned();
-        assert!(
-            !text.contains("Bearer "),
-            "a bearer token in {}",
-            f.display()
-        );
-    }
+    assert_no_secrets(d, &[&r], &[]);
     r
 }
 
@@ -160,5 +159,37 @@ fn a_dropped_kdd_put_is_read_back_not_repeated() {
                 .contains("still reads false"),
             "{kdd}"
         );
+    }
+}
+
+#[test]
+fn every_read_fault_at_once_in_verbose_human_output_leaks_no_secret() {
+    let d = Dir::new();
+    for verbose in ["-v", "-vv"] {
+        let r = d
+            .cmd(&[
+                "run",
+                STANDARD,
+                "--sandbox",
+                "--check",
+                verbose,
+                "--api-timeout",
+                "1",
+                "--junit",
+                "j.xml",
+                "--sandbox-set",
+                "token_expiry_requests=2",
+                "--sandbox-set",
+                "http_error=[\"GET /info=503*2\", \"GET /api/ucp/backups=500\"]",
+                "--sandbox-set",
+                "drop=[\"GET /nodes*1\"]",
+                "--sandbox-set",
+                "slow=[\"GET /api/ucp/config-toml=3*1\"]",
+            ])
+            .run();
+        r.code(1)
+            .stdout_has("GET /api/ucp/backups")
+            .stdout_has("500");
+        assert_no_secrets(&d, &[&r], &[]);
     }
 }
