@@ -91,10 +91,15 @@ pub enum Edit {
     DupLine(usize),
 }
 
-/// One to eight edits at arbitrary places.
+/// One to eight edits at arbitrary places, inserting YAML-breaking tokens.
 pub fn edits() -> impl Strategy<Value = Vec<Edit>> {
+    edits_of(TOKENS)
+}
+
+/// One to eight edits at arbitrary places, inserting `tokens`.
+pub fn edits_of(tokens: &'static [&'static str]) -> impl Strategy<Value = Vec<Edit>> {
     let edit = prop_oneof![
-        4 => (any::<usize>(), prop::sample::select(TOKENS)).prop_map(|(at, t)| Edit::Insert(at, t)),
+        4 => (any::<usize>(), prop::sample::select(tokens)).prop_map(|(at, t)| Edit::Insert(at, t)),
         2 => (any::<usize>(), 1usize..12).prop_map(|(at, n)| Edit::Delete(at, n)),
         1 => any::<usize>().prop_map(Edit::DupLine),
     ];
