@@ -23,18 +23,6 @@ impl Rng {
     }
 }
 
-fn config_put_bodies(d: &Dir) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(d.join(".mkeprep/sandbox"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.retain(|n| n.starts_with("config-put-"));
-    names
-}
-
 #[test]
 fn runs_killed_at_random_moments_resume_to_one_migration() {
     let trials: u64 = std::env::var("CAMPAIGN_TRIALS")
@@ -81,7 +69,7 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             std::fs::write(&journal, text).expect("tear the journal");
             torn += 1;
         }
-        let puts_before = config_put_bodies(&d).len();
+        let puts_before = d.config_puts().len();
         if puts_before == 0 {
             before_put += 1;
         } else {
@@ -113,7 +101,7 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             Some("ok"),
             "{context}: not migrated: {st:?}"
         );
-        let puts = config_put_bodies(&d);
+        let puts = d.config_puts();
         assert_eq!(
             puts.len(),
             1,

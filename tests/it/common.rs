@@ -67,6 +67,20 @@ pub fn assert_no_secrets(d: &Dir, runs: &[&Run], secrets: &[&str]) -> usize {
     assert_no_secrets_except(d, runs, secrets, &[])
 }
 
+/// A playbook of the KDD migration alone, with a short settle wait.
+pub const KDD_ONLY: &str =
+    "steps:\n  - id: migrate-kdd\n    calico_kdd:\n      settle_timeout: 3s\n";
+
+/// `run PLAYBOOK --sandbox`, a `--sandbox-set` per knob, then `extra`.
+pub fn sandbox_args<'a>(playbook: &'a str, knobs: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", playbook, "--sandbox"];
+    for k in knobs {
+        args.extend(["--sandbox-set", k]);
+    }
+    args.extend_from_slice(extra);
+    args
+}
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mkeprep"))
 }
@@ -110,6 +124,22 @@ impl Dir {
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
+    }
+
+    /// The config PUTs the sandbox received: it saves every body as
+    /// `.mkeprep/sandbox/config-put-N.toml` before acting on it (so a PUT cut
+    /// off by a kill counts too). Sorted by name.
+    pub fn config_puts(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.join(".mkeprep/sandbox"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.retain(|n| n.starts_with("config-put-") && n.ends_with(".toml"));
+        names.sort();
+        names
     }
 
     /// A command in this directory with a clean MKE environment.
@@ -191,6 +221,15 @@ impl Run {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
             .collect()
+    }
+
+    /// The `step_end` event of step `id` (panics, showing the run, if none).
+    #[track_caller]
+    pub fn step(&self, id: &str) -> serde_json::Value {
+        self.events()
+            .into_iter()
+            .find(|e| e["event"] == "step_end" && e["step"] == id)
+            .unwrap_or_else(|| panic!("no step_end for {id}:\n{}", self.both()))
     }
 
     /// step id → status from `step_end` events.

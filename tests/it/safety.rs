@@ -5,32 +5,16 @@
 
 use std::time::Duration;
 
-use crate::common::{Dir, Run, assert_no_secrets, assert_no_secrets_except, wait_until};
+use crate::common::{
+    Dir, KDD_ONLY, Run, assert_no_secrets, assert_no_secrets_except, sandbox_args, wait_until,
+};
 use crate::sandbox_env::Sandbox;
 
 const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
 const HOSTS_STEP: &str =
     "steps:\n  - id: check-hosts\n    hosts: {sudo: skip, cluster_coverage: false}\n";
-const KDD_ONLY: &str = "steps:\n  - id: migrate-kdd\n    calico_kdd:\n      settle_timeout: 3s\n";
 /// A password given to runs against endpoints that are not the sandbox.
 const PASSWORD: &str = "Pw-of-an-unreachable-MKE-0451";
-
-fn step(r: &Run, id: &str) -> serde_json::Value {
-    r.events()
-        .into_iter()
-        .find(|e| e["event"] == "step_end" && e["step"] == id)
-        .unwrap_or_else(|| panic!("no step_end for {id}:\n{}", r.both()))
-}
-
-fn config_puts(d: &Dir) -> usize {
-    std::fs::read_dir(d.join(".mkeprep/sandbox"))
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("config-put-"))
-                .count()
-        })
-        .unwrap_or(0)
-}
 
 /// No `pwned*` file appeared in the test directory: no payload ran.
 #[track_caller]
@@ -156,7 +140,7 @@ fn a_key_path_with_spaces_and_shell_syntax_is_one_argument_and_works() {
             .run();
         r.code(0);
         if json {
-            assert_eq!(step(&r, "check-hosts")["status"], "ok", "{}", r.both());
+            assert_eq!(r.step("check-hosts")["status"], "ok", "{}", r.both());
         }
         assert_no_secrets(&d, &[&r], &[sb.var("MKE_PASSWORD")]);
     }
@@ -217,7 +201,7 @@ fn templates_cannot_read_files_or_run_without_end() {
         debug_playbook(&d, &format!("{{{{ steps.first.rc }}}}{template}"));
         let r = d.cmd(&["run", "pb.yaml", "--output", "json"]).run();
         r.code(1);
-        let show = step(&r, "show");
+        let show = r.step("show");
         assert_eq!(show["status"], "failed", "{template}: {show}");
         assert!(
             show["message"].as_str().unwrap().contains(hint),
@@ -234,45 +218,31 @@ fn a_read_slower_than_the_api_timeout_is_retried_and_then_named() {
     let d = Dir::new();
     // Once slow: the read is retried and the step passes.
     let r = d
-        .cmd(&[
-            "run",
+        .cmd(&sandbox_args(
             STANDARD,
-            "--sandbox",
-            "--check",
-            "--api-timeout",
-            "1",
-            "--output",
-            "json",
-            "--sandbox-set",
-            "slow=[\"GET /info=3*1\"]",
-        ])
+            &["slow=[\"GET /info=3*1\"]"],
+            &["--check", "--api-timeout", "1", "--output", "json"],
+        ))
         .run();
     r.code(3);
-    assert_eq!(step(&r, "verify-version")["status"], "ok", "{}", r.both());
+    assert_eq!(r.step("verify-version")["status"], "ok", "{}", r.both());
     assert_no_secrets(&d, &[&r], &[]);
 
     // Always slow: the step fails naming the endpoint, the timeout and the
     // flag; a real run applies nothing (migrate-kdd requires the version).
     for verbose in [None, Some("-v"), Some("-vv")] {
-        let mut args = vec![
-            "run",
+        let mut args = sandbox_args(
             STANDARD,
-            "--sandbox",
-            "--yes",
-            "--api-timeout",
-            "1",
-            "--junit",
-            "j.xml",
-            "--sandbox-set",
-            "slow=[\"GET /info=3\"]",
-        ];
+            &["slow=[\"GET /info=3\"]"],
+            &["--yes", "--api-timeout", "1", "--junit", "j.xml"],
+        );
         args.extend(verbose);
         let r = d.cmd(&args).run();
         r.code(1)
             .stdout_has("GET /info: no answer from 127.0.0.1:")
             .stdout_has("within the request timeout of 1s")
             .stdout_has("--api-timeout");
-        assert_eq!(config_puts(&d), 0, "nothing may be applied");
+        assert_eq!(d.config_puts().len(), 0, "nothing may be applied");
         assert!(
             !d.journal().iter().any(|j| j["type"] == "apply_start"),
             "no apply may start"
@@ -286,21 +256,14 @@ fn a_slow_config_read_is_never_followed_by_a_put() {
     let d = Dir::new();
     d.write("kdd.yaml", KDD_ONLY);
     let r = d
-        .cmd(&[
-            "run",
+        .cmd(&sandbox_args(
             "kdd.yaml",
-            "--sandbox",
-            "--yes",
-            "--api-timeout",
-            "1",
-            "--output",
-            "json",
-            "--sandbox-set",
-            "slow=[\"GET /api/ucp/config-toml=3\"]",
-        ])
+            &["slow=[\"GET /api/ucp/config-toml=3\"]"],
+            &["--yes", "--api-timeout", "1", "--output", "json"],
+        ))
         .run();
     r.code(1);
-    let kdd = step(&r, "migrate-kdd");
+    let kdd = r.step("migrate-kdd");
     assert_eq!(kdd["status"], "failed", "{kdd}");
     assert!(
         kdd["message"]
@@ -309,7 +272,7 @@ fn a_slow_config_read_is_never_followed_by_a_put() {
             .contains("GET /api/ucp/config-toml"),
         "{kdd}"
     );
-    assert_eq!(config_puts(&d), 0, "a PUT without a fresh read");
+    assert_eq!(d.config_puts().len(), 0, "a PUT without a fresh read");
     assert_no_secrets(&d, &[&r], &[]);
 }
 
