@@ -27,6 +27,29 @@ pub struct Pos {
     pub col: usize,
 }
 
+/// The lines of a text as YAML counts them: CRLF, CR and LF each end one.
+pub fn yaml_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let t = rest?;
+        match t.find(['\r', '\n']) {
+            Some(i) => {
+                let next = if t[i..].starts_with("\r\n") {
+                    i + 2
+                } else {
+                    i + 1
+                };
+                rest = Some(&t[next..]);
+                Some(&t[..i])
+            }
+            None => {
+                rest = None;
+                Some(t)
+            }
+        }
+    })
+}
+
 /// An error in an input file (playbook, inventory, variables file).
 #[derive(Debug, Clone)]
 pub struct SourceError {
@@ -41,9 +64,7 @@ pub struct SourceError {
 
 impl SourceError {
     pub fn at(src: &Source, pos: Pos, message: impl Into<String>) -> Self {
-        let line_text = src
-            .text
-            .lines()
+        let line_text = yaml_lines(&src.text)
             .nth(pos.line.saturating_sub(1))
             .map(str::to_string);
         SourceError {
@@ -130,6 +151,16 @@ impl From<SourceError> for SourceErrors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_end_at_crlf_cr_or_lf_as_in_yaml() {
+        let lines: Vec<&str> = yaml_lines("a\r\nb\rc\nd").collect();
+        assert_eq!(lines, ["a", "b", "c", "d"]);
+        // An old-Mac file (CR only): the caret shows the right line.
+        let src = Source::new("v.yaml", "a: 1\rb: [\r");
+        let e = SourceError::at(&src, Pos { line: 2, col: 4 }, "bad");
+        assert!(e.to_string().contains(" 2 | b: ["), "{e}");
+    }
 
     #[test]
     fn caret_points_at_column() {

@@ -14,4 +14,6 @@ pub mod report;
 pub mod sandbox;
 pub mod ssh;
 pub mod tasks;
+#[cfg(test)]
+mod testing;
 pub mod yaml;

@@ -173,6 +173,15 @@ pub struct RunArgs {
         help_heading = "Connections"
     )]
     pub ssh_timeout: u64,
+    /// Seconds to wait for one answer of the MKE API (the KDD conversion's PUT waits longer: about 20 s per node).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        help_heading = "Connections"
+    )]
+    pub api_timeout: u64,
     /// Run against the embedded simulated MKE 3 cluster (state kept in --state-dir/sandbox).
     #[arg(long, help_heading = "Sandbox")]
     pub sandbox: bool,

@@ -181,6 +181,7 @@ fn mke_client(
     ca_cert: Option<PathBuf>,
     insecure: bool,
     sandbox: bool,
+    request_timeout: Duration,
 ) -> Result<Result<MkeClient, String>, String> {
     // Under --sandbox the sandbox's connection wins over the playbook's
     // `mke:` section, so a rehearsal can never reach a real cluster.
@@ -205,6 +206,7 @@ fn mke_client(
         ));
     };
     let mut cfg = ClientConfig::new(target, username, password);
+    cfg.request_timeout = request_timeout;
     cfg.ca_cert = ca_cert.or_else(|| text("ca_cert").map(PathBuf::from));
     cfg.insecure = insecure
         || (!sandbox
@@ -350,7 +352,14 @@ async fn run_loaded(
         env,
         templates,
     } = loaded;
-    let mke = match mke_client(&creds, &playbook, a.ca_cert.clone(), a.insecure, a.sandbox) {
+    let mke = match mke_client(
+        &creds,
+        &playbook,
+        a.ca_cert.clone(),
+        a.insecure,
+        a.sandbox,
+        Duration::from_secs(a.api_timeout),
+    ) {
         Ok(m) => m,
         Err(e) => {
             print_error(&e);

@@ -44,6 +44,7 @@ pub enum LockError {
 /// Held for the life of a run; dropping it releases the lock.
 pub struct RunLock {
     file: File,
+    dir: PathBuf,
     /// A holder recorded by an earlier run that died without cleaning up.
     pub stale: Option<Holder>,
 }
@@ -61,6 +62,10 @@ impl RunLock {
             path: path.clone(),
             source,
         };
+        // Taking the lock and recording the holder happen under a brief lock
+        // of the directory itself, and so does looking at a held lock: a run
+        // that finds the lock held always reads a complete holder record.
+        let _guard = DirGuard::lock(dir).map_err(io)?;
         let mut file = open_private(&path, false).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
@@ -90,14 +95,95 @@ impl RunLock {
         file.rewind().map_err(io)?;
         file.write_all(line.as_bytes()).map_err(io)?;
         file.sync_data().map_err(io)?;
-        Ok(RunLock { file, stale })
+        Ok(RunLock {
+            file,
+            dir: dir.to_path_buf(),
+            stale,
+        })
     }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
         // Clear the holder so the next run does not report it as stale.
+        let _guard = DirGuard::lock(&self.dir);
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
+    }
+}
+
+/// An exclusive lock of the state directory, held only while the lock
+/// file is taken, recorded, read or released (microseconds), so that no
+/// run sees the lock held but its holder not yet recorded. The kernel
+/// releases it if the process dies.
+struct DirGuard(File);
+
+impl DirGuard {
+    fn lock(dir: &Path) -> std::io::Result<DirGuard> {
+        let f = File::open(dir)?;
+        f.lock()?;
+        Ok(DirGuard(f))
+    }
+}
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs racing for the lock: exactly one gets it, and every other one
+    /// names it (the holder was once read before it had recorded itself,
+    /// giving "holder unknown").
+    #[test]
+    fn racing_acquirers_get_one_lock_and_always_a_named_holder() {
+        for _ in 0..40 {
+            let dir = tempfile::tempdir().unwrap();
+            let barrier = std::sync::Barrier::new(4);
+            let results: Vec<Result<RunLock, LockError>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            RunLock::acquire(dir.path())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+            for r in &results {
+                if let Err(e) = r {
+                    let text = e.to_string();
+                    assert!(
+                        text.contains(&format!("pid {}", std::process::id())),
+                        "{text}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_dead_holder_is_reported_as_stale_and_a_clean_release_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = Holder {
+            pid: 4_000_000,
+            started: "2026-01-01T00:00:00Z".into(),
+            host: String::new(),
+        };
+        std::fs::write(
+            dir.path().join(LOCK_FILE),
+            serde_json::to_string(&dead).unwrap(),
+        )
+        .unwrap();
+        let lock = RunLock::acquire(dir.path()).unwrap();
+        assert_eq!(lock.stale.as_ref(), Some(&dead));
+        drop(lock);
+        assert!(RunLock::acquire(dir.path()).unwrap().stale.is_none());
     }
 }

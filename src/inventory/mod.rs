@@ -20,6 +20,15 @@ const HOST_KEYS: &[&str] = &[
     "role",
 ];
 
+/// Host keys whose values are text.
+const TEXT_KEYS: &[&str] = &[
+    "address",
+    "user",
+    "keyPath",
+    "privateAddress",
+    "privateInterface",
+];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
     pub address: String,
@@ -74,6 +83,16 @@ fn valid_user(u: &str) -> bool {
         && u.len() <= 64
         && u.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+}
+
+/// A Linux network interface name (at most 15 bytes, no `/`, no blanks);
+/// stricter still, so no shell syntax can hide in it.
+fn valid_interface(i: &str) -> bool {
+    !i.is_empty()
+        && i.len() <= 15
+        && !i.starts_with('-')
+        && i.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 pub fn expand_home(p: &str) -> PathBuf {
@@ -153,6 +172,33 @@ pub fn load(path: &Path) -> Result<Inventory, SourceErrors> {
                     &help,
                 );
             }
+        }
+        // Text fields must be YAML strings: a plain `0x1F` or `1e5` would be
+        // read as a number and rewritten (31, 100000), a different host.
+        let mut typed = true;
+        for key in TEXT_KEYS {
+            if let Some(v) = item.get(key)
+                && !matches!(v.kind, Kind::Str(_) | Kind::Null)
+            {
+                let shown = v.scalar_text().unwrap_or_default();
+                err(
+                    v.pos,
+                    format!(
+                        "host entry {n}: `{key}` must be text, found {}{}",
+                        v.type_name(),
+                        if shown.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({shown})")
+                        }
+                    ),
+                    &format!("quote the value as written: {key}: \"...\""),
+                );
+                typed = false;
+            }
+        }
+        if !typed {
+            continue;
         }
         let text = |key: &str| -> Option<(&Node, String)> {
             let v = item.get(key)?;
@@ -242,8 +288,28 @@ pub fn load(path: &Path) -> Result<Inventory, SourceErrors> {
                 Some(p)
             }
         };
-        let private_address = text("privateAddress").map(|(_, a)| a);
-        let private_interface = text("privateInterface").map(|(_, a)| a);
+        let private_address = text("privateAddress").map(|(v, a)| {
+            if !valid_address(&a) {
+                err(
+                    v.pos,
+                    format!(
+                        "host {address}: privateAddress `{a}` is not an IP address or host name"
+                    ),
+                    "use the node's private IP address, or remove privateAddress",
+                );
+            }
+            a
+        });
+        let private_interface = text("privateInterface").map(|(v, i)| {
+            if !valid_interface(&i) {
+                err(
+                    v.pos,
+                    format!("host {address}: privateInterface `{i}` is not a network interface name"),
+                    "give the interface's name as `ip link` shows it, such as `eth1` (at most 15 letters, digits, `-`, `_`, `.`)",
+                );
+            }
+            i
+        });
         if let (Some(_), Some(_)) = (&private_address, &private_interface)
             && let Some(k) = item.key("privateInterface")
         {
@@ -284,6 +350,9 @@ pub fn load(path: &Path) -> Result<Inventory, SourceErrors> {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -303,5 +372,14 @@ mod tests {
         assert!(!valid_user("-oProxyCommand"));
         assert!(!valid_user("a b"));
         assert!(!valid_user("a;b"));
+    }
+
+    #[test]
+    fn interfaces() {
+        assert!(valid_interface("eth1"));
+        assert!(valid_interface("ens5.100"));
+        assert!(!valid_interface("-x"));
+        assert!(!valid_interface("eth0;id"));
+        assert!(!valid_interface("a-very-long-interface"));
     }
 }

@@ -212,7 +212,7 @@ fn timeout_hint(kind: TimeoutKind) -> &'static str {
         }
         TimeoutKind::Request => {
             "MKE is slow or overloaded: check the health of the managers, or allow a longer \
-             request timeout"
+             request timeout (`--api-timeout SECONDS`)"
         }
     }
 }

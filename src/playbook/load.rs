@@ -19,9 +19,13 @@ use crate::yaml::{self, Key, Kind, Node};
 /// Names every template may use without declaring them.
 pub const BUILTIN_NAMES: &[&str] = &["env", "steps", "inventory"];
 
-/// Names that can be rendered when the playbook is loaded.
-fn is_static_name(name: &str, scope: &Scope) -> bool {
-    name == "env" || scope.vars.contains_key(name) || scope.extra.contains_key(name)
+/// Names that can be rendered when the playbook is loaded: `env`, the
+/// variables, and the template engine's own functions (`range`, `dict`, …).
+fn is_static_name(name: &str, scope: &Scope, templates: &Templates) -> bool {
+    name == "env"
+        || scope.vars.contains_key(name)
+        || scope.extra.contains_key(name)
+        || templates.is_global(name)
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -159,7 +163,11 @@ pub fn load(
         templates,
         ids: HashMap::new(),
         registers: HashMap::new(),
-        known: BUILTIN_NAMES.iter().map(|s| s.to_string()).collect(),
+        known: BUILTIN_NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .chain(templates.global_names())
+            .collect(),
     };
 
     let Some(entries) = root.as_map() else {
@@ -694,7 +702,7 @@ fn has_deferred(node: &Node, scope: &Scope, templates: &Templates) -> bool {
         is_template(s)
             && templates
                 .template_names(s)
-                .map(|names| names.iter().any(|n| !is_static_name(n, scope)))
+                .map(|names| names.iter().any(|n| !is_static_name(n, scope, templates)))
                 .unwrap_or(true)
     })
 }
@@ -773,7 +781,7 @@ fn render_static(
             let names = templates
                 .template_names(s)
                 .map_err(|e| (node.pos, error_text(&e)))?;
-            if names.iter().all(|n| is_static_name(n, scope)) {
+            if names.iter().all(|n| is_static_name(n, scope, templates)) {
                 templates
                     .render_json(&J::String(s.clone()), sv)
                     .map_err(|e| (node.pos, error_text(&e)))?

@@ -6,5 +6,8 @@ pub mod load;
 pub mod model;
 pub mod template;
 
+#[cfg(test)]
+mod props;
+
 pub use load::load;
 pub use model::{Playbook, Step};

@@ -53,6 +53,16 @@ impl Templates {
         Templates { env }
     }
 
+    /// The engine's global functions (`range`, `dict`, `namespace`):
+    /// templates may call them without defining them.
+    pub fn global_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.env.globals().map(|(name, _)| name.to_string())
+    }
+
+    pub fn is_global(&self, name: &str) -> bool {
+        self.env.globals().any(|(n, _)| n == name)
+    }
+
     /// Renders a string template to a string.
     pub fn render_str(&self, src: &str, scope: &Value) -> Result<String, minijinja::Error> {
         if !is_template(src) {
@@ -144,7 +154,8 @@ fn undefined_in(expr: &str) -> minijinja::Error {
     )
 }
 
-/// Adds the failing source line to minijinja's message.
+/// A hook for minijinja errors as they leave this module (kept as is;
+/// [`error_text`] words them).
 fn explain(e: minijinja::Error) -> minijinja::Error {
     e
 }
@@ -161,7 +172,33 @@ pub fn error_text(e: &minijinja::Error) -> String {
     {
         s.push_str(&format!(" (at `{snippet}`)"));
     }
+    if let Some(hint) = limit_hint(e) {
+        s.push_str("; ");
+        s.push_str(hint);
+    }
     s
+}
+
+/// What to do when a template hit one of the limits that keep templates
+/// from reading files or running without end.
+fn limit_hint(e: &minijinja::Error) -> Option<&'static str> {
+    use minijinja::ErrorKind;
+    let detail = e.detail().unwrap_or_default();
+    match e.kind() {
+        ErrorKind::TemplateNotFound => Some(
+            "templates cannot read files (`include`, `import`, `from` and `extends` have nothing to load): put the value under `vars:` or pass it with `-e @FILE`",
+        ),
+        ErrorKind::OutOfFuel => Some(
+            "a template may do only a bounded amount of work (loop iterations, recursion, text built): simplify it, or compute the value elsewhere and pass it with `-e`",
+        ),
+        ErrorKind::InvalidOperation if detail.contains("recursion limit") => {
+            Some("templates may nest calls at most 64 deep: a macro that calls itself must stop")
+        }
+        ErrorKind::InvalidOperation if detail.contains("range has too many elements") => {
+            Some("range() yields at most 100000 numbers")
+        }
+        _ => None,
+    }
 }
 
 /// The variables visible to templates: playbook `vars`, `-e` extra vars
@@ -365,5 +402,24 @@ mod tests {
             .is_err()
         );
         assert!(t.render_str("{% include '/etc/passwd' %}", &s).is_err());
+    }
+
+    #[test]
+    fn hitting_a_limit_says_what_to_do() {
+        let t = Templates::new();
+        let s = scope().value();
+        for (src, hint) in [
+            ("{% import 'x.j2' as m %}", "templates cannot read files"),
+            ("{{ 'x' * 1000000000 }}", "bounded amount of work"),
+            (
+                "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+                "64 deep",
+            ),
+            ("{% for i in range(10**9) %}{% endfor %}", "at most 100000"),
+        ] {
+            let e = t.render_str(src, &s).unwrap_err();
+            assert!(error_text(&e).contains(hint), "{src}: {}", error_text(&e));
+        }
+        assert!(t.is_global("range") && !t.is_global("target"));
     }
 }

@@ -11,7 +11,7 @@ use super::{Sandbox, SandboxError, SandboxOptions, start};
 /// Start the simulated MKE 3 cluster alone and print how to use it.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
-    after_help = "Knobs marked 'Initial state' apply when DIR holds no cluster yet; delete DIR to start afresh.\n\nExample:\n  mkeprep sandbox --nodes 5 --managers 3 > sandbox.env &\n  . ./sandbox.env && curl --cacert \"$MKEPREP_CA_CERT\" \"$MKE_HOST/_ping\""
+    after_help = "Knobs marked 'Initial state' apply when DIR holds no cluster yet; delete DIR to start afresh.\n\nThe admin password is random on every start unless MKEPREP_SANDBOX_PASSWORD (16 or more printable characters) fixes it.\n\nExample:\n  mkeprep sandbox --nodes 5 --managers 3 > sandbox.env &\n  . ./sandbox.env && curl --cacert \"$MKEPREP_CA_CERT\" \"$MKE_HOST/_ping\""
 )]
 pub struct SandboxArgs {
     /// Directory holding the sandbox's state (the cluster as the last run left it), keys, CA, inventory and record

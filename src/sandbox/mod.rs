@@ -274,6 +274,21 @@ pub(crate) fn random_id() -> String {
     )
 }
 
+/// The environment variable that fixes the sandbox's admin password (for
+/// tests that scan every output for it); unset, the password is random.
+pub const PASSWORD_ENV: &str = "MKEPREP_SANDBOX_PASSWORD";
+
+/// The password from [`PASSWORD_ENV`], or a random one.
+fn sandbox_password() -> Result<String, SandboxError> {
+    match std::env::var(PASSWORD_ENV) {
+        Err(_) => Ok(random_password()),
+        Ok(p) if p.len() >= 16 && p.bytes().all(|b| b.is_ascii_graphic()) => Ok(p),
+        Ok(_) => Err(SandboxError::Options(format!(
+            "{PASSWORD_ENV} must be at least 16 printable ASCII characters without spaces (or unset, for a random password)"
+        ))),
+    }
+}
+
 fn random_password() -> String {
     const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     (0..24)
@@ -284,6 +299,7 @@ fn random_password() -> String {
 /// Starts a sandbox whose state lives in `dir` (created if missing).
 pub async fn start(opts: &SandboxOptions, dir: &Path) -> Result<Sandbox, SandboxError> {
     opts.validate()?;
+    let password = Secret::new(sandbox_password()?);
     private_dir(dir)?;
     let dir = std::path::absolute(dir).map_err(|err| SandboxError::io("resolve", dir, err))?;
     let ssh_dir = dir.join("ssh");
@@ -379,7 +395,6 @@ pub async fn start(opts: &SandboxOptions, dir: &Path) -> Result<Sandbox, Sandbox
         "start",
         json!({ "api": mke_host, "nodes": opts.nodes, "managers": opts.managers, "resumed": resumed }),
     );
-    let password = Secret::new(random_password());
     let shared = Arc::new(Shared {
         opts: opts.clone(),
         topo,

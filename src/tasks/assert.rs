@@ -6,12 +6,30 @@ use serde::Deserialize;
 use super::{Change, Check, Facts, Module, StepContext, TaskError};
 use crate::playbook::template::error_text;
 
-/// One expression or a list of them.
-#[derive(Debug, Deserialize, JsonSchema)]
+/// One expression or a list of them (`true` and numbers count as their text).
+#[derive(Debug, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .map(|i| super::Scalar::deserialize(i).map(String::from))
+                .collect::<Result<_, _>>()
+                .map(OneOrMany::Many),
+            other => super::Scalar::deserialize(other).map(|s| OneOrMany::One(s.0)),
+        }
+        .map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`that` is an expression, such as `mke.version is defined`, or a list of them: {e}"
+            ))
+        })
+    }
 }
 
 impl OneOrMany {

@@ -404,24 +404,37 @@ modules! {
     Debug => debug::Debug,
 }
 
-/// A scalar written where a string is expected (`argv: [sleep, 5]`).
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum Scalar {
-    S(String),
-    I(i64),
-    F(f64),
-    B(bool),
+/// A scalar written where a string is expected (`argv: [sleep, 5]`):
+/// numbers and booleans are taken as their text; anything else is an error
+/// that says what was expected.
+pub(crate) struct Scalar(pub String);
+
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde_json::Value;
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(Scalar(s)),
+            Value::Bool(b) => Ok(Scalar(b.to_string())),
+            Value::Number(n) => Ok(Scalar(match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => i.to_string(),
+                (None, Some(f)) => f.to_string(),
+                _ => n.to_string(),
+            })),
+            other => Err(serde::de::Error::custom(format!(
+                "expected text (or a number or true/false), found {}",
+                match other {
+                    Value::Null => "nothing (null)",
+                    Value::Array(_) => "a list",
+                    _ => "a mapping",
+                }
+            ))),
+        }
+    }
 }
 
 impl From<Scalar> for String {
     fn from(s: Scalar) -> String {
-        match s {
-            Scalar::S(s) => s,
-            Scalar::I(i) => i.to_string(),
-            Scalar::F(f) => f.to_string(),
-            Scalar::B(b) => b.to_string(),
-        }
+        s.0
     }
 }
 

@@ -1,15 +1,16 @@
 //! Reliability campaigns (issue 6): runs of the standard playbook against
 //! the sandbox are killed at random moments and resumed; every trial must
 //! end migrated, with at most one config PUT, the original configuration
-//! saved, and a readable journal. A kill that lands after the fsynced
-//! `put-sent` checkpoint but before the PUT reaches the cluster is the one
-//! case a client cannot tell from a failed conversion: the resumed run must
-//! stop without a PUT and name `--fresh`, which then finishes the trial. Bounded: CAMPAIGN_TRIALS (default 50),
+//! saved, a readable journal, and no secret in any output or file. A kill
+//! that lands after the fsynced `put-sent` checkpoint but before the PUT
+//! reaches the cluster is the one case a client cannot tell from a failed
+//! conversion: the resumed run must stop without a PUT and name `--fresh`,
+//! which then finishes the trial. Bounded: CAMPAIGN_TRIALS (default 50),
 //! each run bounded by the harness; CAMPAIGN_SEED reproduces a campaign.
 
 use std::time::{Duration, Instant};
 
-use crate::common::Dir;
+use crate::common::{Dir, assert_no_secrets};
 
 const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
 const KNOB: &str = "kdd_seconds_per_node=0.3";
@@ -24,18 +25,6 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-}
-
-fn config_put_bodies(d: &Dir) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(d.join(".mkeprep/sandbox"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.retain(|n| n.starts_with("config-put-"));
-    names
 }
 
 #[test]
@@ -60,9 +49,11 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
     let (mut before_put, mut during_or_after, mut torn, mut in_the_gap) = (0, 0, 0, 0);
     for trial in 0..trials {
         let d = Dir::new();
-        let mut bg = d
-            .cmd(&["run", STANDARD, "--sandbox", "--yes", "--sandbox-set", KNOB])
-            .spawn(d.path(), "first");
+        // Human output at three verbosities (captured in first.out/.err and
+        // scanned for secrets with everything else).
+        let mut first = vec!["run", STANDARD, "--sandbox", "--yes", "--sandbox-set", KNOB];
+        first.extend([None, Some("-v"), Some("-vv")][(trial % 3) as usize]);
+        let mut bg = d.cmd(&first).spawn(d.path(), "first");
         // Half the kills early (start-up, checks, the PUT's start), half
         // spread over the conversion and the verification after it.
         let ms = if rng.next().is_multiple_of(2) {
@@ -82,7 +73,7 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             std::fs::write(&journal, text).expect("tear the journal");
             torn += 1;
         }
-        let puts_before = config_put_bodies(&d).len();
+        let puts_before = d.config_puts().len();
         if puts_before == 0 {
             before_put += 1;
         } else {
@@ -112,16 +103,12 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             // it must stop without a PUT, say so, and point at --fresh (the
             // operator's explicit decision).
             assert_eq!(
-                config_put_bodies(&d).len(),
+                d.config_puts().len(),
                 puts_before,
                 "{context}: the resumed run sent a PUT: {}",
                 r.both()
             );
-            let failed = r
-                .events()
-                .into_iter()
-                .find(|e| e["event"] == "step_end" && e["step"] == "migrate-kdd")
-                .unwrap_or_default();
+            let failed = r.step("migrate-kdd");
             assert_eq!(failed["status"], "failed", "{context}: {}", r.both());
             let said = failed["message"].as_str().unwrap_or_default();
             assert!(
@@ -150,7 +137,7 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             Some("ok"),
             "{context}: not migrated: {st:?}"
         );
-        let puts = config_put_bodies(&d);
+        let puts = d.config_puts();
         assert_eq!(
             puts.len(),
             1,
@@ -187,6 +174,9 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             "{context}: {:?}",
             again.statuses()
         );
+        // No secret in any output or file: journal, saved configuration,
+        // sandbox record, the killed run's captured output.
+        assert_no_secrets(&d, &[&r, &again], &[]);
     }
     eprintln!(
         "crash campaign: {trials} trials in {:.0?}: {before_put} killed before the PUT, {during_or_after} during or after it, {in_the_gap} between the put-sent checkpoint and the PUT's arrival (stopped, finished with --fresh), {torn} with a torn journal line",

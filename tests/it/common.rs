@@ -8,6 +8,79 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The sandbox's admin password in every test: [`Cmd::new`] fixes it
+/// through `MKEPREP_SANDBOX_PASSWORD`, so scans know what must never appear.
+/// Random per test process.
+pub fn sandbox_password() -> &'static str {
+    use std::hash::{BuildHasher, Hasher};
+    static PW: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PW.get_or_init(|| {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        format!("SbxPw{:016x}Zq", h.finish())
+    })
+}
+
+/// Marks of a session token in a file or an output: the header the client
+/// sends and the field of the login answer.
+const TOKEN_MARKS: &[&str] = &["Bearer ", "\"auth_token\""];
+
+/// Fails when the sandbox password, a token mark or any of `secrets`
+/// appears in the runs' stdout or stderr, or in any file under the test
+/// directory (journal, saved configurations, JUnit, the sandbox record,
+/// captured outputs of background runs) other than `exempt` (files the
+/// test itself wrote a secret into). Returns the number of files scanned.
+#[track_caller]
+pub fn assert_no_secrets_except(
+    d: &Dir,
+    runs: &[&Run],
+    secrets: &[&str],
+    exempt: &[&str],
+) -> usize {
+    let mut needles: Vec<&str> = vec![sandbox_password()];
+    needles.extend(TOKEN_MARKS);
+    needles.extend(secrets.iter().filter(|s| !s.is_empty()));
+    let hit = |what: &str, text: &str| {
+        for n in &needles {
+            assert!(!text.contains(n), "secret {n:?} in {what}:\n{text}");
+        }
+    };
+    for (i, r) in runs.iter().enumerate() {
+        hit(&format!("stdout of run {i}"), &r.stdout);
+        hit(&format!("stderr of run {i}"), &r.stderr);
+    }
+    let files: Vec<PathBuf> = d
+        .all_files()
+        .into_iter()
+        .filter(|f| !exempt.iter().any(|e| f.ends_with(e)))
+        .collect();
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap_or_default();
+        hit(&f.display().to_string(), &String::from_utf8_lossy(&bytes));
+    }
+    files.len()
+}
+
+/// [`assert_no_secrets_except`] with no exempt file.
+#[track_caller]
+pub fn assert_no_secrets(d: &Dir, runs: &[&Run], secrets: &[&str]) -> usize {
+    assert_no_secrets_except(d, runs, secrets, &[])
+}
+
+/// A playbook of the KDD migration alone, with a short settle wait.
+pub const KDD_ONLY: &str =
+    "steps:\n  - id: migrate-kdd\n    calico_kdd:\n      settle_timeout: 3s\n";
+
+/// `run PLAYBOOK --sandbox`, a `--sandbox-set` per knob, then `extra`.
+pub fn sandbox_args<'a>(playbook: &'a str, knobs: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", playbook, "--sandbox"];
+    for k in knobs {
+        args.extend(["--sandbox-set", k]);
+    }
+    args.extend_from_slice(extra);
+    args
+}
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mkeprep"))
 }
@@ -43,6 +116,30 @@ impl Dir {
 
     pub fn read(&self, name: &str) -> String {
         std::fs::read_to_string(self.join(name)).unwrap_or_default()
+    }
+
+    /// The records of `.mkeprep/journal.jsonl` (unparseable lines left out).
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        self.read(".mkeprep/journal.jsonl")
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The config PUTs the sandbox received: it saves every body as
+    /// `.mkeprep/sandbox/config-put-N.toml` before acting on it (so a PUT cut
+    /// off by a kill counts too). Sorted by name.
+    pub fn config_puts(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.join(".mkeprep/sandbox"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.retain(|n| n.starts_with("config-put-") && n.ends_with(".toml"));
+        names.sort();
+        names
     }
 
     /// A command in this directory with a clean MKE environment.
@@ -126,6 +223,15 @@ impl Run {
             .collect()
     }
 
+    /// The `step_end` event of step `id` (panics, showing the run, if none).
+    #[track_caller]
+    pub fn step(&self, id: &str) -> serde_json::Value {
+        self.events()
+            .into_iter()
+            .find(|e| e["event"] == "step_end" && e["step"] == id)
+            .unwrap_or_else(|| panic!("no step_end for {id}:\n{}", self.both()))
+    }
+
     /// step id → status from `step_end` events.
     pub fn statuses(&self) -> BTreeMap<String, String> {
         self.events()
@@ -151,6 +257,7 @@ impl Cmd {
                 cmd.env_remove(&k);
             }
         }
+        cmd.env("MKEPREP_SANDBOX_PASSWORD", sandbox_password());
         Cmd { cmd, stdin: None }
     }
 
@@ -228,18 +335,20 @@ impl Bg {
         }
     }
 
-    /// Waits (bounded) for the exit code.
+    /// Waits (bounded) for the exit code; `Duration::ZERO` only looks.
     pub fn wait(&mut self, limit: Duration) -> Option<i32> {
         let child = self.child.as_mut()?;
         let start = Instant::now();
-        while start.elapsed() < limit {
+        loop {
             if let Ok(Some(st)) = child.try_wait() {
                 use std::os::unix::process::ExitStatusExt;
                 return Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)));
             }
+            if start.elapsed() >= limit {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
-        None
     }
 }
 

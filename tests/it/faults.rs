@@ -3,37 +3,17 @@
 //! error bodies, malformed TOML, a wrong CA, and a dropped KDD PUT (read
 //! back, never repeated). Each run also proves no secret leaks.
 
-use crate::common::{Dir, Run};
+use crate::common::{Dir, KDD_ONLY, Run, assert_no_secrets, sandbox_args};
 
 const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
 
 fn run(d: &Dir, sets: &[&str], extra: &[&str]) -> Run {
-    let mut args = vec!["run", STANDARD, "--sandbox", "--output", "json"];
-    for s in sets {
-        args.push("--sandbox-set");
-        args.push(s);
-    }
+    let mut args = sandbox_args(STANDARD, sets, &["--output", "json", "--junit", "j.xml"]);
     args.extend_from_slice(extra);
     let r = d.cmd(&args).run();
     // The sandbox's password and tokens never reach any output or file.
-    let pw_file = d.read(".mkeprep/sandbox/record.jsonl");
-    assert!(!pw_file.contains("auth_token"), "a token in the record");
-    for f in d.all_files() {
-        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).into_owned();
-        assert!(
-            !text.contains("Bearer "),
-            "a bearer token in {}",
-            f.display()
-        );
-    }
+    assert_no_secrets(d, &[&r], &[]);
     r
-}
-
-fn step(r: &Run, id: &str) -> serde_json::Value {
-    r.events()
-        .into_iter()
-        .find(|e| e["event"] == "step_end" && e["step"] == id)
-        .unwrap_or_else(|| panic!("no step_end for {id}:\n{}", r.both()))
 }
 
 #[test]
@@ -64,8 +44,8 @@ fn bursts_of_5xx_and_dropped_answers_on_reads_are_retried() {
         &["--check"],
     );
     r.code(3);
-    assert_eq!(step(&r, "verify-version")["status"], "ok", "{}", r.both());
-    assert_eq!(step(&r, "cluster-healthy")["status"], "ok", "{}", r.both());
+    assert_eq!(r.step("verify-version")["status"], "ok", "{}", r.both());
+    assert_eq!(r.step("cluster-healthy")["status"], "ok", "{}", r.both());
 }
 
 #[test]
@@ -77,7 +57,7 @@ fn persistent_server_errors_name_the_endpoint_status_and_message() {
         &["--check"],
     );
     r.code(1);
-    let b = step(&r, "confirm-backup");
+    let b = r.step("confirm-backup");
     assert_eq!(b["status"], "failed");
     let msg = b["message"].as_str().unwrap();
     assert!(
@@ -91,7 +71,7 @@ fn malformed_toml_is_reported_not_edited() {
     let d = Dir::new();
     let r = run(&d, &["malformed_toml=100"], &["--check"]);
     r.code(1);
-    let c = step(&r, "check-cni");
+    let c = r.step("check-cni");
     assert_eq!(c["status"], "failed");
     assert!(
         c["message"].as_str().unwrap().contains("not valid TOML"),
@@ -108,7 +88,7 @@ fn a_wrong_ca_is_a_clear_tls_error_naming_ca_cert() {
     let d = Dir::new();
     let r = run(&d, &["wrong_ca=true"], &["--check"]);
     r.code(1);
-    let v = step(&r, "verify-version");
+    let v = r.step("verify-version");
     let msg = v["message"].as_str().unwrap();
     assert!(
         msg.contains("not trusted") && msg.contains("--ca-cert"),
@@ -123,34 +103,20 @@ fn a_wrong_ca_is_a_clear_tls_error_naming_ca_cert() {
 #[test]
 fn a_dropped_kdd_put_is_read_back_not_repeated() {
     let d = Dir::new();
-    d.write(
-        "kdd.yaml",
-        "steps:\n  - id: migrate-kdd\n    calico_kdd:\n      settle_timeout: 3s\n",
-    );
+    d.write("kdd.yaml", KDD_ONLY);
     let r = d
-        .cmd(&[
-            "run",
+        .cmd(&sandbox_args(
             "kdd.yaml",
-            "--sandbox",
-            "--yes",
-            "--output",
-            "json",
-            "--sandbox-set",
-            "drop=[\"PUT /api/ucp/config-toml*1\"]",
-        ])
+            &["drop=[\"PUT /api/ucp/config-toml*1\"]"],
+            &["--yes", "--output", "json"],
+        ))
         .run();
-    let puts = std::fs::read_dir(d.join(".mkeprep/sandbox"))
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("config-put-"))
-                .count()
-        })
-        .unwrap_or(0);
+    let puts = d.config_puts().len();
     assert!(puts <= 1, "a dropped PUT was sent again ({puts} PUTs)");
     // The drop happens before the sandbox acts on the PUT: the migration did
     // not run, the outcome was unknown, and the step failed rather than
     // sending a second PUT; the next run reads back and will not PUT either.
-    let kdd = step(&r, "migrate-kdd");
+    let kdd = r.step("migrate-kdd");
     if r.code != 0 {
         assert_eq!(kdd["status"], "failed", "{kdd}");
         assert!(
@@ -160,5 +126,24 @@ fn a_dropped_kdd_put_is_read_back_not_repeated() {
                 .contains("still reads false"),
             "{kdd}"
         );
+    }
+}
+
+#[test]
+fn every_read_fault_at_once_in_verbose_human_output_leaks_no_secret() {
+    let d = Dir::new();
+    for verbose in ["-v", "-vv"] {
+        let knobs = [
+            "token_expiry_requests=2",
+            "http_error=[\"GET /info=503*2\", \"GET /api/ucp/backups=500\"]",
+            "drop=[\"GET /nodes*1\"]",
+            "slow=[\"GET /api/ucp/config-toml=3*1\"]",
+        ];
+        let extra = ["--check", verbose, "--api-timeout", "1", "--junit", "j.xml"];
+        let r = d.cmd(&sandbox_args(STANDARD, &knobs, &extra)).run();
+        r.code(1)
+            .stdout_has("GET /api/ucp/backups")
+            .stdout_has("500");
+        assert_no_secrets(&d, &[&r], &[]);
     }
 }

@@ -6,6 +6,7 @@ mod faults;
 mod hosts;
 mod people;
 mod runner;
+mod safety;
 mod sandbox;
 mod sandbox_env;
 mod upgrade;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Dir, wait_until};
+use crate::common::{Dir, assert_no_secrets, assert_no_secrets_except, wait_until};
 
 const BASIC: &str = r#"name: Basic
 vars:
@@ -379,13 +379,6 @@ fn disruptive_steps_need_yes_when_not_on_a_terminal() {
 
 // ------------------------------------------------------ journal and resume
 
-fn journal_lines(d: &Dir) -> Vec<serde_json::Value> {
-    d.read(".mkeprep/journal.jsonl")
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 const LONG: &str = r#"steps:
   - id: first
     command:
@@ -410,7 +403,7 @@ fn sigkill_mid_step_resumes_without_rerunning_finished_steps() {
         .env("LONG_SLEEP", "31.4159")
         .spawn(d.path(), "first-run");
     let started = wait_until(Duration::from_secs(20), || {
-        journal_lines(&d)
+        d.journal()
             .iter()
             .any(|r| r["type"] == "apply_start" && r["step"] == "long")
     });
@@ -464,7 +457,7 @@ fn a_concurrent_run_exits_4_naming_the_holder() {
         .env("LONG_SLEEP", "30")
         .spawn(d.path(), "holder");
     assert!(wait_until(Duration::from_secs(20), || {
-        journal_lines(&d)
+        d.journal()
             .iter()
             .any(|r| r["type"] == "apply_start" && r["step"] == "long")
     }));
@@ -491,13 +484,13 @@ fn sigint_exits_130_with_a_consistent_journal_then_resumes() {
         .env("LONG_SLEEP", "30")
         .spawn(d.path(), "int");
     assert!(wait_until(Duration::from_secs(20), || {
-        journal_lines(&d)
+        d.journal()
             .iter()
             .any(|r| r["type"] == "apply_start" && r["step"] == "long")
     }));
     bg.signal(libc::SIGINT);
     assert_eq!(bg.wait(Duration::from_secs(10)), Some(130));
-    let recs = journal_lines(&d);
+    let recs = d.journal();
     let last = recs.last().unwrap();
     assert_eq!(last["type"], "run_end");
     assert_eq!(last["status"], "interrupted");
@@ -528,7 +521,7 @@ fn a_changed_playbook_or_variable_refuses_to_resume_until_fresh() {
         .env("LONG_SLEEP", "30")
         .spawn(d.path(), "r1");
     assert!(wait_until(Duration::from_secs(20), || {
-        journal_lines(&d)
+        d.journal()
             .iter()
             .any(|r| r["type"] == "apply_start" && r["step"] == "long")
     }));
@@ -755,11 +748,7 @@ fn the_mke_password_appears_in_no_output_or_state_file() {
     ] {
         let r = d.cmd(&args).env("MKE_PASSWORD", PW).run();
         assert!(r.code == 0 || r.code == 3, "{}", r.both());
-        assert!(
-            !r.both().contains("S3cr3t"),
-            "password leaked in output of {args:?}:\n{}",
-            r.both()
-        );
+        assert_no_secrets(&d, &[&r], &["S3cr3t"]);
         assert!(
             r.both().contains("********"),
             "the mask should show where the secret was"
@@ -771,18 +760,7 @@ fn the_mke_password_appears_in_no_output_or_state_file() {
     let r = d
         .cmd(&["run", "pb.yaml", "--password-file", "pw.txt", "-e", "x=1"])
         .run();
-    assert!(!r.both().contains("S3cr3t") || r.code == 2, "{}", r.both());
-    for f in d.all_files() {
-        if f.ends_with("pw.txt") || f.ends_with("pb.yaml") {
-            continue;
-        }
-        let bytes = std::fs::read(&f).unwrap();
-        assert!(
-            !String::from_utf8_lossy(&bytes).contains("S3cr3t"),
-            "password leaked into {}",
-            f.display()
-        );
-    }
+    assert_no_secrets_except(&d, &[&r], &["S3cr3t"], &["pw.txt"]);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Dir, Run, wait_until};
+use crate::common::{Dir, Run, assert_no_secrets_except, wait_until};
 
 const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
 
@@ -14,34 +14,11 @@ fn prep(d: &Dir, args: &[&str]) -> Run {
     d.cmd(&all).run()
 }
 
-fn step(r: &Run, id: &str) -> serde_json::Value {
-    r.events()
-        .into_iter()
-        .find(|e| e["event"] == "step_end" && e["step"] == id)
-        .unwrap_or_else(|| panic!("no step_end for {id}:\n{}", r.both()))
-}
-
 fn record(d: &Dir) -> Vec<serde_json::Value> {
     d.read(".mkeprep/sandbox/record.jsonl")
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
-}
-
-/// The config PUTs the sandbox received: it saves every body as
-/// `config-put-N.toml` before acting on it (so a PUT cut off by a kill
-/// counts too). Sorted by N.
-fn config_puts(d: &Dir) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(d.join(".mkeprep/sandbox"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.retain(|n| n.starts_with("config-put-") && n.ends_with(".toml"));
-    names.sort();
-    names
 }
 
 #[test]
@@ -61,15 +38,15 @@ fn quick_start_check_then_apply_then_all_ok_with_one_put_changing_one_line() {
     }
     assert_eq!(st["migrate-kdd"], "would_change");
     assert_eq!(st["verify"], "would_change");
-    assert_eq!(step(&r, "verify")["after"], "migrate-kdd");
-    assert!(config_puts(&d).is_empty(), "--check must not PUT");
+    assert_eq!(r.step("verify")["after"], "migrate-kdd");
+    assert!(d.config_puts().is_empty(), "--check must not PUT");
     assert!(!d.join(".mkeprep/journal.jsonl").exists());
 
     let r = prep(&d, &["--yes"]);
     r.code(0);
     assert_eq!(r.statuses()["migrate-kdd"], "changed");
     assert_eq!(r.statuses()["verify"], "ok");
-    let kdd = step(&r, "migrate-kdd");
+    let kdd = r.step("migrate-kdd");
     assert_eq!(kdd["changes"][0]["key"], "cluster_config.calico_kdd");
     assert_eq!(kdd["output"]["put"], true);
 
@@ -81,7 +58,7 @@ fn quick_start_check_then_apply_then_all_ok_with_one_put_changing_one_line() {
         r.statuses()
     );
 
-    let puts = config_puts(&d);
+    let puts = d.config_puts();
     assert_eq!(
         puts.len(),
         1,
@@ -131,13 +108,13 @@ fn the_disruptive_step_needs_yes_and_diff_shows_the_one_line() {
     r.code(1);
     assert_eq!(r.statuses()["migrate-kdd"], "failed");
     assert!(
-        step(&r, "migrate-kdd")["remedy"]
+        r.step("migrate-kdd")["remedy"]
             .as_str()
             .unwrap()
             .contains("--yes")
     );
     assert!(
-        config_puts(&d).is_empty(),
+        d.config_puts().is_empty(),
         "nothing may be applied without approval"
     );
 }
@@ -152,7 +129,7 @@ fn blocked_in_check(knobs: &[&str], extra: &[&str], id: &str, needle: &str) {
     args.extend_from_slice(extra);
     let r = prep(&d, &args);
     r.code(1);
-    let s = step(&r, id);
+    let s = r.step(id);
     assert_eq!(s["status"], "blocked", "{id} with {knobs:?}: {s}");
     let text = format!("{} {}", s["message"], s["remedy"]);
     assert!(text.contains(needle), "{id}: {needle:?} not in {text}");
@@ -184,7 +161,7 @@ fn the_version_falls_back_from_info_to_version() {
         ],
     );
     r.code(3);
-    let v = step(&r, "verify-version");
+    let v = r.step("verify-version");
     assert_eq!(v["output"]["version"], "3.8.10");
     assert!(
         v["output"]["source"]
@@ -240,11 +217,11 @@ fn an_unhealthy_cluster_is_not_migrated() {
     let d = Dir::new();
     let r = prep(&d, &["--yes", "--sandbox-set", "down_node=[2]"]);
     r.code(1);
-    let h = step(&r, "cluster-healthy");
+    let h = r.step("cluster-healthy");
     assert_eq!(h["status"], "blocked");
     assert!(h["message"].as_str().unwrap().contains("is down"), "{h}");
     assert_eq!(r.statuses()["migrate-kdd"], "skipped");
-    assert!(config_puts(&d).is_empty());
+    assert!(d.config_puts().is_empty());
 }
 
 #[test]
@@ -290,7 +267,7 @@ steps:
     assert_eq!(r.statuses()["file-on-node"], "ok");
     assert_eq!(r.statuses()["file-wrongly-plain"], "blocked");
     assert!(
-        step(&r, "file-wrongly-plain")["message"]
+        r.step("file-wrongly-plain")["message"]
             .as_str()
             .unwrap()
             .contains("PGP-encrypted")
@@ -336,15 +313,15 @@ fn a_run_killed_during_the_kdd_put_resumes_without_a_second_put() {
     r.code(0);
     assert_eq!(r.events()[0]["resumed"], true);
     assert_eq!(
-        config_puts(&d).len(),
+        d.config_puts().len(),
         1,
         "the resumed run must not PUT again: {:?}",
-        config_puts(&d)
+        d.config_puts()
     );
-    let kdd = step(&r, "migrate-kdd");
+    let kdd = r.step("migrate-kdd");
     assert!(kdd["status"] == "changed" || kdd["status"] == "ok", "{kdd}");
     for id in ["verify-version", "confirm-backup"] {
-        assert_eq!(step(&r, id)["from_journal"], true, "{id} ran again");
+        assert_eq!(r.step(id)["from_journal"], true, "{id} ran again");
     }
     assert_eq!(r.statuses()["verify"], "ok");
 }
@@ -359,7 +336,7 @@ fn the_customised_example_runs_against_a_4_2_sandbox() {
     r.code(0);
     let st = r.statuses();
     assert_eq!(st["verify-version"], "ok");
-    assert_eq!(step(&r, "verify-version")["output"]["version"], "3.9.2");
+    assert_eq!(r.step("verify-version")["output"]["version"], "3.9.2");
     assert_eq!(st["migrate-kdd"], "changed");
     assert_eq!(st["write-report"], "changed");
     assert!(d.read("upgrade-prep-report.txt").contains("MKE 3.9.2"));
@@ -402,13 +379,13 @@ fn a_twice_interrupted_migration_never_sends_a_second_put() {
         .run();
     r.code(0);
     assert_eq!(
-        config_puts(&d).len(),
+        d.config_puts().len(),
         1,
         "a second PUT was sent: {:?}",
-        config_puts(&d)
+        d.config_puts()
     );
     // Either the conversion was done by now (in sync) or this run waited for it.
-    let kdd = step(&r, "migrate-kdd");
+    let kdd = r.step("migrate-kdd");
     assert_ne!(kdd["output"]["put"], true, "{kdd}");
 }
 
@@ -422,7 +399,7 @@ fn a_migration_that_timed_out_is_read_back_by_the_next_run_not_repeated() {
         .run();
     r.code(1);
     assert!(
-        step(&r, "migrate-kdd")["message"]
+        r.step("migrate-kdd")["message"]
             .as_str()
             .unwrap()
             .contains("timed out")
@@ -441,7 +418,7 @@ fn a_migration_that_timed_out_is_read_back_by_the_next_run_not_repeated() {
         .run();
     r.code(0);
     assert_eq!(r.events()[0]["resumed"], false);
-    assert_eq!(config_puts(&d).len(), 1, "{:?}", config_puts(&d));
+    assert_eq!(d.config_puts().len(), 1, "{:?}", d.config_puts());
 }
 
 #[test]
@@ -463,16 +440,9 @@ fn secret_named_variables_are_masked_everywhere() {
         ])
         .run();
     r.code(0);
-    for (what, text) in [
-        ("output", r.both()),
-        ("journal", d.read(".mkeprep/journal.jsonl")),
-        ("junit", d.read("j.xml")),
-    ] {
-        assert!(
-            !text.contains("Hunter2") && !text.contains("tok-from-vars"),
-            "secret in {what}:\n{text}"
-        );
-    }
+    // pb.yaml holds the token itself.
+    let scanned = assert_no_secrets_except(&d, &[&r], &["Hunter2", "tok-from-vars"], &["pb.yaml"]);
+    assert!(scanned >= 3, "journal, JUnit and lock at least: {scanned}");
     // A changed secret is named, not shown.
     let journal = d.read(".mkeprep/journal.jsonl");
     assert!(journal.contains("sha256:"), "{journal}");
@@ -484,7 +454,7 @@ fn start_at_or_tags_cannot_skip_the_gates_of_the_migration() {
     for args in [["--start-at", "migrate-kdd"], ["--tags", "network"]] {
         let r = prep(&d, &["--yes", args[0], args[1]]);
         r.code(1);
-        let kdd = step(&r, "migrate-kdd");
+        let kdd = r.step("migrate-kdd");
         assert_eq!(kdd["status"], "blocked", "{kdd}");
         assert!(
             kdd["message"]
@@ -494,8 +464,8 @@ fn start_at_or_tags_cannot_skip_the_gates_of_the_migration() {
             "{kdd}"
         );
     }
-    assert!(config_puts(&d).is_empty(), "no PUT without the gates");
+    assert!(d.config_puts().is_empty(), "no PUT without the gates");
     // The whole playbook passes its gates and migrates.
     prep(&d, &["--yes"]).code(0);
-    assert_eq!(config_puts(&d).len(), 1);
+    assert_eq!(d.config_puts().len(), 1);
 }

@@ -232,6 +232,13 @@ const VALUES: &[&str] = &[
     "1979-05-27T07:32:00Z",
     "\"unicode é ü 雪\"",
     "10_000",
+    "{ calico_kdd = false }",
+    "[false, false]",
+    "\"a # not a comment\"",
+    "\"[cluster_config]\"",
+    "\"escaped \\\" calico_kdd = false\"",
+    "-0.0",
+    "0xdead_beef",
 ];
 
 fn value() -> impl Strategy<Value = &'static str> {
@@ -271,6 +278,10 @@ struct Layout {
     sep: &'static str,
     tail: &'static str,
     header_tail: &'static str,
+    /// How the `[cluster_config]` header is spelt.
+    header: &'static str,
+    /// Keys before the first table.
+    root: Vec<Line>,
     before_tables: Vec<Vec<Line>>,
     before_key: Vec<Line>,
     after_key: Vec<Line>,
@@ -289,12 +300,21 @@ fn layout() -> impl Strategy<Value = Layout> {
             prop::sample::select(&[" = ", "=", "   =   ", "\t=\t", " =", "= "][..]),
             prop::sample::select(&["", "  ", "\t", " # comment", "#c", "   # é"][..]),
             prop::sample::select(&["", "  ", " # cluster settings"][..]),
+            prop::sample::select(
+                &[
+                    "[cluster_config]",
+                    "[ cluster_config ]",
+                    "[\"cluster_config\"]",
+                    "['cluster_config']",
+                ][..],
+            ),
+            prop::collection::vec(line(), 0..4),
         ),
         (tables(), lines(), lines(), tables(), tables()),
     )
         .prop_map(
             |(
-                (eol, indent, key, sep, tail, header_tail),
+                (eol, indent, key, sep, tail, header_tail, header, root),
                 (before_tables, before_key, after_key, sub_tables, after_tables),
             )| Layout {
                 eol,
@@ -303,6 +323,8 @@ fn layout() -> impl Strategy<Value = Layout> {
                 sep,
                 tail,
                 header_tail,
+                header,
+                root,
                 before_tables,
                 before_key,
                 after_key,
@@ -341,11 +363,12 @@ fn render(l: &Layout, kdd: &str) -> (String, usize) {
             doc.push_str(l.eol);
         }
     };
+    put_lines(&mut doc, &l.root, "", false);
     for (i, t) in l.before_tables.iter().enumerate() {
         doc.push_str(&format!("[table_before_{i}]{}", l.eol));
         put_lines(&mut doc, t, l.indent, true);
     }
-    doc.push_str(&format!("[cluster_config]{}{}", l.header_tail, l.eol));
+    doc.push_str(&format!("{}{}{}", l.header, l.header_tail, l.eol));
     put_lines(&mut doc, &l.before_key, l.indent, false);
     let offset = doc.len() + l.indent.len() + l.key.len() + l.sep.len();
     doc.push_str(&format!(
@@ -385,6 +408,81 @@ proptest! {
     }
 }
 
+/// Characters and words that make TOML documents odd or invalid.
+const TOML_TOKENS: &[&str] = &[
+    "=",
+    " = ",
+    "[",
+    "]",
+    "[[",
+    "]]",
+    ".",
+    "\"",
+    "'",
+    "'''",
+    "\"\"\"",
+    "#",
+    "# x",
+    "\n",
+    "\r\n",
+    "\r",
+    "\t",
+    " ",
+    "{",
+    "}",
+    ",",
+    "false",
+    "true",
+    "calico_kdd",
+    "cluster_config",
+    "[cluster_config]",
+    "calico_kdd = false\n",
+    "\\",
+    "é",
+    "\u{feff}",
+    "\u{0}",
+];
+
+/// The one change `set_calico_kdd` may make, whatever the document: none,
+/// or the five bytes `false` of `[cluster_config] calico_kdd` become `true`.
+fn only_the_value_changed(doc: &str, out: &str) -> Result<(), TestCaseError> {
+    if out == doc {
+        prop_assert_eq!(read_cluster_bool(doc, "calico_kdd"), Ok(Some(true)));
+        return Ok(());
+    }
+    let prefix = doc
+        .bytes()
+        .zip(out.bytes())
+        .take_while(|(a, b)| a == b)
+        .count();
+    prop_assert_eq!(doc.get(prefix..prefix + 5), Some("false"), "{:?}", doc);
+    prop_assert_eq!(&out[..prefix], &doc[..prefix]);
+    prop_assert_eq!(&out[prefix..prefix + 4], "true");
+    prop_assert_eq!(&out[prefix + 4..], &doc[prefix + 5..]);
+    // …and those bytes were the key's value, not a decoy.
+    prop_assert_eq!(read_cluster_bool(doc, "calico_kdd"), Ok(Some(false)));
+    prop_assert_eq!(read_cluster_bool(out, "calico_kdd"), Ok(Some(true)));
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Mutated documents, valid or not: an error, or only the one value
+    /// changed; never a panic, never another byte.
+    #[test]
+    fn whatever_the_document_no_other_byte_changes(
+        l in layout(),
+        kdd in prop::sample::select(&["false", "true"][..]),
+        e in crate::testing::edits_of(TOML_TOKENS),
+    ) {
+        let doc = crate::testing::mutate(&render(&l, kdd).0, &e);
+        if let Ok(out) = set_calico_kdd(&doc) {
+            only_the_value_changed(&doc, &out)?;
+        }
+    }
+}
+
 /// The generator must produce parseable documents most of the time, or the
 /// properties above would pass vacuously through `prop_assume!`.
 #[test]
@@ -401,4 +499,26 @@ fn generated_documents_mostly_parse() {
         }
     }
     assert!(parsed >= 190, "only {parsed}/200 generated documents parse");
+}
+
+/// The mutation property above must see real edits, not only errors.
+#[test]
+fn mutated_documents_are_often_still_edited() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = (layout(), crate::testing::edits_of(TOML_TOKENS));
+    let mut edited = 0;
+    for _ in 0..300 {
+        let (l, e) = strategy.new_tree(&mut runner).unwrap().current();
+        let doc = crate::testing::mutate(&render(&l, "false").0, &e);
+        if set_calico_kdd(&doc).is_ok_and(|out| out != doc) {
+            edited += 1;
+        }
+    }
+    // About one in seven: 512 cases make some 70 real edits per run.
+    assert!(
+        edited >= 30,
+        "only {edited}/300 mutated documents were edited"
+    );
 }
