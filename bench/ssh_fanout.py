@@ -13,7 +13,8 @@ fast the client. Every run must reach every host.
 Run through bench/ssh-fanout.sh (builds the release binary, needs root for
 sshd). Knobs (environment): NS="10 200 1000", RUNS=3, FORKS=50,
 PEERS=1 (0: skip ansible/pyinfra), PEER_MAX_N=200 (ansible and pyinfra only
-up to this N: at 1,000 hosts ansible alone takes minutes per run).
+up to this N: at 1,000 hosts ansible alone takes minutes per run),
+TOOLS=native,curve25519 (only the tools whose names contain one of these).
 """
 
 import json
@@ -72,6 +73,40 @@ def keygen(path):
     )
 
 
+BENCH_USER = "mkeprep-bench"
+
+
+def bench_user(work):
+    """The hosts' login user: a throwaway system user with /bin/sh, created
+    if missing, so the login shell's start-up files cost nothing (root's
+    .bashrc here runs `pyenv init`, about 150 ms of CPU per login, which
+    would swamp what is measured). Its home is in the work directory."""
+    home = os.path.join(work, "home")
+    os.makedirs(home, exist_ok=True)
+    if subprocess.run(["id", BENCH_USER], capture_output=True).returncode != 0:
+        subprocess.run(
+            ["useradd", "--system", "--shell", "/bin/sh", "--home-dir", home,
+             "--no-create-home", BENCH_USER],
+            check=True,
+        )
+    else:
+        subprocess.run(["usermod", "--home", home, BENCH_USER], check=True)
+    # "*": no password, but not locked ("!"), which sshd would refuse.
+    subprocess.run(["usermod", "--password", "*", BENCH_USER], check=True)
+    import pwd
+    pw = pwd.getpwnam(BENCH_USER)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    os.chmod(work, 0o755)  # sshd reads authorized_keys as the user
+    return BENCH_USER
+
+
+def cpu_busy():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return [sum(v) - v[3] - v[4], sum(v)]
+
+
 def proc_cpu(pid):
     """utime+stime+cutime+cstime of a process, in seconds."""
     with open(f"/proc/{pid}/stat") as f:
@@ -89,9 +124,10 @@ class Cluster:
         if not os.path.exists(self.key):
             keygen(self.key)
             keygen(self.host_key)
-        self.user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+        self.user = bench_user(work)
         auth = os.path.join(work, "authorized_keys")
         shutil.copy(self.key + ".pub", auth)
+        os.chmod(auth, 0o644)
         os.makedirs("/run/sshd", exist_ok=True)
         self.daemons = []
         for d in range(0, n, PER_DAEMON):
@@ -164,6 +200,7 @@ def measure(cluster, argv, check, env=None):
     """Runs argv; returns wall, client CPU, peak RSS (MB), sshd CPU."""
     time.sleep(0.2)
     sshd_before = cluster.sshd_cpu()
+    busy_before = cpu_busy()
     started = time.monotonic()
     # A fresh child process per run, so RUSAGE_CHILDREN covers just this run.
     wrapper = (
@@ -181,13 +218,15 @@ def measure(cluster, argv, check, env=None):
         cwd=cluster.work,
     )
     wall = time.monotonic() - started
+    busy = [y - x for x, y in zip(busy_before, cpu_busy())]
     time.sleep(0.5)  # let the daemons reap the last sessions
     sshd = cluster.sshd_cpu() - sshd_before
     r = json.loads(res.stdout)
     problem = check(r)
     if problem:
         sys.exit(f"{' '.join(argv[:3])}…: {problem}\nstdout: {r['out'][-3000:]}\nstderr: {r['err'][-3000:]}")
-    return {"wall": wall, "cpu": r["cpu"], "rss": r["rss"] / 1024, "sshd": sshd}
+    return {"wall": wall, "cpu": r["cpu"], "rss": r["rss"] / 1024, "sshd": sshd,
+            "busy": busy[0] / busy[1] if busy[1] else 0.0}
 
 
 def mkeprep(transport):
@@ -260,7 +299,11 @@ def ansible(bindir):
                 f"ansible_ssh_common_args='-o UserKnownHostsFile={c.known_hosts} -o StrictHostKeyChecking=yes'\n"
                 "ansible_python_interpreter=/usr/bin/python3\n"
             )
-        return [os.path.join(bindir, "ansible"), "all", "-i", inv, "-m", "ping", "-f", str(FORKS), "-o"]
+        # A fresh ControlPath directory per run: no run reuses another's
+        # connections (ansible's ControlPersist would keep them 60 s).
+        cp = tempfile.mkdtemp(dir=c.work)
+        return ["env", f"ANSIBLE_SSH_CONTROL_PATH_DIR={cp}", "ANSIBLE_HOST_KEY_CHECKING=True",
+                os.path.join(bindir, "ansible"), "all", "-i", inv, "-m", "ping", "-f", str(FORKS), "-o"]
 
     def check(c):
         def ok(r):
@@ -313,13 +356,17 @@ def main():
             ]
             if peers and n <= PEER_MAX_N:
                 tools += [("ansible -m ping", ansible(peers)), ("pyinfra exec", pyinfra(peers))]
+            only = os.environ.get("TOOLS")
+            if only:
+                tools = [t for t in tools if any(w in t[0] for w in only.split(","))]
             runs = {name: [] for name, _ in tools}
             for i in range(RUNS):
                 for name, (argv, check) in tools:
                     m = measure(cluster, argv(cluster), check(cluster))
                     runs[name].append(m)
                     print(f"N={n} run {i + 1}/{RUNS} {name}: {m['wall']:.2f}s wall, {m['cpu']:.2f}s cpu, "
-                          f"{m['rss']:.1f} MB, sshd {m['sshd']:.2f}s", file=sys.stderr, flush=True)
+                          f"{m['rss']:.1f} MB, sshd {m['sshd']:.2f}s, cores {m['busy'] * 100:.0f}% busy",
+                          file=sys.stderr, flush=True)
             cluster.stop()
             results[n] = runs
     finally:
@@ -328,20 +375,22 @@ def main():
     med = lambda xs: statistics.median(xs)
     print(f"\nSSH fan-out, {CORES} cores, forks {FORKS}, medians of {RUNS} runs; every run reached every host")
     print(f"floor = sshd CPU of the run / {CORES} cores (what serving the logins alone costs here)\n")
-    print("| N | tool | wall | client CPU | peak RSS | sshd CPU | floor | wall / floor |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| N | tool | wall | client CPU | peak RSS | sshd CPU | cores busy | floor | wall / floor |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n, runs in results.items():
         for name, ms in runs.items():
-            wall, cpu, rss, sshd = (med([m[k] for m in ms]) for k in ("wall", "cpu", "rss", "sshd"))
+            wall, cpu, rss, sshd, busy = (
+                med([m[k] for m in ms]) for k in ("wall", "cpu", "rss", "sshd", "busy")
+            )
             floor = sshd / CORES
             print(f"| {n} | {name} | {wall:.2f} s | {cpu:.2f} s | {rss:.1f} MB | {sshd:.2f} s | "
-                  f"{floor:.2f} s | {wall / floor if floor else float('nan'):.2f} |")
+                  f"{busy * 100:.0f}% | {floor:.2f} s | {wall / floor if floor else float('nan'):.2f} |")
         base = med([m["wall"] for m in runs["mkeprep (native)"]])
         others = ", ".join(
             f"{name} {med([m['wall'] for m in ms]) / base:.1f}x"
             for name, ms in runs.items() if name != "mkeprep (native)"
         )
-        print(f"|   | N={n}: slower than mkeprep (native) by | {others} | | | | | |")
+        print(f"|   | N={n}: slower than mkeprep (native) by | {others} | | | | | | |")
 
 
 if __name__ == "__main__":

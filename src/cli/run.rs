@@ -459,7 +459,7 @@ async fn run_loaded(
             accept_new_host_keys: a.accept_new_host_keys,
             forks: usize::from(a.forks),
             connect_timeout: Duration::from_secs(a.ssh_timeout.max(1)),
-            command_timeout: Duration::from_secs(a.ssh_timeout.max(1) + 20),
+            command_timeout: Duration::from_secs(a.ssh_timeout.max(1).saturating_add(20)),
             options: a.ssh_options.clone(),
             ..SshSettings::default()
         },

@@ -10,7 +10,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use base64::Engine;
 use hmac::{KeyInit, Mac};
@@ -26,7 +26,14 @@ pub enum Verdict {
     /// that name it are `@cert-authority` lines.
     Unknown { ca_only: bool },
     /// The host has recorded keys, none of them the presented one.
-    Changed { file: PathBuf, line: usize },
+    /// `same_type`: one of them is of the presented key's type (a changed
+    /// key); otherwise only other types are recorded (`recorded`).
+    Changed {
+        file: PathBuf,
+        line: usize,
+        same_type: bool,
+        recorded: Vec<String>,
+    },
     /// The presented key is marked `@revoked`.
     Revoked { file: PathBuf, line: usize },
 }
@@ -123,7 +130,7 @@ pub fn patterns_match(name: &str, patterns: &str) -> bool {
     matched
 }
 
-fn parse_file(path: &Path, text: &str, out: &mut Vec<Entry>) {
+fn parse_file(path: &Path, text: &str, out: &mut State) {
     let file = Arc::new(path.to_path_buf());
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -154,6 +161,131 @@ fn parse_file(path: &Path, text: &str, out: &mut Vec<Entry>) {
     }
 }
 
+/// Where a line came from, for messages: `file:line`, or a line this run
+/// added.
+pub fn place(file: &Path, line: usize) -> String {
+    if line == 0 {
+        format!("{} (added by this run)", file.display())
+    } else {
+        format!("{}:{line}", file.display())
+    }
+}
+
+/// A pattern list that is just literal names (no wildcard, negation or
+/// hash) can be looked up by name instead of matched line by line.
+fn literal_names(patterns: &str) -> Option<Vec<String>> {
+    patterns
+        .split(',')
+        .map(|p| {
+            let plain = !p.is_empty() && !p.starts_with(['!', '|']) && !p.contains(['*', '?']);
+            plain.then(|| p.to_ascii_lowercase())
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct State {
+    entries: Vec<Entry>,
+    /// Entry indexes by literal name, and the rest (matched one by one).
+    by_name: std::collections::HashMap<String, Vec<usize>>,
+    patterned: Vec<usize>,
+    /// A file that exists but cannot be read: then no host can be trusted.
+    unreadable: Option<String>,
+}
+
+impl State {
+    fn push(&mut self, e: Entry) {
+        let i = self.entries.len();
+        match literal_names(&e.patterns) {
+            Some(names) => {
+                for n in names {
+                    self.by_name.entry(n).or_default().push(i);
+                }
+            }
+            None => self.patterned.push(i),
+        }
+        self.entries.push(e);
+    }
+
+    /// The entries naming `name`, in file order.
+    fn matching(&self, name: &str) -> Vec<Entry> {
+        let mut idx: Vec<usize> = self.by_name.get(name).cloned().unwrap_or_default();
+        idx.extend(
+            self.patterned
+                .iter()
+                .copied()
+                .filter(|&i| patterns_match(name, &self.entries[i].patterns)),
+        );
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter().map(|i| self.entries[i].clone()).collect()
+    }
+}
+
+/// The known_hosts entries that name one host, looked up once per
+/// connection.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    entries: Vec<Entry>,
+}
+
+impl Lookup {
+    /// The key types recorded for the host (plain entries), so the key
+    /// exchange can ask for one of those first, as OpenSSH does.
+    pub fn recorded_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = Vec::new();
+        for e in self.entries.iter().filter(|e| e.marker == Marker::None) {
+            if !types.contains(&e.key_type) {
+                types.push(e.key_type.clone());
+            }
+        }
+        types
+    }
+
+    /// Judges the key a host presented. Keys are compared as parsed key
+    /// data; a line whose key does not parse is skipped, as OpenSSH does.
+    pub fn verdict(&self, key: &PublicKey) -> Verdict {
+        let mut other: Option<(PathBuf, usize)> = None;
+        let (mut known, mut ca, mut same_type) = (false, false, false);
+        let mut recorded = Vec::new();
+        for e in &self.entries {
+            let Ok(parsed) = russh::keys::parse_public_key_base64(&e.key_b64) else {
+                continue;
+            };
+            let same = parsed.key_data() == key.key_data();
+            match e.marker {
+                Marker::Revoked if same => {
+                    return Verdict::Revoked {
+                        file: e.file.to_path_buf(),
+                        line: e.line,
+                    };
+                }
+                Marker::Revoked => {}
+                Marker::CertAuthority => ca = true,
+                Marker::None if same => known = true,
+                Marker::None => {
+                    same_type |= parsed.algorithm() == key.algorithm();
+                    let t = parsed.algorithm().as_str().to_string();
+                    if !recorded.contains(&t) {
+                        recorded.push(t);
+                    }
+                    other.get_or_insert_with(|| (e.file.to_path_buf(), e.line));
+                }
+            }
+        }
+        match (known, other) {
+            (true, _) => Verdict::Known,
+            (false, Some((file, line))) => Verdict::Changed {
+                file,
+                line,
+                same_type,
+                recorded,
+            },
+            (false, None) => Verdict::Unknown { ca_only: ca },
+        }
+    }
+}
+
 /// The known_hosts files of a run, read on first use and shared by clones.
 #[derive(Clone, Default)]
 pub struct KnownHosts {
@@ -164,7 +296,7 @@ pub struct KnownHosts {
 struct Inner {
     /// Files read, in order; the first is where new keys are added.
     files: Vec<PathBuf>,
-    entries: OnceLock<Mutex<Vec<Entry>>>,
+    state: OnceLock<RwLock<State>>,
 }
 
 impl std::fmt::Debug for KnownHosts {
@@ -193,7 +325,7 @@ impl KnownHosts {
         KnownHosts {
             inner: Arc::new(Inner {
                 files,
-                entries: OnceLock::new(),
+                state: OnceLock::new(),
             }),
         }
     }
@@ -212,81 +344,57 @@ impl KnownHosts {
             .map(PathBuf::as_path)
     }
 
-    fn entries(&self) -> &Mutex<Vec<Entry>> {
-        self.inner.entries.get_or_init(|| {
-            let mut entries = Vec::new();
+    fn state(&self) -> &RwLock<State> {
+        self.inner.state.get_or_init(|| {
+            let mut state = State::default();
             for f in &self.inner.files {
-                if let Ok(text) = std::fs::read_to_string(f) {
-                    parse_file(f, &text, &mut entries);
+                match std::fs::read(f) {
+                    Ok(bytes) => parse_file(f, &String::from_utf8_lossy(&bytes), &mut state),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        state.unreadable.get_or_insert_with(|| {
+                            format!("cannot read the known_hosts file {}: {e}", f.display())
+                        });
+                    }
                 }
             }
-            Mutex::new(entries)
+            RwLock::new(state)
         })
     }
 
-    /// The key types recorded for a host (plain entries), so the key
-    /// exchange can ask for one of those first, as OpenSSH does.
-    pub fn recorded_types(&self, host: &str, port: u16) -> Vec<String> {
-        let name = lookup_name(host, port);
-        let entries = self.entries().lock().unwrap_or_else(|p| p.into_inner());
-        let mut types: Vec<String> = Vec::new();
-        for e in entries.iter() {
-            if e.marker == Marker::None
-                && patterns_match(&name, &e.patterns)
-                && !types.contains(&e.key_type)
-            {
-                types.push(e.key_type.clone());
-            }
+    /// The entries that name `host:port`; an error when a known_hosts file
+    /// exists but cannot be read (then nothing it records could be checked).
+    pub fn lookup(&self, host: &str, port: u16) -> Result<Lookup, String> {
+        let state = self.state().read().unwrap_or_else(|p| p.into_inner());
+        if let Some(why) = &state.unreadable {
+            return Err(why.clone());
         }
-        types
+        Ok(Lookup {
+            entries: state.matching(&lookup_name(host, port)),
+        })
     }
 
-    /// Judges the key a host presented.
-    pub fn verdict(&self, host: &str, port: u16, key: &PublicKey) -> Verdict {
-        let name = lookup_name(host, port);
-        let presented = key.public_key_base64();
-        let entries = self.entries().lock().unwrap_or_else(|p| p.into_inner());
-        let mut first_other: Option<(PathBuf, usize)> = None;
-        let mut known = false;
-        let mut ca = false;
-        for e in entries.iter() {
-            if !patterns_match(&name, &e.patterns) {
-                continue;
-            }
-            let same = e.key_b64 == presented;
-            match e.marker {
-                Marker::Revoked if same => {
-                    return Verdict::Revoked {
-                        file: e.file.to_path_buf(),
-                        line: e.line,
-                    };
-                }
-                Marker::Revoked => {}
-                Marker::CertAuthority => ca = true,
-                Marker::None if same => known = true,
-                Marker::None => {
-                    first_other.get_or_insert_with(|| (e.file.to_path_buf(), e.line));
-                }
-            }
-        }
-        match (known, first_other) {
-            (true, _) => Verdict::Known,
-            (false, Some((file, line))) => Verdict::Changed { file, line },
-            (false, None) => Verdict::Unknown { ca_only: ca },
-        }
-    }
-
-    /// Records a host's key in the user's file (created 0600 in a 0700
-    /// directory when missing) and in the shared view. One writer at a
-    /// time, one `write` per line.
-    pub fn learn(&self, host: &str, port: u16, key: &PublicKey) -> std::io::Result<PathBuf> {
+    /// Records the key of a host that was unknown, deciding again under the
+    /// write lock (two connections to one name cannot both add a key): the
+    /// result is the verdict after that — `Known` once recorded or already
+    /// recorded, or the `Changed`/`Revoked` a concurrent addition led to.
+    /// The user's file is created 0600 (in a 0700 directory) when missing;
+    /// one `write` per line, no hashing (as `ssh` with HashKnownHosts=no).
+    pub fn learn(&self, host: &str, port: u16, key: &PublicKey) -> std::io::Result<Verdict> {
         let Some(path) = self.user_file() else {
             return Err(std::io::Error::other(
                 "no user known_hosts file to add the key to (set HOME or pass --known-hosts FILE)",
             ));
         };
-        let mut entries = self.entries().lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state().write().unwrap_or_else(|p| p.into_inner());
         let name = lookup_name(host, port);
+        let now = Lookup {
+            entries: state.matching(&name),
+        }
+        .verdict(key);
+        if !matches!(now, Verdict::Unknown { .. }) {
+            return Ok(now);
+        }
         let key_type = key.algorithm().as_str().to_string();
         let key_b64 = key.public_key_base64();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
@@ -296,30 +404,29 @@ impl KnownHosts {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))?;
         }
-        let existing = std::fs::read(path).unwrap_or_default();
-        let newline = if existing.is_empty() || existing.ends_with(b"\n") {
-            ""
-        } else {
-            "\n"
-        };
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
         let mut f = std::fs::OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .mode(0o600)
             .open(path)?;
+        let len = f.metadata()?.len();
+        let mut last = [b'\n'];
+        if len > 0 {
+            f.read_at(&mut last, len - 1)?;
+        }
+        let newline = if last[0] == b'\n' { "" } else { "\n" };
         f.write_all(format!("{newline}{name} {key_type} {key_b64}\n").as_bytes())?;
-        f.sync_data()?;
-        let line = String::from_utf8_lossy(&existing).lines().count() + 1;
-        entries.push(Entry {
+        state.push(Entry {
             marker: Marker::None,
             patterns: name,
             key_type,
             key_b64,
             file: Arc::new(path.to_path_buf()),
-            line,
+            line: 0,
         });
-        Ok(path.to_path_buf())
+        Ok(Verdict::Known)
     }
 }
 
@@ -380,30 +487,61 @@ mod tests {
         assert!(!patterns_match("x", "|1|bad|base64"));
     }
 
+    fn verdict(kh: &KnownHosts, host: &str, port: u16, k: &PublicKey) -> Verdict {
+        kh.lookup(host, port).expect("readable").verdict(k)
+    }
+
     #[test]
     fn verdicts() {
         let (_d, kh) = with(&format!(
-            "# comment\n\n[127.0.0.3]:2222 ssh-ed25519 {ED}\n127.0.0.4 ssh-ed25519 {ED}\n@revoked * ssh-ed25519 {ED2}\n@cert-authority *.ca.test ssh-ed25519 {ED}\n"
+            "# comment\n\n[127.0.0.3]:2222 ssh-ed25519 {ED}\n127.0.0.4\tssh-ed25519 {ED} a comment\n@revoked * ssh-ed25519 {ED2}\n@cert-authority *.ca.test ssh-ed25519 {ED}\n"
         ));
-        assert_eq!(kh.verdict("127.0.0.3", 2222, &key(ED)), Verdict::Known);
+        assert_eq!(verdict(&kh, "127.0.0.3", 2222, &key(ED)), Verdict::Known);
         assert_eq!(
-            kh.verdict("127.0.0.3", 22, &key(ED)),
+            verdict(&kh, "127.0.0.3", 22, &key(ED)),
             Verdict::Unknown { ca_only: false }
         );
         assert!(matches!(
-            kh.verdict("127.0.0.4", 22, &key(ED2)),
+            verdict(&kh, "127.0.0.4", 22, &key(ED2)),
             Verdict::Revoked { line: 5, .. }
         ));
         assert_eq!(
-            kh.verdict("node.ca.test", 22, &key(ED)),
+            verdict(&kh, "node.ca.test", 22, &key(ED)),
             Verdict::Unknown { ca_only: true }
         );
-        assert_eq!(kh.recorded_types("127.0.0.4", 22), vec!["ssh-ed25519"]);
+        assert_eq!(
+            kh.lookup("127.0.0.4", 22).map(|l| l.recorded_types()),
+            Ok(vec!["ssh-ed25519".to_string()])
+        );
         let (_d, kh) = with(&format!("[127.0.0.3]:2222 ssh-ed25519 {ED2}\n"));
         assert!(matches!(
-            kh.verdict("127.0.0.3", 2222, &key(ED)),
-            Verdict::Changed { line: 1, .. }
+            verdict(&kh, "127.0.0.3", 2222, &key(ED)),
+            Verdict::Changed {
+                line: 1,
+                same_type: true,
+                ..
+            }
         ));
+    }
+
+    #[test]
+    fn a_bad_byte_spoils_no_other_line_and_an_unreadable_file_trusts_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("known_hosts");
+        let mut bytes = b"# caf\xe9 (Latin-1)\n".to_vec();
+        bytes.extend(format!("127.0.0.5 ssh-ed25519 {ED2}\n").as_bytes());
+        std::fs::write(&f, bytes).expect("write");
+        let kh = KnownHosts::new(Some(&f), None);
+        // The recorded key is still seen: a different key is a changed one.
+        assert!(matches!(
+            verdict(&kh, "127.0.0.5", 22, &key(ED)),
+            Verdict::Changed { .. }
+        ));
+        // A known_hosts "file" that cannot be read refuses every host.
+        let kh = KnownHosts::new(Some(dir.path()), None);
+        let e = kh.lookup("127.0.0.5", 22).err().unwrap_or_default();
+        assert!(e.contains("cannot read the known_hosts file"), "{e}");
+        assert!(kh.learn("127.0.0.5", 22, &key(ED)).is_err());
     }
 
     #[test]
@@ -412,19 +550,45 @@ mod tests {
         let f = dir.path().join("sub/known_hosts");
         let kh = KnownHosts::new(Some(&f), None);
         assert_eq!(
-            kh.verdict("127.0.0.9", 2200, &key(ED)),
+            verdict(&kh, "127.0.0.9", 2200, &key(ED)),
             Verdict::Unknown { ca_only: false }
         );
-        assert_eq!(kh.learn("127.0.0.9", 2200, &key(ED)).ok(), Some(f.clone()));
-        assert_eq!(kh.verdict("127.0.0.9", 2200, &key(ED)), Verdict::Known);
+        assert_eq!(
+            kh.learn("127.0.0.9", 2200, &key(ED)).ok(),
+            Some(Verdict::Known)
+        );
+        assert_eq!(verdict(&kh, "127.0.0.9", 2200, &key(ED)), Verdict::Known);
+        // A second connection to the same name that saw it unknown cannot
+        // add another key: under the lock it finds the first one.
+        assert!(matches!(
+            kh.learn("127.0.0.9", 2200, &key(ED2)),
+            Ok(Verdict::Changed { .. })
+        ));
         let text = std::fs::read_to_string(&f).unwrap_or_default();
         assert_eq!(text, format!("[127.0.0.9]:2200 ssh-ed25519 {ED}\n"));
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&f).map(|m| m.permissions().mode() & 0o777);
         assert_eq!(mode.ok(), Some(0o600));
-        // A fresh reader sees it too.
+        // A fresh reader sees it too; a file without a final newline gets one.
         let again = KnownHosts::new(Some(&f), None);
-        assert_eq!(again.verdict("127.0.0.9", 2200, &key(ED)), Verdict::Known);
+        assert_eq!(verdict(&again, "127.0.0.9", 2200, &key(ED)), Verdict::Known);
+        std::fs::write(&f, format!("[127.0.0.9]:2200 ssh-ed25519 {ED}")).expect("write");
+        let kh = KnownHosts::new(Some(&f), None);
+        assert_eq!(kh.learn("h", 22, &key(ED2)).ok(), Some(Verdict::Known));
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        assert_eq!(text.lines().count(), 2, "{text}");
         assert!(fingerprint(&key(ED)).starts_with("SHA256:"));
+        assert_eq!(place(&f, 0), format!("{} (added by this run)", f.display()));
+    }
+
+    #[test]
+    fn literal_names_are_indexed_and_patterns_are_not() {
+        assert_eq!(
+            literal_names("Web1,10.0.0.1"),
+            Some(vec!["web1".to_string(), "10.0.0.1".to_string()])
+        );
+        assert_eq!(literal_names("*.example.com"), None);
+        assert_eq!(literal_names("a,!b"), None);
+        assert_eq!(literal_names("|1|x|y"), None);
     }
 }

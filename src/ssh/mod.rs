@@ -57,7 +57,8 @@ pub struct SshSettings {
     /// Hosts checked at once.
     pub forks: usize,
     pub connect_timeout: Duration,
-    /// A bound on one remote command, connection included.
+    /// A bound on one remote command (OpenSSH: connection included;
+    /// native: each command, and the key exchange and login apart).
     pub command_timeout: Duration,
     /// Extra `-o KEY=VALUE` options (OpenSSH transport).
     pub options: Vec<String>,
@@ -66,6 +67,8 @@ pub struct SshSettings {
     pub home: Option<PathBuf>,
     /// The known_hosts files, read once and shared by every connection.
     pub host_keys: Arc<OnceLock<known_hosts::KnownHosts>>,
+    /// Key files, read once and shared (native transport).
+    pub key_cache: native::KeyCache,
 }
 
 impl Default for SshSettings {
@@ -80,6 +83,7 @@ impl Default for SshSettings {
             options: Vec::new(),
             home: std::env::var_os("HOME").map(PathBuf::from),
             host_keys: Arc::default(),
+            key_cache: native::KeyCache::default(),
         }
     }
 }

@@ -9,17 +9,20 @@
 //! russh's defaults (mlkem768x25519 first, then curve25519); nothing is
 //! weakened.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use russh::client::{self, AuthResult, Handle};
 use russh::keys::ssh_key::{Algorithm, PublicKey};
-use russh::keys::{PrivateKeyWithHashAlg, agent::AgentIdentity, agent::client::AgentClient};
+use russh::keys::{
+    HashAlg, PrivateKeyWithHashAlg, agent::AgentIdentity, agent::client::AgentClient,
+};
 use russh::{ChannelMsg, Disconnect, Preferred};
 
-use super::known_hosts::{KnownHosts, Verdict, fingerprint};
+use super::known_hosts::{KnownHosts, Lookup, Verdict, fingerprint, place};
 use super::{Cause, Output, SshError, SshSettings};
 use crate::inventory::Host;
 
@@ -44,51 +47,89 @@ impl From<russh::Error> for HandshakeError {
 struct Checker {
     address: String,
     port: u16,
+    /// The entries that name this host, looked up before connecting.
+    lookup: Lookup,
     known: KnownHosts,
     accept_new: bool,
 }
 
 impl Checker {
-    fn judge(&self, key: &PublicKey) -> Result<bool, HandshakeError> {
+    fn refusal(&self, key: &PublicKey, verdict: Verdict) -> Option<String> {
         let (addr, port) = (&self.address, self.port);
         let print = fingerprint(key);
         let alg = key.algorithm();
-        let files = self
-            .known
-            .files()
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        match self.known.verdict(addr, port, key) {
-            Verdict::Known => Ok(true),
-            Verdict::Revoked { file, line } => Err(HandshakeError::HostKey(format!(
-                "the {alg} host key of [{addr}]:{port} ({print}) is marked @revoked in {}:{line}",
-                file.display()
-            ))),
-            Verdict::Changed { file, line } => Err(HandshakeError::HostKey(format!(
-                "REMOTE HOST IDENTIFICATION HAS CHANGED: [{addr}]:{port} presented the {alg} key {print}, but {}:{line} records another key for it (refused, also with --accept-new-host-keys)",
-                file.display()
-            ))),
-            Verdict::Unknown { .. } if self.accept_new => self
-                .known
-                .learn(addr, port, key)
-                .map(|_| true)
-                .map_err(|e| {
-                    HandshakeError::HostKey(format!(
-                        "cannot add the host key of [{addr}]:{port} to known_hosts: {e}"
-                    ))
-                }),
+        match verdict {
+            Verdict::Known => None,
+            Verdict::Revoked { file, line } => Some(format!(
+                "the {alg} host key of [{addr}]:{port} ({print}) is marked @revoked in {}",
+                place(&file, line)
+            )),
+            Verdict::Changed {
+                file,
+                line,
+                same_type: true,
+                ..
+            } => Some(format!(
+                "REMOTE HOST IDENTIFICATION HAS CHANGED: [{addr}]:{port} presented the {alg} key {print}, but {} records another {alg} key for it (refused, also with --accept-new-host-keys)",
+                place(&file, line)
+            )),
+            Verdict::Changed {
+                file,
+                line,
+                recorded,
+                ..
+            } => Some(format!(
+                "known_hosts records only {} keys for [{addr}]:{port} (first at {}), and it presented the {alg} key {print} (refused, also with --accept-new-host-keys: a host that changes its key type is checked by a person)",
+                recorded.join("/"),
+                place(&file, line)
+            )),
             Verdict::Unknown { ca_only } => {
+                let files = self
+                    .known
+                    .files()
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let ca = if ca_only {
                     " (only a @cert-authority line names it: host certificates need --ssh-transport openssh)"
                 } else {
                     ""
                 };
-                Err(HandshakeError::HostKey(format!(
+                Some(format!(
                     "No {alg} host key is known for [{addr}]:{port} (it presented {print}) in {files}{ca}; host key verification failed"
-                )))
+                ))
             }
+        }
+    }
+
+    async fn judge(&self, key: &PublicKey) -> Result<bool, HandshakeError> {
+        let verdict = match self.lookup.verdict(key) {
+            Verdict::Unknown { .. } if self.accept_new => {
+                // Decided again under the store's write lock, off the
+                // async workers (it writes the file).
+                let (known, addr, port, k) = (
+                    self.known.clone(),
+                    self.address.clone(),
+                    self.port,
+                    key.clone(),
+                );
+                let learnt = tokio::task::spawn_blocking(move || known.learn(&addr, port, &k))
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .and_then(|r| r);
+                learnt.map_err(|e| {
+                    HandshakeError::HostKey(format!(
+                        "cannot add the host key of [{}]:{} to known_hosts: {e}",
+                        self.address, self.port
+                    ))
+                })?
+            }
+            v => v,
+        };
+        match self.refusal(key, verdict) {
+            None => Ok(true),
+            Some(why) => Err(HandshakeError::HostKey(why)),
         }
     }
 }
@@ -101,7 +142,7 @@ impl client::Handler for Checker {
         key: &russh::keys::PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
         match key {
-            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => self.judge(key),
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => self.judge(key).await,
             russh::keys::PublicKeyOrCertificate::Certificate(_) => Err(HandshakeError::HostKey(
                 "the host presented a certificate, which the native transport does not check: use --ssh-transport openssh".into(),
             )),
@@ -129,6 +170,14 @@ fn error(host: &Host, cause: Cause, message: String) -> SshError {
 /// one that can be checked.
 fn preferred_for(types: &[String]) -> Preferred {
     let mut preferred = Preferred::default();
+    // No SHA-1 `ssh-rsa` host-key signatures (OpenSSH 8.8 dropped them).
+    let strong: Vec<Algorithm> = preferred
+        .key
+        .iter()
+        .filter(|a| !matches!(a, Algorithm::Rsa { hash: None }))
+        .cloned()
+        .collect();
+    preferred.key = strong.into();
     if types.is_empty() {
         return preferred;
     }
@@ -199,16 +248,38 @@ impl Identity {
     }
 }
 
+/// How long ssh-agent may take to list its keys or sign (a stale forwarded
+/// socket, or a key that asks for confirmation).
+const AGENT_LIMIT: Duration = Duration::from_secs(10);
+
+type Agent = AgentClient<tokio::net::UnixStream>;
+
 async fn agent_keys(
+    host: &Host,
     only: Option<&PublicKey>,
-) -> (Option<AgentClient<tokio::net::UnixStream>>, Vec<Identity>) {
-    if std::env::var_os("SSH_AUTH_SOCK").is_none() {
-        return (None, Vec::new());
-    }
-    let Ok(mut agent) = AgentClient::connect_env().await else {
-        return (None, Vec::new());
+) -> Result<(Option<Agent>, Vec<Identity>), SshError> {
+    let Some(sock) = std::env::var_os("SSH_AUTH_SOCK") else {
+        return Ok((None, Vec::new()));
     };
-    let ids = agent.request_identities().await.unwrap_or_default();
+    let list = async {
+        let mut agent = AgentClient::connect_env().await.ok()?;
+        let ids = agent.request_identities().await.unwrap_or_default();
+        Some((agent, ids))
+    };
+    let Some((agent, ids)) = tokio::time::timeout(AGENT_LIMIT, list).await.map_err(|_| {
+        error(
+            host,
+            Cause::Auth,
+            format!(
+                "ssh-agent at {} did not list its keys within {}s (unset SSH_AUTH_SOCK if it is stale)",
+                std::path::Path::new(&sock).display(),
+                AGENT_LIMIT.as_secs()
+            ),
+        )
+    })?
+    else {
+        return Ok((None, Vec::new()));
+    };
     let keys = ids
         .into_iter()
         .filter_map(|id| match id {
@@ -220,28 +291,63 @@ async fn agent_keys(
             _ => true,
         })
         .collect();
-    (Some(agent), keys)
+    Ok((Some(agent), keys))
 }
 
 /// A key file: usable as it is, or passphrase-protected (then only its
 /// public half is known, and the agent must sign for it).
+#[derive(Clone)]
 enum KeyFile {
     Usable(Arc<russh::keys::PrivateKey>),
     Protected(Box<PublicKey>),
 }
 
+/// Key files read once per run (every host of a fan-out names the same
+/// few), with what was wrong with the ones that could not be used.
+#[derive(Clone, Default)]
+pub struct KeyCache(Arc<Mutex<HashMap<PathBuf, Result<KeyFile, String>>>>);
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyCache")
+    }
+}
+
+impl KeyCache {
+    fn load(&self, path: &Path) -> Result<KeyFile, String> {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(path.to_path_buf())
+            .or_insert_with(|| load_key(path))
+            .clone()
+    }
+}
+
+/// The public half of a passphrase-protected key: from the OpenSSH key
+/// file itself, else from `<keyPath>.pub` (PEM files carry none).
+fn protected_public(path: &Path) -> Option<PublicKey> {
+    let text = std::fs::read_to_string(path).ok()?;
+    if let Ok(k) = russh::keys::ssh_key::PrivateKey::from_openssh(&text) {
+        return Some(k.public_key().clone());
+    }
+    let mut pub_path = path.as_os_str().to_owned();
+    pub_path.push(".pub");
+    let line = std::fs::read_to_string(pub_path).ok()?;
+    let b64 = line.split_whitespace().nth(1)?;
+    russh::keys::parse_public_key_base64(b64).ok()
+}
+
 fn load_key(path: &Path) -> Result<KeyFile, String> {
     match russh::keys::load_secret_key(path, None) {
         Ok(k) => Ok(KeyFile::Usable(Arc::new(k))),
-        Err(russh::keys::Error::KeyIsEncrypted) => {
-            let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-            russh::keys::ssh_key::PrivateKey::from_openssh(&text)
-                .map(|k| KeyFile::Protected(Box::new(k.public_key().clone())))
-                .map_err(|_| {
-                    "it is passphrase-protected (load it into ssh-agent, or use --ssh-transport openssh)"
-                        .to_string()
-                })
-        }
+        Err(russh::keys::Error::KeyIsEncrypted) => protected_public(path)
+            .map(|k| KeyFile::Protected(Box::new(k)))
+            .ok_or_else(|| {
+                format!(
+                    "it is passphrase-protected and its public half is unknown (put it beside it as {}.pub, or use --ssh-transport openssh)",
+                    path.display()
+                )
+            }),
         Err(russh::keys::Error::IO(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             Err("no such file".into())
         }
@@ -251,13 +357,13 @@ fn load_key(path: &Path) -> Result<KeyFile, String> {
 
 async fn identities(
     host: &Host,
-    home: Option<&Path>,
-) -> Result<(Option<AgentClient<tokio::net::UnixStream>>, Vec<Identity>), SshError> {
+    settings: &SshSettings,
+) -> Result<(Option<Agent>, Vec<Identity>), SshError> {
     if let Some(path) = &host.key_path {
-        return match load_key(path) {
+        return match settings.key_cache.load(path) {
             Ok(KeyFile::Usable(key)) => Ok((None, vec![Identity::File(path.clone(), key)])),
             Ok(KeyFile::Protected(public)) => {
-                let (agent, keys) = agent_keys(Some(&public)).await;
+                let (agent, keys) = agent_keys(host, Some(&public)).await?;
                 if keys.is_empty() {
                     Err(error(
                         host,
@@ -278,11 +384,11 @@ async fn identities(
             )),
         };
     }
-    let (agent, mut keys) = agent_keys(None).await;
-    if let Some(home) = home {
+    let (agent, mut keys) = agent_keys(host, None).await?;
+    if let Some(home) = &settings.home {
         for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
             let path = home.join(".ssh").join(name);
-            if let Ok(KeyFile::Usable(key)) = load_key(&path) {
+            if let Ok(KeyFile::Usable(key)) = settings.key_cache.load(&path) {
                 keys.push(Identity::File(path, key));
             }
         }
@@ -293,9 +399,9 @@ async fn identities(
 async fn authenticate(
     handle: &mut Handle<Checker>,
     host: &Host,
-    home: Option<&Path>,
+    settings: &SshSettings,
 ) -> Result<(), SshError> {
-    let (mut agent, ids) = identities(host, home).await?;
+    let (mut agent, ids) = identities(host, settings).await?;
     let user = &host.user;
     if ids.is_empty() {
         return Err(error(
@@ -307,18 +413,20 @@ async fn authenticate(
         ));
     }
     let mut tried = Vec::new();
+    // Asked once per connection, and only for RSA keys (it can wait 1 s).
+    let mut rsa_hash: Option<Option<HashAlg>> = None;
     for id in &ids {
         let rsa = match id {
             Identity::File(_, k) => k.algorithm().is_rsa(),
             Identity::Agent(k, _) => k.algorithm().is_rsa(),
         };
         let hash = if rsa {
-            handle
-                .best_supported_rsa_hash()
-                .await
-                .ok()
-                .flatten()
-                .flatten()
+            if rsa_hash.is_none() {
+                // No server-sig-algs extension: try rsa-sha2-256, never SHA-1 first.
+                let best = handle.best_supported_rsa_hash().await.ok().flatten();
+                rsa_hash = Some(best.unwrap_or(Some(HashAlg::Sha256)));
+            }
+            rsa_hash.flatten()
         } else {
             None
         };
@@ -327,10 +435,16 @@ async fn authenticate(
                 .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key.clone(), hash))
                 .await
                 .map_err(|e| e.to_string()),
-            (Identity::Agent(key, _), Some(agent)) => handle
-                .authenticate_publickey_with(user, key.clone(), hash, agent)
-                .await
-                .map_err(|e| e.to_string()),
+            (Identity::Agent(key, _), Some(agent)) => {
+                let sign = handle.authenticate_publickey_with(user, key.clone(), hash, agent);
+                match tokio::time::timeout(AGENT_LIMIT, sign).await {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!(
+                        "ssh-agent did not sign within {}s",
+                        AGENT_LIMIT.as_secs()
+                    )),
+                }
+            }
             (Identity::Agent(..), None) => continue,
         };
         match result {
@@ -353,20 +467,36 @@ async fn authenticate(
 fn handshake_failure(host: &Host, addr: SocketAddr, e: HandshakeError) -> SshError {
     match e {
         HandshakeError::HostKey(m) => error(host, Cause::HostKey, m),
-        HandshakeError::Ssh(russh::Error::IO(io)) => {
-            let (cause, message) = super::connect_failure(addr, &io);
-            let cause = if cause == Cause::Other {
-                Cause::Other
+        HandshakeError::Ssh(russh::Error::NoCommonAlgo { kind, theirs, .. }) => {
+            // No host key type in common is a host-key problem, as OpenSSH
+            // reports it ("no matching host key type found").
+            let cause = if matches!(kind, russh::AlgorithmKind::Key) {
+                Cause::HostKey
             } else {
-                cause
+                Cause::Other
             };
-            error(host, cause, format!("SSH handshake with {addr}: {message}"))
+            error(
+                host,
+                cause,
+                format!(
+                    "SSH handshake with {addr} failed: no {kind:?} algorithm in common (the server offers {})",
+                    theirs.join(", ")
+                ),
+            )
         }
-        HandshakeError::Ssh(e) => error(
-            host,
-            Cause::Other,
-            format!("SSH handshake with {addr}: {e}"),
-        ),
+        HandshakeError::Ssh(e) => {
+            let timed_out =
+                matches!(&e, russh::Error::IO(io) if io.raw_os_error() == Some(libc::ETIMEDOUT));
+            error(
+                host,
+                if timed_out {
+                    Cause::Timeout
+                } else {
+                    Cause::Other
+                },
+                format!("SSH handshake with {addr} failed: {e}"),
+            )
+        }
     }
 }
 
@@ -379,6 +509,16 @@ impl Conn {
         settings: &SshSettings,
     ) -> Result<Conn, SshError> {
         let timeout = settings.connect_timeout;
+        let lookup = settings
+            .known_hosts_db()
+            .lookup(&host.address, host.port)
+            .map_err(|why| {
+                error(
+                    host,
+                    Cause::HostKey,
+                    format!("{why}; no host key can be checked"),
+                )
+            })?;
         let stream = tcp(host, addrs, timeout).await?;
         let peer = stream.peer_addr().unwrap_or_else(|_| addrs[0]);
         // As OpenSSH's ConnectTimeout: the connect and the server's first
@@ -406,16 +546,15 @@ impl Conn {
                     host,
                     Cause::Timeout,
                     format!(
-                        "the server sent no SSH banner within {}",
+                        "{peer} accepts TCP connections, but sent no SSH banner within {}",
                         humantime::format_duration(timeout)
                     ),
                 ));
             }
         }
         let login_limit = settings.command_timeout;
-        let known = settings.known_hosts_db();
         let config = Arc::new(client::Config {
-            preferred: preferred_for(&known.recorded_types(&host.address, host.port)),
+            preferred: preferred_for(&lookup.recorded_types()),
             nodelay: true,
             inactivity_timeout: Some(settings.command_timeout),
             ..client::Config::default()
@@ -423,14 +562,15 @@ impl Conn {
         let checker = Checker {
             address: host.address.clone(),
             port: host.port,
-            known,
+            lookup,
+            known: settings.known_hosts_db(),
             accept_new: settings.accept_new_host_keys,
         };
         let login = async {
             let mut handle = client::connect_stream(config, stream, checker)
                 .await
                 .map_err(|e| handshake_failure(host, peer, e))?;
-            authenticate(&mut handle, host, settings.home.as_deref()).await?;
+            authenticate(&mut handle, host, settings).await?;
             Ok::<_, SshError>(handle)
         };
         let handle = match tokio::time::timeout(login_limit, login).await {
@@ -440,7 +580,7 @@ impl Conn {
                     host,
                     Cause::Timeout,
                     format!(
-                        "{peer} answered, but the SSH key exchange and login did not finish within {}",
+                        "{peer} sent its SSH banner, but the key exchange and login did not finish within {}",
                         humantime::format_duration(login_limit)
                     ),
                 ));
@@ -514,10 +654,11 @@ impl Conn {
         let limit = self.settings.command_timeout;
         match tokio::time::timeout(limit, run).await {
             Ok(r) => r,
+            // Logged in: the network is fine, the command hangs.
             Err(_) => Err(err(
-                Cause::Timeout,
+                Cause::Command,
                 format!(
-                    "`{command}` did not finish within {}",
+                    "logged in, but `{command}` did not finish within {}",
                     humantime::format_duration(limit)
                 ),
             )),
@@ -548,10 +689,16 @@ mod tests {
         assert_eq!(p.key[0].as_str(), "ecdsa-sha2-nistp256");
         let p = preferred_for(&[]);
         assert_eq!(p.key[0], Algorithm::Ed25519);
-        // Nothing is dropped, only reordered.
+        // Reordered, and SHA-1 `ssh-rsa` signatures dropped.
         assert_eq!(
             preferred_for(&["ssh-rsa".into()]).key.len(),
-            Preferred::default().key.len()
+            Preferred::default().key.len() - 1
+        );
+        assert!(
+            !preferred_for(&[])
+                .key
+                .iter()
+                .any(|a| matches!(a, Algorithm::Rsa { hash: None }))
         );
         // The key exchange itself stays the library's safe default.
         assert_eq!(

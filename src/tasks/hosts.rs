@@ -166,7 +166,13 @@ async fn probe_host(
                 SudoPolicy::Require => Outcome::Failed(Cause::Sudo, message),
             }
         }
-        Err(e) if direct && matches!(e.cause, Cause::Timeout | Cause::Other) => {
+        // `ssh` exits 255 for a closed port and a silent one alike: a TCP
+        // probe tells them apart (the native transport knows already).
+        Err(e)
+            if direct
+                && settings.transport == ssh::Transport::Openssh
+                && matches!(e.cause, Cause::Timeout | Cause::Other) =>
+        {
             match ssh::tcp_probe(host, &addrs, settings).await {
                 Err(probe) if probe.cause != Cause::Other => failed(probe),
                 Ok(addr) if e.cause == Cause::Timeout => Outcome::Failed(
