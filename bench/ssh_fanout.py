@@ -78,7 +78,7 @@ BENCH_USER = "mkeprep-bench"
 
 def bench_user(work):
     """The hosts' login user: a throwaway system user with /bin/sh, created
-    if missing, so the login shell's start-up files cost nothing (root's
+    for the run and removed after it, so the login shell's start-up files cost nothing (root's
     .bashrc here runs `pyenv init`, about 150 ms of CPU per login, which
     would swamp what is measured). Its home is in the work directory."""
     home = os.path.join(work, "home")
@@ -355,6 +355,7 @@ def main():
     user = bench_user(work)
     peers = venv_tools(work) if PEERS else None
     results = {}
+    cluster = None
     try:
         for n in NS:
             cluster = Cluster(work, n, user)
@@ -378,8 +379,15 @@ def main():
                           f"{m['rss']:.1f} MB, sshd {m['sshd']:.2f}s, cores {m['busy'] * 100:.0f}% busy",
                           file=sys.stderr, flush=True)
             cluster.stop()
+            cluster = None
             results[n] = runs
     finally:
+        # However the run ends (a failed check exits): no daemon, session or
+        # bench user is left behind.
+        if cluster is not None:
+            cluster.stop()
+        subprocess.run(["pkill", "-u", user])
+        subprocess.run(["userdel", user], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
 
     med = lambda xs: statistics.median(xs)

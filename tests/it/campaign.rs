@@ -91,6 +91,7 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             "json",
         ];
         let mut r = d.cmd(&resume).run();
+        let mut stopped = None;
         let context = format!("trial {trial} (seed {seed}, kill after {delay:?})");
         let never_converted = || {
             d.read(".mkeprep/sandbox/config.toml")
@@ -123,7 +124,7 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             in_the_gap += 1;
             let mut fresh = resume.to_vec();
             fresh.push("--fresh");
-            r = d.cmd(&fresh).run();
+            stopped = Some(std::mem::replace(&mut r, d.cmd(&fresh).run()));
         }
         assert_eq!(
             r.code,
@@ -176,7 +177,9 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
         );
         // No secret in any output or file: journal, saved configuration,
         // sandbox record, the killed run's captured output.
-        assert_no_secrets(&d, &[&r, &again], &[]);
+        let mut runs = vec![&r, &again];
+        runs.extend(stopped.as_ref());
+        assert_no_secrets(&d, &runs, &[]);
     }
     eprintln!(
         "crash campaign: {trials} trials in {:.0?}: {before_put} killed before the PUT, {during_or_after} during or after it, {in_the_gap} between the put-sent checkpoint and the PUT's arrival (stopped, finished with --fresh), {torn} with a torn journal line",

@@ -137,9 +137,9 @@ fn every_read_fault_at_once_in_verbose_human_output_leaks_no_secret() {
             "token_expiry_requests=2",
             "http_error=[\"GET /info=503*2\", \"GET /api/ucp/backups=500\"]",
             "drop=[\"GET /nodes*1\"]",
-            "slow=[\"GET /api/ucp/config-toml=3*1\"]",
+            "slow=[\"GET /api/ucp/config-toml=5*1\"]",
         ];
-        let extra = ["--check", verbose, "--api-timeout", "1", "--junit", "j.xml"];
+        let extra = ["--check", verbose, "--api-timeout", "2", "--junit", "j.xml"];
         let r = d.cmd(&sandbox_args(STANDARD, &knobs, &extra)).run();
         r.code(1)
             .stdout_has("GET /api/ucp/backups")

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Dir, Run, wait_until};
+use crate::common::{Dir, Run, assert_no_secrets_except, wait_until};
 
 const ONE_STEP: &str = "name: hosts\nsteps:\n  - id: check-hosts\n    hosts: {}\n";
 
@@ -702,12 +702,12 @@ fn real_sshd_native_signs_a_protected_key_through_the_agent() {
     ];
 
     // No agent: the protected key cannot be used, and the message says so.
-    let run = d
+    let first_run = d
         .cmd(&args)
         .env("HOME", dir.to_str().unwrap_or("/nonexistent"))
         .run();
-    run.code(1);
-    let hosts = host_events(&run);
+    first_run.code(1);
+    let hosts = host_events(&first_run);
     let first = hosts.iter().find(|h| h.0 == addrs[0].to_string());
     assert!(
         first.is_some_and(|h| h.2 == "auth"
@@ -753,6 +753,17 @@ fn real_sshd_native_signs_a_protected_key_through_the_agent() {
     let hosts = host_events(&run);
     assert_eq!(hosts.len(), 2, "{hosts:?}");
     assert!(hosts.iter().all(|h| h.1 == "ok"), "{hosts:?}");
+    // Neither the passphrase nor a line of the private key reaches any
+    // output or file (but the key files themselves).
+    let private = std::fs::read_to_string(&key).unwrap_or_default();
+    let body = private.lines().nth(5).unwrap_or_default().to_string();
+    assert!(body.len() > 20, "a private key line to look for");
+    assert_no_secrets_except(
+        &d,
+        &[&first_run, &run],
+        &["a passphrase", &body],
+        &["id", "id_protected"],
+    );
 }
 
 fn which(program: &str) -> Option<PathBuf> {

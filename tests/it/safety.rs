@@ -220,8 +220,8 @@ fn a_read_slower_than_the_api_timeout_is_retried_and_then_named() {
     let r = d
         .cmd(&sandbox_args(
             STANDARD,
-            &["slow=[\"GET /info=3*1\"]"],
-            &["--check", "--api-timeout", "1", "--output", "json"],
+            &["slow=[\"GET /info=5*1\"]"],
+            &["--check", "--api-timeout", "2", "--output", "json"],
         ))
         .run();
     r.code(3);
@@ -233,14 +233,14 @@ fn a_read_slower_than_the_api_timeout_is_retried_and_then_named() {
     for verbose in [None, Some("-v"), Some("-vv")] {
         let mut args = sandbox_args(
             STANDARD,
-            &["slow=[\"GET /info=3\"]"],
-            &["--yes", "--api-timeout", "1", "--junit", "j.xml"],
+            &["slow=[\"GET /info=5\"]"],
+            &["--yes", "--api-timeout", "2", "--junit", "j.xml"],
         );
         args.extend(verbose);
         let r = d.cmd(&args).run();
         r.code(1)
             .stdout_has("GET /info: no answer from 127.0.0.1:")
-            .stdout_has("within the request timeout of 1s")
+            .stdout_has("within the request timeout of 2s")
             .stdout_has("--api-timeout");
         assert_eq!(d.config_puts().len(), 0, "nothing may be applied");
         assert!(
@@ -258,8 +258,8 @@ fn a_slow_config_read_is_never_followed_by_a_put() {
     let r = d
         .cmd(&sandbox_args(
             "kdd.yaml",
-            &["slow=[\"GET /api/ucp/config-toml=3\"]"],
-            &["--yes", "--api-timeout", "1", "--output", "json"],
+            &["slow=[\"GET /api/ucp/config-toml=5\"]"],
+            &["--yes", "--api-timeout", "2", "--output", "json"],
         ))
         .run();
     r.code(1);
