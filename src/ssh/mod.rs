@@ -312,6 +312,18 @@ pub async fn tcp_probe(
     addrs: &[SocketAddr],
     settings: &SshSettings,
 ) -> Result<SocketAddr, SshError> {
+    let (addr, _stream) = connect_first(host, addrs, settings.connect_timeout).await?;
+    Ok(addr)
+}
+
+/// Connects to the first of `addrs` that answers, each within `timeout`:
+/// the address and the stream, or why the last one failed (refused,
+/// timeout, unreachable).
+pub(crate) async fn connect_first(
+    host: &Host,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Result<(SocketAddr, tokio::net::TcpStream), SshError> {
     let mut last = SshError {
         host: host.address.clone(),
         cause: Cause::Other,
@@ -319,14 +331,14 @@ pub async fn tcp_probe(
     };
     for addr in addrs {
         let connect = tokio::net::TcpStream::connect(addr);
-        let (cause, message) = match tokio::time::timeout(settings.connect_timeout, connect).await {
-            Ok(Ok(_stream)) => return Ok(*addr),
+        let (cause, message) = match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(stream)) => return Ok((*addr, stream)),
             Ok(Err(e)) => connect_failure(*addr, &e),
             Err(_) => (
                 Cause::Timeout,
                 format!(
                     "no answer from {addr} within {}",
-                    humantime::format_duration(settings.connect_timeout)
+                    humantime::format_duration(timeout)
                 ),
             ),
         };

@@ -195,42 +195,6 @@ fn preferred_for(types: &[String]) -> Preferred {
     preferred
 }
 
-async fn tcp(
-    host: &Host,
-    addrs: &[SocketAddr],
-    timeout: Duration,
-) -> Result<tokio::net::TcpStream, SshError> {
-    let mut last = error(
-        host,
-        Cause::Other,
-        format!("`{}` resolves to no address", host.address),
-    );
-    for addr in addrs {
-        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(stream)) => {
-                // Nagle and delayed ACKs would cost two ~40 ms stalls per handshake.
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Ok(Err(e)) => {
-                let (cause, message) = super::connect_failure(*addr, &e);
-                last = error(host, cause, message);
-            }
-            Err(_) => {
-                last = error(
-                    host,
-                    Cause::Timeout,
-                    format!(
-                        "no answer from {addr} within {}",
-                        humantime::format_duration(timeout)
-                    ),
-                );
-            }
-        }
-    }
-    Err(last)
-}
-
 /// The keys to offer: the inventory's `keyPath` (through the agent when the
 /// file is passphrase-protected), else the agent's and the default files.
 enum Identity {
@@ -509,18 +473,17 @@ impl Conn {
         settings: &SshSettings,
     ) -> Result<Conn, SshError> {
         let timeout = settings.connect_timeout;
-        let lookup = settings
-            .known_hosts_db()
-            .lookup(&host.address, host.port)
-            .map_err(|why| {
-                error(
-                    host,
-                    Cause::HostKey,
-                    format!("{why}; no host key can be checked"),
-                )
-            })?;
-        let stream = tcp(host, addrs, timeout).await?;
-        let peer = stream.peer_addr().unwrap_or_else(|_| addrs[0]);
+        let known = settings.known_hosts_db();
+        let lookup = known.lookup(&host.address, host.port).map_err(|why| {
+            error(
+                host,
+                Cause::HostKey,
+                format!("{why}; no host key can be checked"),
+            )
+        })?;
+        let (peer, stream) = super::connect_first(host, addrs, timeout).await?;
+        // Nagle and delayed ACKs would cost two ~40 ms stalls per handshake.
+        let _ = stream.set_nodelay(true);
         // As OpenSSH's ConnectTimeout: the connect and the server's first
         // bytes (its version line) within --ssh-timeout; the key exchange
         // and login after it within the command timeout, since a busy
@@ -563,7 +526,7 @@ impl Conn {
             address: host.address.clone(),
             port: host.port,
             lookup,
-            known: settings.known_hosts_db(),
+            known,
             accept_new: settings.accept_new_host_keys,
         };
         let login = async {
