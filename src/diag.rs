@@ -20,6 +20,17 @@ impl Source {
     }
 }
 
+/// Reads a file as UTF-8, with an error that names it.
+pub fn read_source(path: &Path, what: &str) -> Result<Arc<Source>, SourceError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        SourceError::file(path, format!("cannot read the {what}: {e}"))
+            .help(format!("check the path; the {what} is a YAML file"))
+    })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| SourceError::file(path, format!("the {what} is not UTF-8 text ({e})")))?;
+    Ok(Source::new(path, text))
+}
+
 /// A position in a source: 1-based line, 1-based column (in characters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {

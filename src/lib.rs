@@ -9,11 +9,14 @@ pub mod diag;
 pub mod engine;
 pub mod inventory;
 pub mod mke;
+pub mod model;
 pub mod playbook;
 pub mod report;
 pub mod sandbox;
 pub mod ssh;
 pub mod tasks;
+pub mod template;
 #[cfg(test)]
 mod testing;
+pub mod util;
 pub mod yaml;

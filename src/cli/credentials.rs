@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::engine::secret::Secret;
+use crate::util::secret::Secret;
 
 #[derive(Debug, Default)]
 pub struct Credentials {

@@ -4,8 +4,8 @@ use super::{JournalAction, JournalArgs, Output, print_error};
 use crate::engine::journal::{self, Record};
 use crate::engine::lock::RunLock;
 use crate::engine::runner::exit;
-use crate::engine::secret::redact;
 use crate::report::human_ms;
+use crate::util::secret::redact;
 
 pub fn run(a: JournalArgs) -> i32 {
     match a.action {

@@ -269,7 +269,7 @@ pub fn dispatch(cli: Cli) -> i32 {
 
 /// Prints an error to stderr, with secrets masked.
 pub fn print_error(text: &str) {
-    let text = crate::engine::secret::redact(text);
+    let text = crate::util::secret::redact(text);
     if text.starts_with("error") {
         eprintln!("{text}");
     } else {

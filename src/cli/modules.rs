@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use super::{ModulesArgs, print_error};
 use crate::engine::runner::exit;
-use crate::playbook::load::suggest;
 use crate::tasks::{self, ModuleDoc};
+use crate::util::text::suggest;
 
 /// One parameter, as read from the module's schema.
 pub struct Param {

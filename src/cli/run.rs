@@ -12,14 +12,12 @@ use indexmap::IndexMap;
 use super::credentials::Credentials;
 use super::{Output, RunArgs, VarsArgs, print_error};
 use crate::diag::SourceErrors;
-use crate::engine::events::{Event, Reporter, spawn_reporter};
 use crate::engine::journal::Inputs;
 use crate::engine::lock::RunLock;
 use crate::engine::runner::{RunOptions, Runner, can_prompt, exit, interrupt_signal};
-use crate::engine::secret;
 use crate::inventory::{self, Inventory};
 use crate::mke::{ClientConfig, MkeClient, MkeTarget};
-use crate::playbook::template::{Scope, Templates, to_value};
+use crate::model::events::{Event, Reporter, spawn_reporter};
 use crate::playbook::{self, Playbook};
 use crate::report::Fanout;
 use crate::report::human::HumanReporter;
@@ -29,6 +27,8 @@ use crate::report::live::Live;
 use crate::sandbox::SandboxOptions;
 use crate::ssh::{SshSettings, Transport};
 use crate::tasks::Connections;
+use crate::template::{Scope, Templates, to_value};
+use crate::util::secret;
 
 pub const AFTER_HELP: &str = "\
 Credentials come from the environment: MKE_HOST, MKE_USERNAME, MKE_PASSWORD
@@ -149,7 +149,7 @@ pub fn run(a: RunArgs) -> i32 {
 /// The playbook's `sandbox:` section merged with `--sandbox-set` knobs.
 fn sandbox_options(playbook: &std::path::Path, sets: &[String]) -> Result<SandboxOptions, String> {
     let mut map = serde_json::Map::new();
-    if let Ok(src) = crate::playbook::load::read_source(playbook, "playbook")
+    if let Ok(src) = crate::diag::read_source(playbook, "playbook")
         && let Ok(root) = crate::yaml::parse(&src)
         && let Some(serde_json::Value::Object(m)) = root.get("sandbox").map(|n| n.to_json())
     {
@@ -261,7 +261,7 @@ async fn run_async(mut a: RunArgs) -> i32 {
     let lock = if !a.sandbox {
         None
     } else {
-        let made = crate::engine::state::ensure_dir(&a.state_dir).map_err(|e| {
+        let made = crate::util::fsx::ensure_dir(&a.state_dir).map_err(|e| {
             format!(
                 "cannot create the state directory {}: {e}",
                 a.state_dir.display()
@@ -380,7 +380,7 @@ async fn run_loaded(
                     let text = serde_json::to_string(v).unwrap_or_default();
                     serde_json::Value::String(format!(
                         "sha256:{}",
-                        crate::playbook::load::sha256_hex(text.as_bytes())
+                        crate::util::text::sha256_hex(text.as_bytes())
                     ))
                 } else {
                     v.clone()

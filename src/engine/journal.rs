@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::events::Status;
-use super::secret::redact;
-use super::state::{JOURNAL_FILE, open_private};
-use crate::tasks::{Change, Facts};
+use crate::model::events::Status;
+use crate::util::fsx::open_private;
+use crate::util::secret::redact;
+
+/// The journal file in the state directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+use crate::model::{Change, Facts};
 
 /// What a run was started with; a resume requires the same.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -152,29 +155,6 @@ impl Record {
             | Record::Checkpoint { run_id, .. }
             | Record::RunEnd { run_id, .. } => run_id,
         }
-    }
-}
-
-// `Change` must deserialise for the journal.
-impl<'de> Deserialize<'de> for Change {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Raw {
-            key: String,
-            summary: String,
-            #[serde(default)]
-            from: Option<serde_json::Value>,
-            #[serde(default)]
-            to: Option<serde_json::Value>,
-        }
-        let r = Raw::deserialize(d)?;
-        Ok(Change {
-            key: r.key,
-            summary: r.summary,
-            from: r.from,
-            to: r.to,
-            diff: None,
-        })
     }
 }
 

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{LOCK_FILE, open_private};
+use crate::util::fsx::open_private;
+
+/// The lock file in the state directory.
+pub const LOCK_FILE: &str = "lock";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Holder {

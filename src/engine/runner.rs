@@ -12,13 +12,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 
-use super::events::{Event, Events, RunEnd, RunStart, Status, StepEnd, StepStart};
 use super::journal::{Inputs, Journal, JournalError, Record};
 use super::lock::{LockError, RunLock};
-use super::state;
-use crate::playbook::template::{Scope, Templates, error_text, is_template, to_value};
+use crate::model::events::{Event, Events, RunEnd, RunStart, Status, StepEnd, StepStart};
 use crate::playbook::{Playbook, Step};
 use crate::tasks::{Change, Check, Connections, Facts, StepContext, Task, TaskError, TextDiff};
+use crate::template::{Scope, Templates, error_text, is_template, to_value};
+use crate::util::fsx as state;
 use crate::yaml::{Kind, Node};
 
 /// Exit codes (SPEC §2).
@@ -209,8 +209,8 @@ pub struct Checkpointer {
     step: String,
 }
 
-impl Checkpointer {
-    pub fn record(&self, name: &str) -> Result<(), JournalError> {
+impl crate::model::Checkpoint for Checkpointer {
+    fn record(&self, name: &str) -> Result<(), String> {
         append(
             &self.journal,
             &Record::Checkpoint {
@@ -221,6 +221,7 @@ impl Checkpointer {
             },
             true,
         )
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -1051,7 +1052,7 @@ async fn confirm(step: &Step, changes: &[Change]) -> bool {
         text.push_str(&format!("  - {}\n", c.summary));
     }
     text.push_str("Apply them now? Type `yes` to approve: ");
-    let text = super::secret::redact(&text).into_owned();
+    let text = crate::util::secret::redact(&text).into_owned();
     tokio::task::spawn_blocking(move || {
         use std::io::{BufRead, Write};
         // Live progress bars stay off the terminal while the question is open.

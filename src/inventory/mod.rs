@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::diag::read_source;
 use crate::diag::{Pos, SourceError, SourceErrors};
-use crate::playbook::load::{read_source, sha256_hex, suggest};
+use crate::util::text::{sha256_hex, suggest};
 use crate::yaml::{self, Kind, Node};
 
 const HOST_KEYS: &[&str] = &[

@@ -19,7 +19,7 @@ use super::model::{
     Backup, Info, MkeVersion, Node, VersionInfo, parse_backup_id, parse_backup_list, select_version,
 };
 use super::{MkeError, MkeTarget, tls};
-use crate::engine::secret::Secret;
+use crate::util::secret::Secret;
 
 /// How idempotent requests are retried after a 5xx, a timeout or a broken
 /// connection: `attempts` tries in all, waiting `initial_backoff`, then

@@ -2,7 +2,7 @@
 //!
 //! Every message names the request (`GET /api/ucp/config-toml`), what went
 //! wrong and what to do. None contains the password or the session token:
-//! both are [`Secret`](crate::engine::secret::Secret)s, and every text taken
+//! both are [`Secret`](crate::util::secret::Secret)s, and every text taken
 //! from a server answer goes through [`redact`] as a second line of defence.
 
 use std::error::Error as StdError;
@@ -11,7 +11,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::secret::redact;
+use crate::util::secret::redact;
 
 /// The request an error is about: `GET /info`, or a full URL for requests
 /// to another address than `MKE_HOST` (`GET https://10.0.0.12:443/_ping`).
@@ -466,7 +466,7 @@ fn describe(chain: &[&(dyn StdError + 'static)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::secret::{MASK, Secret};
+    use crate::util::secret::{MASK, Secret};
 
     #[test]
     fn error_body_shapes() {

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::{ClientConfig, MkeTarget, RetryPolicy};
-use crate::engine::secret::Secret;
+use crate::util::secret::Secret;
 
 /// A request as the server saw it.
 #[derive(Debug, Clone)]

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use super::load::{is_identifier, read_source};
+use super::load::is_identifier;
+use crate::diag::read_source;
 use crate::diag::{SourceError, SourceErrors};
 use crate::yaml;
 
@@ -38,7 +39,7 @@ pub fn parse(args: &[String]) -> Result<IndexMap<String, serde_json::Value>, Sou
                     .into());
                 }
                 let value = value.to_json();
-                crate::engine::secret::register_secret_var(&key.name, &value);
+                crate::util::secret::register_secret_var(&key.name, &value);
                 out.insert(key.name.clone(), value);
             }
             continue;
@@ -60,7 +61,7 @@ pub fn parse(args: &[String]) -> Result<IndexMap<String, serde_json::Value>, Sou
             .into());
         }
         let value = serde_json::Value::String(value.to_string());
-        crate::engine::secret::register_secret_var(key, &value);
+        crate::util::secret::register_secret_var(key, &value);
         out.insert(key.to_string(), value);
     }
     Ok(out)

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use sha2::{Digest, Sha256};
 
 use super::model::{MKE_KEYS, PLAYBOOK_KEYS, Playbook, STEP_KEYS, Step};
-use super::template::{Scope, Templates, error_text, is_template, to_value};
-use crate::diag::{Pos, Source, SourceError, SourceErrors};
+use crate::diag::{Pos, Source, SourceError, SourceErrors, read_source};
 use crate::tasks::{NAMES, Task};
+use crate::template::{Scope, Templates, error_text, is_template, to_value};
+use crate::util::text::{parse_duration_str, sha256_hex, suggest};
 use crate::yaml::{self, Key, Kind, Node};
 
 /// Names every template may use without declaring them.
@@ -26,45 +26,6 @@ fn is_static_name(name: &str, scope: &Scope, templates: &Templates) -> bool {
         || scope.vars.contains_key(name)
         || scope.extra.contains_key(name)
         || templates.is_global(name)
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Reads a file as UTF-8, with an error that names it.
-pub fn read_source(path: &Path, what: &str) -> Result<Arc<Source>, SourceError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        SourceError::file(path, format!("cannot read the {what}: {e}"))
-            .help(format!("check the path; the {what} is a YAML file"))
-    })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| SourceError::file(path, format!("the {what} is not UTF-8 text ({e})")))?;
-    Ok(Source::new(path, text))
-}
-
-/// The closest of `options` to `word`, when it is close enough to suggest.
-pub fn suggest<'a>(word: &str, options: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1];
-            for (j, cb) in b.iter().enumerate() {
-                let cost = usize::from(ca != *cb);
-                cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-            }
-            prev = cur;
-        }
-        prev[b.len()]
-    }
-    options
-        .into_iter()
-        .map(|o| (distance(word, o), o))
-        .filter(|(d, o)| *d <= 2.max(o.len() / 4) && *d < o.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, o)| o)
 }
 
 /// Parses `30s`, `5m`, `1h30m`, `24h`, `2d` or a number of seconds.
@@ -83,14 +44,6 @@ pub fn parse_duration(node: &Node) -> Result<Duration, String> {
         }),
         _ => Err(bad()),
     }
-}
-
-pub fn parse_duration_str(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
-    }
-    humantime::parse_duration(s).ok()
 }
 
 struct Loader<'a> {
@@ -216,7 +169,7 @@ pub fn load(
                     let scope = Scope::new(var_values.clone(), extra_values.clone(), env.clone());
                     match templates.render_json(&value.to_json(), &scope.value()) {
                         Ok(v) => {
-                            crate::engine::secret::register_secret_var(&key.name, &v);
+                            crate::util::secret::register_secret_var(&key.name, &v);
                             var_values.insert(key.name.clone(), to_value(&v));
                             vars.insert(key.name.clone(), v);
                         }

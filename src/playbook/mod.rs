@@ -4,7 +4,6 @@
 pub mod extra;
 pub mod load;
 pub mod model;
-pub mod template;
 
 #[cfg(test)]
 mod props;

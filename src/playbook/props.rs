@@ -8,7 +8,8 @@ use indexmap::IndexMap;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::{extra, load, template::Templates};
+use super::{extra, load};
+use crate::template::Templates;
 use crate::testing::{self, edits, mutate, positioned, scalar};
 
 #[derive(Debug, Clone)]
@@ -51,9 +52,7 @@ impl GenValue {
 
 /// Text that is not a template (templates are rendered, not kept).
 fn text() -> impl Strategy<Value = String> {
-    "\\PC{0,24}".prop_filter("not a template", |s| {
-        !crate::playbook::template::is_template(s)
-    })
+    "\\PC{0,24}".prop_filter("not a template", |s| !crate::template::is_template(s))
 }
 
 fn value() -> impl Strategy<Value = GenValue> {
@@ -71,7 +70,7 @@ fn value() -> impl Strategy<Value = GenValue> {
 fn vars() -> impl Strategy<Value = Vec<(String, GenValue)>> {
     prop::collection::vec(("v_[a-z0-9_]{0,6}", value()), 0..6).prop_map(|mut v| {
         let mut seen = std::collections::HashSet::new();
-        v.retain(|(k, _)| seen.insert(k.clone()) && !crate::engine::secret::is_secret_name(k));
+        v.retain(|(k, _)| seen.insert(k.clone()) && !crate::util::secret::is_secret_name(k));
         v
     })
 }

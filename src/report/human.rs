@@ -12,8 +12,8 @@ use similar::TextDiff as Differ;
 
 use super::human_ms;
 use super::live::{Live, host_count, one_line};
-use crate::engine::events::{Event, HostResult, Reporter, Status, StepEnd};
-use crate::engine::secret::redact;
+use crate::model::events::{Event, HostResult, Reporter, Status, StepEnd};
+use crate::util::secret::redact;
 
 /// Off a terminal, at most one host progress line this often.
 const HOST_LINE_EVERY: Duration = Duration::from_secs(5);
@@ -167,7 +167,7 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
 
     /// The recap: a headline, a table of steps, then the reason and remedy
     /// of everything blocked or failed.
-    fn recap(&self, r: &crate::engine::events::RunEnd) -> String {
+    fn recap(&self, r: &crate::model::events::RunEnd) -> String {
         let order = [
             "ok",
             "changed",
@@ -405,7 +405,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::engine::events::{HostResult, RunEnd, StepStart};
+    use crate::model::events::{HostResult, RunEnd, StepStart};
 
     fn end(step: &str, status: Status, message: &str, remedy: Option<&str>) -> Event {
         Event::StepEnd(StepEnd {

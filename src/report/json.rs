@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use crate::engine::events::{Event, Reporter};
-use crate::engine::secret::redact;
+use crate::model::events::{Event, Reporter};
+use crate::util::secret::redact;
 
 pub struct JsonReporter<W: Write> {
     out: W,

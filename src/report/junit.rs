@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::engine::events::{Event, Reporter, Status, StepEnd};
-use crate::engine::secret::redact;
+use crate::model::events::{Event, Reporter, Status, StepEnd};
+use crate::util::secret::redact;
 
 pub struct JunitReporter {
     path: PathBuf,
@@ -133,7 +133,7 @@ impl Reporter for JunitReporter {
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
-        crate::engine::state::write_private(&self.path, self.render().as_bytes())
+        crate::util::fsx::write_private(&self.path, self.render().as_bytes())
     }
 }
 

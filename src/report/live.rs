@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::engine::secret::redact;
+use crate::util::secret::redact;
 
 /// The bars of the running reporter, for [`suspend`] from other threads.
 static ACTIVE: Mutex<Option<MultiProgress>> = Mutex::new(None);

@@ -7,7 +7,7 @@ pub mod json;
 pub mod junit;
 pub mod live;
 
-use crate::engine::events::{Event, Reporter};
+use crate::model::events::{Event, Reporter};
 
 /// Sends every event to several reporters.
 #[derive(Default)]

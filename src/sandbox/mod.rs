@@ -44,7 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::engine::secret::Secret;
+use crate::util::secret::Secret;
 
 pub use options::{
     BackupHistory, BackupOutcome, FaultRule, FileKind, HumanDuration, KddWording, SandboxOptions,
@@ -576,7 +576,7 @@ mod tests {
         assert!(!sb.resumed);
         assert!(sb.mke_host.starts_with("https://127.0.0.1:"));
         assert!(sb.password.expose().len() >= 16);
-        assert_eq!(format!("{:?}", sb.password), crate::engine::secret::MASK);
+        assert_eq!(format!("{:?}", sb.password), crate::util::secret::MASK);
         for path in [
             &sb.ca_cert,
             &sb.inventory,

@@ -124,7 +124,7 @@ pub async fn exec(host: &Host, settings: &SshSettings, command: &str) -> Result<
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    crate::engine::child::die_with_parent(&mut cmd);
+    crate::util::child::die_with_parent(&mut cmd);
     let child = cmd.spawn().map_err(|e| {
         err(
             Cause::Other,

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{Change, Check, Facts, Module, StepContext, TaskError};
-use crate::playbook::template::error_text;
+use crate::template::error_text;
 
 /// One expression or a list of them (`true` and numbers count as their text).
 #[derive(Debug, JsonSchema)]

@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use super::mke_health::KDD_KEY;
 use super::{Change, Check, Facts, Module, StepContext, TaskError, TextDiff};
-use crate::engine::state::write_private;
 use crate::mke::config::{ConfigError, read_cluster_bool, set_calico_kdd};
 use crate::mke::{MkeClient, MkeError, is_kdd_success, kdd_put_timeout};
+use crate::util::fsx::write_private;
 
 /// The journal checkpoint recorded right before the PUT.
 pub const PUT_SENT: &str = "put-sent";

@@ -81,7 +81,7 @@ impl Command {
         if let Some(dir) = &self.chdir {
             cmd.current_dir(dir);
         }
-        crate::engine::child::die_with_parent(&mut cmd);
+        crate::util::child::die_with_parent(&mut cmd);
         let out = cmd.output().await.map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::NotFound {
                 format!("is `{program}` installed and on PATH? (no shell is used: write the program and its arguments as separate list items)")

@@ -11,9 +11,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{Change, Check, Facts, Module, StepContext, TaskError};
-use crate::engine::secret::Secret;
 use crate::mke::{BackupRequest, BackupState};
 use crate::ssh;
+use crate::util::secret::Secret;
 
 const CLI: &str = "on one manager: docker container run --rm --log-driver none --name ucp -v /var/run/docker.sock:/var/run/docker.sock -v /tmp:/backup mirantis/ucp:<your MKE version> backup --file mke-backup.tar --passphrase \"$MKE_BACKUP_PASSPHRASE\" --include-logs=false";
 const API: &str = "or through the API: curl --cacert mke-ca.pem -H \"Authorization: Bearer $TOKEN\" -X POST https://$MKE_HOST/api/ucp/backup -d '{\"passphrase\":\"…\",\"fileName\":\"mke-backup.tar\",\"includeLogs\":false,\"hostPath\":\"/var/backups/mke3\"}' (or set `create: true` with `passphrase_env`)";

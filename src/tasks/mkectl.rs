@@ -91,7 +91,7 @@ impl Module for Mkectl {
         cmd.arg("version")
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
-        crate::engine::child::die_with_parent(&mut cmd);
+        crate::util::child::die_with_parent(&mut cmd);
         let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
             .await
             .map_err(|_| {

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::engine::events::{Event, Events, HostResult};
 use crate::inventory::{Host, Inventory};
 use crate::mke::MkeClient;
-use crate::playbook::template::{Scope, Templates};
+use crate::model::events::{Event, Events, HostResult};
+pub use crate::model::{Change, Facts, TextDiff};
 use crate::ssh::SshSettings;
+use crate::template::{Scope, Templates};
 
 pub mod assert;
 pub mod calico_kdd;
@@ -27,44 +27,6 @@ pub mod mke_config;
 pub mod mke_health;
 pub mod mke_version;
 pub mod mkectl;
-
-/// Registered output of a step: a JSON object.
-pub type Facts = serde_json::Map<String, serde_json::Value>;
-
-/// One difference between the actual and the desired state.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Change {
-    /// What changes, as a stable key (`cluster_config.calico_kdd`, `run`).
-    pub key: String,
-    /// A one-line description for humans.
-    pub summary: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<serde_json::Value>,
-    /// Before/after text of a changed file, for `--diff`.
-    #[serde(skip)]
-    pub diff: Option<TextDiff>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct TextDiff {
-    pub name: String,
-    pub before: String,
-    pub after: String,
-}
-
-impl Change {
-    pub fn new(key: impl Into<String>, summary: impl Into<String>) -> Self {
-        Change {
-            key: key.into(),
-            summary: summary.into(),
-            from: None,
-            to: None,
-            diff: None,
-        }
-    }
-}
 
 /// The answer of a check phase.
 #[derive(Debug, Clone)]
@@ -187,7 +149,7 @@ pub struct StepContext<'a> {
     pub interrupted_apply: bool,
     /// The checkpoints that interrupted apply had recorded.
     pub earlier_checkpoints: &'a [String],
-    pub checkpointer: &'a crate::engine::runner::Checkpointer,
+    pub checkpointer: &'a dyn crate::model::Checkpoint,
 }
 
 impl StepContext<'_> {
@@ -465,7 +427,7 @@ pub fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<std::time::Dur
         Raw::N(_) => Err(serde::de::Error::custom(
             "a duration must be a positive number of seconds",
         )),
-        Raw::S(s) => crate::playbook::load::parse_duration_str(&s).ok_or_else(|| {
+        Raw::S(s) => crate::util::text::parse_duration_str(&s).ok_or_else(|| {
             serde::de::Error::custom(format!("`{s}` is not a duration such as 30s, 2m or 24h"))
         }),
     }

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, driving the built `mkeprep` as a user would.
 
+mod architecture;
 mod campaign;
 mod common;
 mod faults;

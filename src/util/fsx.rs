@@ -4,9 +4,6 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::Path;
 
-pub const JOURNAL_FILE: &str = "journal.jsonl";
-pub const LOCK_FILE: &str = "lock";
-
 /// Creates the state directory (0700) if needed, and tightens its mode.
 pub fn ensure_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]

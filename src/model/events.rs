@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::tasks::{Change, Facts};
+use super::{Change, Facts};
 
 /// The status of a step.
 #[derive(
@@ -105,7 +105,7 @@ pub struct StepEnd {
     pub after: Option<String>,
     /// Before/after texts for `--diff` (not serialised).
     #[serde(skip)]
-    pub diffs: Vec<crate::tasks::TextDiff>,
+    pub diffs: Vec<super::TextDiff>,
 }
 
 #[derive(Debug, Clone, Serialize)]

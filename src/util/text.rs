@@ -1,0 +1,54 @@
+//! Small text helpers: did-you-mean suggestions, digests, durations.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+/// The hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The closest of `options` to `word`, when it is close enough to suggest
+/// (Levenshtein distance at most 2, or a quarter of the option's length,
+/// and less than the whole option).
+pub fn suggest<'a>(word: &str, options: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    options
+        .into_iter()
+        .map(|o| (strsim::levenshtein(word, o), o))
+        .filter(|(d, o)| *d <= 2.max(o.len() / 4) && *d < o.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, o)| o)
+}
+
+/// Parses `30s`, `5m`, `1h30m`, `24h`, `2d` or a number of seconds.
+pub fn parse_duration_str(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+    }
+    humantime::parse_duration(s).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_words_only() {
+        assert_eq!(suggest("whne", ["when", "tags"]), Some("when"));
+        assert_eq!(suggest("netwrok", ["network", "backup"]), Some("network"));
+        assert_eq!(suggest("zzzzzz", ["when", "tags"]), None);
+        // A word no closer than the option's own length is no suggestion.
+        assert_eq!(suggest("ab", ["x"]), None);
+    }
+
+    #[test]
+    fn durations_and_digests() {
+        assert_eq!(parse_duration_str("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration_str("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration_str("-1"), None);
+        assert_eq!(sha256_hex(b"").len(), 64);
+    }
+}
