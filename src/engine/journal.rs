@@ -117,8 +117,17 @@ pub enum Record {
         run_id: String,
         ts: String,
         step: String,
+        /// The step's module and name (absent in journals written before
+        /// 0.2, so that they still resume).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        module: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
         status: Status,
         message: String,
+        /// What a person can do about a blocked or failed step.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remedy: Option<String>,
         duration_ms: u64,
         #[serde(default)]
         changes: Vec<Change>,

@@ -457,6 +457,7 @@ impl<'a> Runner<'a> {
                 duration_ms,
                 changes,
                 output,
+                remedy,
                 ..
             }) = finished.get(&step.id).cloned()
             {
@@ -465,6 +466,7 @@ impl<'a> Runner<'a> {
                 let outcome = Outcome {
                     changes,
                     output,
+                    remedy,
                     ..Outcome::new(status, message)
                 };
                 self.journal_step_end(step, &outcome, duration_ms, false, true)?;
@@ -664,8 +666,11 @@ impl<'a> Runner<'a> {
             run_id: self.run_id.clone(),
             ts: now(),
             step: step.id.clone(),
+            module: Some(step.module.to_string()),
+            name: step.name.clone(),
             status: o.status,
             message: o.message.clone(),
+            remedy: o.remedy.clone(),
             duration_ms: ms,
             changes: o.changes.clone(),
             output: o.output.clone(),
