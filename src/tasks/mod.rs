@@ -21,6 +21,7 @@ pub mod assert;
 pub mod calico_kdd;
 pub mod command;
 pub mod debug;
+pub mod fanout;
 pub mod hosts;
 pub mod mke_backup;
 pub mod mke_config;
@@ -264,7 +265,14 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError>;
 
     /// Make the changes `check` reported. Returns output to register.
-    async fn apply(&self, cx: &StepContext<'_>, changes: &[Change]) -> Result<Facts, TaskError>;
+    /// Read-only modules keep this default: their check never reports
+    /// drift, so the engine never calls it.
+    async fn apply(&self, _cx: &StepContext<'_>, _changes: &[Change]) -> Result<Facts, TaskError> {
+        Err(TaskError::new(format!(
+            "`{}` changes nothing: what its check finds needs a person (see its remedy)",
+            Self::NAME
+        )))
+    }
 
     /// Whether this step's apply is disruptive; a module may decide per step.
     fn disruptive(&self) -> bool {
