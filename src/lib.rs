@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod diag;
 pub mod engine;
+pub mod hostfacts;
 pub mod inventory;
 pub mod mke;
 pub mod model;

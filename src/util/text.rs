@@ -31,6 +31,14 @@ pub fn parse_duration_str(s: &str) -> Option<Duration> {
     humantime::parse_duration(s).ok()
 }
 
+/// `s` cut to at most `max` characters, ending in `…` when it was cut.
+pub fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}…", &s[..i]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +58,11 @@ mod tests {
         assert_eq!(parse_duration_str("1h30m"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration_str("-1"), None);
         assert_eq!(sha256_hex(b"").len(), 64);
+    }
+
+    #[test]
+    fn truncation_counts_characters() {
+        assert_eq!(truncate_chars("héllo", 10), "héllo");
+        assert_eq!(truncate_chars("héllo", 2), "hé…");
     }
 }
