@@ -128,8 +128,32 @@ pub fn render(doc: &ModuleDoc) -> String {
             p.name, p.ty, p.description
         ));
     }
+    if !doc.output.is_empty() {
+        s.push_str(&format!("\nregisters:\n{}\n", wrap(doc.output, 76, "  ")));
+    }
     s.push_str(&format!("\nexample:\n{}\n", indent(doc.example, "  ")));
     s
+}
+
+/// `text` in lines of at most `width` characters (words kept whole), each
+/// after `pad`.
+fn wrap(text: &str, width: usize, pad: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(format!("{pad}{line}"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(format!("{pad}{line}"));
+    }
+    lines.join("\n")
 }
 
 /// The Markdown reference of every module (checked into docs/modules.md).
@@ -164,6 +188,9 @@ pub fn markdown() -> String {
                 req,
                 p.description.replace('|', "\\|")
             ));
+        }
+        if !doc.output.is_empty() {
+            s.push_str(&format!("\nRegisters: {}\n", doc.output));
         }
         s.push_str(&format!("\n```yaml\n{}\n```\n", doc.example));
     }

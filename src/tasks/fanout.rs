@@ -32,6 +32,11 @@ pub trait HostOutcome: Send + 'static {
     /// The outcome of a host whose work stopped without an answer (its
     /// task panicked or was cancelled).
     fn stopped(why: String) -> Self;
+    /// Whether this outcome is the host's result to stream now; a module
+    /// whose later phase will report the host says no (default: yes).
+    fn report(&self) -> bool {
+        true
+    }
 }
 
 /// Runs `work` for every host, at most `--forks` at once, streaming each
@@ -48,6 +53,45 @@ where
     T: HostOutcome,
     F: Fn(Host, Arc<SshSettings>) -> Fut,
     Fut: Future<Output = T> + Send + 'static,
+{
+    each_host_of(cx, hosts, hosts.len(), doing, work).await
+}
+
+/// [`each_host`] over some of a step's `total` hosts (the others were
+/// reported by an earlier phase), so `host` events count against the
+/// step's whole fan-out.
+pub async fn each_host_of<T, F, Fut>(
+    cx: &StepContext<'_>,
+    hosts: &[Host],
+    total: usize,
+    doing: &str,
+    work: F,
+) -> Vec<T>
+where
+    T: HostOutcome,
+    F: Fn(Host, Arc<SshSettings>) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    each_host_then(cx, hosts, total, doing, work, |_, t| t).await
+}
+
+/// [`each_host_of`] with `then`, which sees each host's outcome (with the
+/// host's index in `hosts`) as it arrives, on the step's side of the
+/// fan-out (where the step's templates and journal are), and may settle it
+/// before its `host` event is streamed.
+pub async fn each_host_then<T, F, Fut, Then>(
+    cx: &StepContext<'_>,
+    hosts: &[Host],
+    total: usize,
+    doing: &str,
+    work: F,
+    mut then: Then,
+) -> Vec<T>
+where
+    T: HostOutcome,
+    F: Fn(Host, Arc<SshSettings>) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    Then: FnMut(usize, T) -> T,
 {
     let settings = Arc::new(cx.conn.ssh.clone());
     let forks = settings.forks.max(1);
@@ -82,15 +126,10 @@ where
         let Some(&i) = index_of.get(&id) else {
             continue;
         };
-        cx.events.emit(Event::Host(HostResult {
-            step: cx.key.to_string(),
-            host: hosts[i].address.clone(),
-            status: outcome.status().to_string(),
-            cause: outcome.cause().map(|c| c.name().to_string()),
-            message: outcome.message(),
-            duration_ms: outcome.duration_ms(),
-            total: Some(hosts.len()),
-        }));
+        let outcome = then(i, outcome);
+        if outcome.report() {
+            emit_host(cx, &hosts[i].address, &outcome, total);
+        }
         results[i] = Some(outcome);
         done += 1;
         if last_progress.elapsed() >= PROGRESS_EVERY && done < hosts.len() {
@@ -102,6 +141,19 @@ where
         .into_iter()
         .map(|r| r.unwrap_or_else(|| T::stopped("the work on this host did not finish".into())))
         .collect()
+}
+
+/// Streams one host's result (a `host` event) counted against `total`.
+pub fn emit_host(cx: &StepContext<'_>, address: &str, outcome: &impl HostOutcome, total: usize) {
+    cx.events.emit(Event::Host(HostResult {
+        step: cx.key.to_string(),
+        host: address.to_string(),
+        status: outcome.status().to_string(),
+        cause: outcome.cause().map(|c| c.name().to_string()),
+        message: outcome.message(),
+        duration_ms: outcome.duration_ms(),
+        total: Some(total.max(1)),
+    }));
 }
 
 /// `1 host`, `3 hosts`.
@@ -156,6 +208,12 @@ impl HostSession {
             addrs,
             session,
         })
+    }
+
+    /// [`HostSession::open`] for a host that will run several commands:
+    /// with OpenSSH they share one connection (a ControlMaster).
+    pub async fn open_many(host: &Host, settings: Arc<SshSettings>) -> Result<HostSession, SshError> {
+        HostSession::open(host, settings).await
     }
 
     /// Runs one command; a failure to connect or log in is classified.

@@ -21,6 +21,7 @@ pub mod assert;
 pub mod calico_kdd;
 pub mod command;
 pub mod debug;
+pub mod facts;
 pub mod fanout;
 pub mod hosts;
 pub mod mke_backup;
@@ -28,6 +29,8 @@ pub mod mke_config;
 pub mod mke_health;
 pub mod mke_version;
 pub mod mkectl;
+pub mod remote;
+pub mod targets;
 
 /// The answer of a check phase.
 #[derive(Debug, Clone)]
@@ -260,6 +263,8 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
     const DISRUPTIVE: bool = false;
     /// What the module does in check mode.
     const CHECK_MODE: &'static str = "full: the check phase is read-only";
+    /// What `register` stores, field by field (empty: see the summary).
+    const OUTPUT: &'static str = "";
 
     /// Is the desired state there? What would change? Read-only.
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError>;
@@ -294,6 +299,7 @@ pub struct ModuleDoc {
     pub example: &'static str,
     pub disruptive: bool,
     pub check_mode: &'static str,
+    pub output: &'static str,
     pub schema: schemars::Schema,
 }
 
@@ -304,6 +310,7 @@ fn doc_of<M: Module>() -> ModuleDoc {
         example: M::EXAMPLE,
         disruptive: M::DISRUPTIVE,
         check_mode: M::CHECK_MODE,
+        output: M::OUTPUT,
         schema: schemars::schema_for!(M),
     }
 }
@@ -373,6 +380,8 @@ modules! {
     Assert => assert::Assert,
     Command => command::Command,
     Debug => debug::Debug,
+    Facts => facts::FactsStep,
+    Remote => remote::Remote,
 }
 
 /// A scalar written where a string is expected (`argv: [sleep, 5]`):

@@ -31,7 +31,7 @@ impl Coverage {
     }
 }
 
-pub(super) fn same_address(a: &str, b: &str) -> bool {
+pub fn same_address(a: &str, b: &str) -> bool {
     match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
         (Ok(x), Ok(y)) => x == y,
         _ => a.eq_ignore_ascii_case(b),

@@ -25,11 +25,11 @@ use super::{Check, Facts, Module, StepContext, TaskError};
 use crate::inventory::Host;
 use crate::mke::Node;
 use crate::ssh::{Cause, SshSettings};
-use coverage::{cover, coverage_findings, role_of};
+use coverage::{coverage_findings, role_of};
 use probe::{HostCheck, Outcome};
 use remedy::{Findings, listed, remedy_for};
 
-pub use coverage::Coverage;
+pub use coverage::{Coverage, cover, same_address};
 
 /// What a failing `sudo -n true` means: the host fails (`require`), passes
 /// with a warning (`warn`), or sudo is not tried, only `true` (`skip`).

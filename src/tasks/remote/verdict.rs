@@ -1,0 +1,119 @@
+//! `failed_when`: per host, over `rc`, `stdout`, `stderr` and `host` (and
+//! every name of the step's scope), with the step's templates and their
+//! strict undefined; and the registered record of a host.
+
+use std::sync::Arc;
+
+use minijinja::value::{Object, ObjectRepr, Value};
+use serde_json::{Map, Value as Json, json};
+
+use super::host::{HostRun, Ran, State};
+use crate::ssh::Cause;
+use crate::tasks::StepContext;
+use crate::template::error_text;
+
+/// stdout and stderr are registered up to this many bytes per host each
+/// (`failed_when` sees them whole, as the transport kept them).
+pub const KEEP: usize = 4096;
+
+/// The step's scope with one host's result on top.
+#[derive(Debug)]
+struct HostVars {
+    base: Value,
+    own: [(&'static str, Value); 4],
+}
+
+impl Object for HostVars {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let k = key.as_str()?;
+        if let Some((_, v)) = self.own.iter().find(|(n, _)| *n == k) {
+            return Some(v.clone());
+        }
+        self.base.get_item(key).ok().filter(|v| !v.is_undefined())
+    }
+}
+
+/// Settles a host whose command ran: `Passed` (probe) or `Changed`
+/// (action) unless `failed_when` (default `rc != 0`) holds.
+pub fn settle(cx: &StepContext<'_>, expr: Option<&str>, address: &str, run: &mut HostRun, action: bool) {
+    if !matches!(run.state, State::Ran) {
+        return;
+    }
+    let Some(ran) = &run.ran else {
+        return;
+    };
+    let failed = match expr {
+        None => Ok(ran.rc != 0),
+        Some(e) => {
+            let vars = HostVars {
+                base: cx.scope.value(),
+                own: [
+                    ("rc", Value::from(ran.rc)),
+                    ("stdout", Value::from(ran.stdout.as_str())),
+                    ("stderr", Value::from(ran.stderr.as_str())),
+                    ("host", Value::from(address)),
+                ],
+            };
+            cx.templates
+                .eval_bool(e, &Value::from_object(vars))
+                .map_err(|err| error_text(&err))
+        }
+    };
+    run.state = match failed {
+        Ok(false) if action => State::Changed,
+        Ok(false) => State::Passed,
+        Ok(true) => State::Failed(
+            Cause::Command,
+            format!(
+                "`failed_when: {}` holds: {}",
+                expr.unwrap_or("rc != 0"),
+                super::host::said(ran)
+            ),
+        ),
+        Err(why) => State::Failed(Cause::Other, format!("`failed_when`: {why}")),
+    };
+}
+
+/// `text` cut to [`KEEP`] bytes (on a character boundary), saying so.
+fn kept(text: &str) -> String {
+    if text.len() <= KEEP {
+        return text.to_string();
+    }
+    let mut end = KEEP;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…[cut: {} bytes in all]", &text[..end], text.len())
+}
+
+/// The registered record of one host: `rc`, `stdout`, `stderr`, `ok`,
+/// `changed`, and `reason`, `cause`/`error`, `from_journal` when they apply.
+pub fn record(run: &HostRun) -> Json {
+    let empty = Ran::default();
+    let ran = run.ran.as_ref();
+    let r = ran.unwrap_or(&empty);
+    let mut m = Map::new();
+    m.insert("rc".into(), ran.map_or(Json::Null, |r| json!(r.rc)));
+    m.insert("stdout".into(), kept(&r.stdout).into());
+    m.insert("stderr".into(), kept(&r.stderr).into());
+    m.insert("ok".into(), run.ok().into());
+    m.insert("changed".into(), run.changed().into());
+    match &run.state {
+        State::InSync(why) | State::Drift(why) => {
+            m.insert("reason".into(), why.clone().into());
+        }
+        State::Failed(c, e) | State::Unknown(c, e) => {
+            m.insert("cause".into(), c.name().into());
+            m.insert("error".into(), e.clone().into());
+        }
+        State::DoneBefore => {
+            m.insert("from_journal".into(), true.into());
+        }
+        _ => {}
+    }
+    Json::Object(m)
+}
