@@ -135,7 +135,8 @@ impl Default for Connections {
 
 /// What a task may use while it runs.
 pub struct StepContext<'a> {
-    pub step_id: &'a str,
+    /// The step key this context runs (`ID`, or `ID[N]` in a loop).
+    pub key: &'a crate::model::StepKey,
     pub check_mode: bool,
     pub templates: &'a Templates,
     pub scope: &'a Arc<Scope>,
@@ -199,7 +200,7 @@ impl StepContext<'_> {
         ms: u64,
     ) {
         self.events.emit(Event::Host(HostResult {
-            step: self.step_id.to_string(),
+            step: self.key.to_string(),
             host: host.address.clone(),
             status: status.to_string(),
             cause: cause.map(str::to_string),
@@ -212,7 +213,7 @@ impl StepContext<'_> {
     /// Reports progress of a long wait (shown to people, not in JSON).
     pub fn progress(&self, message: impl Into<String>) {
         self.events.emit(Event::Progress {
-            step: self.step_id.to_string(),
+            step: self.key.to_string(),
             message: message.into(),
             elapsed_s: None,
             expected_s: None,
@@ -229,7 +230,7 @@ impl StepContext<'_> {
         expected: Option<Duration>,
     ) {
         self.events.emit(Event::Progress {
-            step: self.step_id.to_string(),
+            step: self.key.to_string(),
             message: message.into(),
             elapsed_s: Some(elapsed.as_secs_f64()),
             expected_s: expected.map(|d| d.as_secs_f64()),
