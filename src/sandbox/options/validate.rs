@@ -114,45 +114,46 @@ mod tests {
 
     #[test]
     fn validation_names_the_knob() {
-        let opts = SandboxOptions {
-            managers: 4,
-            ..Default::default()
-        };
-        assert!(
-            opts.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("managers")
-        );
-        let opts = SandboxOptions {
-            down_node: vec![9],
-            ..Default::default()
-        };
-        assert!(
-            opts.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("down_node")
-        );
-        let opts = SandboxOptions {
-            mke_version: "3.8".into(),
-            ..Default::default()
-        };
-        assert!(
-            opts.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("mke_version")
-        );
-        let opts = SandboxOptions {
-            backup_file: "backup.tar".into(),
-            ..Default::default()
-        };
-        assert!(opts.validate().is_err());
-        let opts = SandboxOptions {
-            kdd_seconds_per_node: f64::NAN,
-            ..Default::default()
-        };
-        assert!(opts.validate().is_err());
+        let cases = [
+            (
+                SandboxOptions {
+                    managers: 4,
+                    ..Default::default()
+                },
+                "managers",
+            ),
+            (
+                SandboxOptions {
+                    down_node: vec![9],
+                    ..Default::default()
+                },
+                "down_node",
+            ),
+            (
+                SandboxOptions {
+                    mke_version: "3.8".into(),
+                    ..Default::default()
+                },
+                "mke_version",
+            ),
+            (
+                SandboxOptions {
+                    backup_file: "backup.tar".into(),
+                    ..Default::default()
+                },
+                "backup_file",
+            ),
+            (
+                SandboxOptions {
+                    kdd_seconds_per_node: f64::NAN,
+                    ..Default::default()
+                },
+                "kdd_seconds_per_node",
+            ),
+        ];
+        for (opts, knob) in cases {
+            let err = opts.validate().unwrap_err().to_string();
+            assert!(err.contains(knob), "{knob}: {err}");
+        }
     }
 }
