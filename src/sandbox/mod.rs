@@ -18,11 +18,13 @@
 //! config PUT bodies `config-put-N.toml` next to it.
 
 mod api;
+mod canned;
 pub mod cli;
 mod client_files;
 mod commands;
 mod config;
 mod files;
+mod node_sim;
 pub mod options;
 mod record;
 mod shared;

@@ -192,7 +192,26 @@ impl Handler for NodeSession {
                 "exit": out.code,
             }),
         );
-        Self::finish(channel, session, out)
+        if out.delay.is_zero() {
+            return Self::finish(channel, session, out);
+        }
+        // A slow command: answer later, so the connection's other channels
+        // go on meanwhile (and a client that gives up is no error).
+        session.channel_success(channel)?;
+        let handle = session.handle();
+        self.shared.spawn(async move {
+            tokio::time::sleep(out.delay).await;
+            if !out.stdout.is_empty() {
+                let _ = handle.data(channel, out.stdout).await;
+            }
+            if !out.stderr.is_empty() {
+                let _ = handle.extended_data(channel, 1, out.stderr).await;
+            }
+            let _ = handle.exit_status_request(channel, out.code).await;
+            let _ = handle.eof(channel).await;
+            let _ = handle.close(channel).await;
+        });
+        Ok(())
     }
 
     async fn shell_request(
@@ -205,6 +224,7 @@ impl Handler for NodeSession {
             stderr: b"sandbox: interactive shells are not simulated; run one command, e.g. ssh ... true\n"
                 .to_vec(),
             code: 127,
+            delay: std::time::Duration::ZERO,
         };
         Self::finish(channel, session, out)
     }

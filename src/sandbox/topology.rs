@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use super::node_sim::Sim;
 use super::options::SandboxOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub struct Node {
     pub down: bool,
     pub addr_zero: bool,
     pub sudo_needs_password: bool,
+    /// What the node reports about itself.
+    pub sim: Sim,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +47,7 @@ impl Topology {
                     down: opts.down_node.contains(&number),
                     addr_zero: role == Role::Manager && opts.manager_addr_zero.contains(&number),
                     sudo_needs_password: opts.sudo_password_node.contains(&number),
+                    sim: Sim::new(opts, number, role),
                 }
             })
             .collect();

@@ -126,60 +126,67 @@ async fn addresses(host: &Host, cx: &StepContext<'_>) -> Vec<IpAddr> {
     }
 }
 
-/// The roles of `hosts` from the cluster, or from an earlier `hosts` step.
+/// The roles of `hosts` from the cluster (`GET /nodes`); when the API is
+/// absent or does not answer, from an earlier `hosts` step's output.
 pub async fn roles(cx: &StepContext<'_>, hosts: &[Host]) -> Result<Roles, TaskError> {
-    match &cx.conn.mke {
-        Ok(client) => {
-            let nodes = client.nodes().await.map_err(|e| {
-                TaskError::new(format!("cannot list the cluster's nodes to tell managers from workers: {e}"))
-                    .remedy("check the MKE API (MKE_HOST, credentials, CA), or name the hosts: `on: [10.0.0.11, …]`")
-            })?;
-            let mut ips = Vec::with_capacity(hosts.len());
-            for h in hosts {
-                ips.push(addresses(h, cx).await);
-            }
-            let cov = cover(hosts, &ips, &nodes);
-            let of = cov
-                .node_of_host
-                .iter()
-                .map(|n| {
-                    n.map(|n| {
-                        if nodes[n].is_manager() {
-                            Role::Manager
-                        } else {
-                            Role::Worker
-                        }
+    let why = match &cx.conn.mke {
+        Ok(client) => match client.nodes().await {
+            Ok(nodes) => {
+                let mut ips = Vec::with_capacity(hosts.len());
+                for h in hosts {
+                    ips.push(addresses(h, cx).await);
+                }
+                let cov = cover(hosts, &ips, &nodes);
+                let of = cov
+                    .node_of_host
+                    .iter()
+                    .map(|n| {
+                        n.map(|n| {
+                            if nodes[n].is_manager() {
+                                Role::Manager
+                            } else {
+                                Role::Worker
+                            }
+                        })
                     })
-                })
-                .collect();
-            Ok(Roles {
-                of,
-                source: "GET /nodes".into(),
-            })
-        }
-        Err(why) => from_hosts_step(cx, hosts).ok_or_else(|| {
-            TaskError::new(format!(
-                "cannot tell managers from workers: {why}, and no earlier `hosts` step registered the roles"
-            ))
-            .remedy("export MKE_HOST, MKE_USERNAME and MKE_PASSWORD so roles come from GET /nodes, run a `hosts` step first, or name the hosts: `on: [10.0.0.11, …]`")
-        }),
-    }
+                    .collect();
+                return Ok(Roles {
+                    of,
+                    source: "GET /nodes".into(),
+                });
+            }
+            Err(e) => format!("cannot list the cluster's nodes: {e}"),
+        },
+        Err(why) => why.clone(),
+    };
+    from_registered(&registered_outputs(cx), hosts).ok_or_else(|| {
+        TaskError::new(format!(
+            "cannot tell managers from workers: {why}, and no earlier `hosts` step registered the roles"
+        ))
+        .remedy("export MKE_HOST, MKE_USERNAME and MKE_PASSWORD so roles come from GET /nodes, run a `hosts` step first, or name the hosts: `on: [10.0.0.11, …]`")
+    })
 }
 
-/// Roles from the registered output of an earlier `hosts` step (a list of
-/// `{address, role}` under `hosts`).
-fn from_hosts_step(cx: &StepContext<'_>, hosts: &[Host]) -> Option<Roles> {
-    let steps = cx.scope.value().get_attr("steps").ok()?;
-    for id in steps.try_iter().ok()? {
-        let Some(id) = id.as_str().map(str::to_string) else {
-            continue;
-        };
-        let Ok(out) = steps.get_attr(&id) else {
-            continue;
-        };
-        let Ok(json) = serde_json::to_value(&out) else {
-            continue;
-        };
+/// The registered outputs of the steps before this one: (id, output).
+fn registered_outputs(cx: &StepContext<'_>) -> Vec<(String, Value)> {
+    let Ok(steps) = cx.scope.value().get_attr("steps") else {
+        return Vec::new();
+    };
+    let Ok(ids) = steps.try_iter() else {
+        return Vec::new();
+    };
+    ids.filter_map(|id| {
+        let id = id.as_str()?.to_string();
+        let out = steps.get_attr(&id).ok()?;
+        Some((id.clone(), serde_json::to_value(&out).ok()?))
+    })
+    .collect()
+}
+
+/// Roles from a `hosts` step's registered output (a list of
+/// `{address, role}` under `hosts`), the latest such step first.
+fn from_registered(outputs: &[(String, Value)], hosts: &[Host]) -> Option<Roles> {
+    for (id, json) in outputs.iter().rev() {
         let Some(list) = json.get("hosts").and_then(Value::as_array) else {
             continue;
         };
@@ -197,7 +204,7 @@ fn from_hosts_step(cx: &StepContext<'_>, hosts: &[Host]) -> Option<Roles> {
         if of.iter().any(Option::is_some) {
             return Some(Roles {
                 of,
-                source: format!("steps.{id}"),
+                source: format!("steps.{id} (an earlier `hosts` step)"),
             });
         }
     }
@@ -277,5 +284,37 @@ mod tests {
         assert!(e.contains("did you mean `managers`"), "{e}");
         assert!(p(serde_json::json!([])).unwrap_err().contains("empty"));
         assert!(p(serde_json::json!(3)).is_err());
+    }
+
+    fn host(a: &str) -> Host {
+        Host {
+            address: a.into(),
+            port: 22,
+            user: "u".into(),
+            key_path: None,
+            private_address: None,
+            private_interface: None,
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn roles_from_an_earlier_hosts_step() {
+        let hosts = [host("10.0.0.1"), host("10.0.0.2"), host("10.0.0.3")];
+        let outputs = vec![
+            ("facts".to_string(), serde_json::json!({"hosts": {"10.0.0.1": {}}})),
+            (
+                "check-hosts".to_string(),
+                serde_json::json!({"hosts": [
+                    {"address": "10.0.0.1", "role": "manager"},
+                    {"address": "10.0.0.2", "role": "worker"},
+                    {"address": "10.0.0.3"}
+                ]}),
+            ),
+        ];
+        let r = from_registered(&outputs, &hosts).expect("roles");
+        assert_eq!(r.of, [Some(Role::Manager), Some(Role::Worker), None]);
+        assert_eq!(r.source, "steps.check-hosts (an earlier `hosts` step)");
+        assert!(from_registered(&outputs[..1], &hosts).is_none());
     }
 }

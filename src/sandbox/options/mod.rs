@@ -4,6 +4,7 @@
 
 mod faults;
 mod kinds;
+mod nodes;
 mod validate;
 
 use std::time::Duration;
@@ -13,6 +14,8 @@ use serde::Deserialize;
 
 pub use faults::{FaultRule, FaultValue, NoValue, Seconds, StatusCode};
 pub use kinds::{BackupHistory, BackupOutcome, FileKind, HumanDuration, KddWording};
+pub use nodes::{Canned, Count, PerNode, Ports, Size, Word, for_node};
+use nodes::one_or_many;
 
 /// The most nodes a sandbox simulates (each gets its own SSH listener).
 pub const MAX_NODES: u32 = 1000;
@@ -77,6 +80,56 @@ pub struct SandboxOptions {
     /// Version printed by the stand-in `mkectl version` in the sandbox's bin directory
     #[arg(long, value_name = "X.Y.Z", default_value = DEFAULT_MKECTL_VERSION, help_heading = "Cluster")]
     pub mkectl_version: String,
+
+    // What the nodes report to `facts`, `remote` and `node_requirements`
+    // (values: src/sandbox/options/nodes.rs; answers: src/sandbox/node_sim.rs).
+    /// OS of nodes, '[N=]NAME': ubuntu-22.04 (default), ubuntu-24.04, rhel-8.10, rhel-9.4, rocky-9.4, debian-12 (that release's os-release and kernel) (repeatable)
+    #[arg(long, value_name = "[N=]OS", help_heading = "Nodes")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub node_os: Vec<PerNode<Word>>,
+
+    /// CPUs (nproc) of nodes, '[N=]COUNT' [default: 8] (repeatable)
+    #[arg(long, value_name = "[N=]COUNT", help_heading = "Nodes")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub node_cpus: Vec<PerNode<Count>>,
+
+    /// Memory of nodes, '[N=]SIZE' (MemTotal reads 2% less, as on real machines) [default: 32GiB] (repeatable)
+    #[arg(long, value_name = "[N=]SIZE", help_heading = "Nodes")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub node_memory: Vec<PerNode<Size>>,
+
+    /// cgroup version of nodes, '[N=]1' or '[N=]2' [default: 1 on RHEL 8, 2 elsewhere] (repeatable)
+    #[arg(long, value_name = "[N=]1|2", help_heading = "Nodes")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub node_cgroup: Vec<PerNode<Count>>,
+
+    /// Free space of the nodes' filesystem (/ and all below it), '[N=]SIZE' [default: 150GiB of 200GiB] (repeatable)
+    #[arg(long, value_name = "[N=]SIZE", help_heading = "Nodes")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub node_disk_free: Vec<PerNode<Size>>,
+
+    /// More TCP ports listening on nodes besides sshd's and MKE 3's, '[N=]PORT[,PORT…]' (repeatable)
+    #[arg(long, value_name = "[N=]PORTS", help_heading = "Nodes")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub node_ports: Vec<PerNode<Ports>>,
+
+    /// CPU architecture of nodes (uname -m), '[N=]ARCH' [default: x86_64] (repeatable)
+    #[arg(long, value_name = "[N=]ARCH", help_heading = "Nodes")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub node_arch: Vec<PerNode<Word>>,
+
+    /// A program missing on nodes, '[N=]TOOL': running it exits 127, command not found (repeatable)
+    #[arg(long, value_name = "[N=]TOOL", help_heading = "Nodes")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub node_missing_tool: Vec<PerNode<Word>>,
+
+    /// Node N reports the same /etc/machine-id as the other nodes listed (cloned VMs) (repeatable)
+    #[arg(long, value_name = "N", help_heading = "Nodes")]
+    pub duplicate_machine_id: Vec<u32>,
+
+    /// Canned answers for site commands (playbook `sandbox: commands:` only): a list of {run, stdout, stderr, rc, nodes, creates, removes, seconds}
+    #[arg(skip)]
+    pub commands: Vec<Canned>,
 
     /// Initial state: [cluster_config] calico_kdd = true (Calico already on the Kubernetes datastore)
     #[arg(long, help_heading = "Initial state")]
@@ -187,6 +240,16 @@ impl Default for SandboxOptions {
             manager_addr_zero: Vec::new(),
             sudo_password_node: Vec::new(),
             mkectl_version: DEFAULT_MKECTL_VERSION.into(),
+            node_os: Vec::new(),
+            node_cpus: Vec::new(),
+            node_memory: Vec::new(),
+            node_cgroup: Vec::new(),
+            node_disk_free: Vec::new(),
+            node_ports: Vec::new(),
+            node_arch: Vec::new(),
+            node_missing_tool: Vec::new(),
+            duplicate_machine_id: Vec::new(),
+            commands: Vec::new(),
             calico_kdd: false,
             unmanaged_cni: false,
             calico_ebpf: false,

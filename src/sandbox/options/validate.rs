@@ -88,7 +88,7 @@ impl SandboxOptions {
                 return bad(format!("{name} = {value}: choose 0 to {max} seconds"));
             }
         }
-        Ok(())
+        self.validate_nodes()
     }
 }
 

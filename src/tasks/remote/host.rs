@@ -10,12 +10,32 @@ use crate::ssh::{Cause, SshError, SshSettings};
 use crate::tasks::fanout::{HostOutcome, HostSession};
 
 /// What a command printed and how it exited (stdout/stderr as the
-/// transport kept them: up to 1 MiB each).
+/// transport kept them, up to 1 MiB each, without their final newline, as
+/// Ansible registers them).
 #[derive(Debug, Clone, Default)]
 pub struct Ran {
     pub rc: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Ran {
+    pub fn of(out: crate::ssh::Output) -> Ran {
+        let chomp = |mut s: String| {
+            if s.ends_with('\n') {
+                s.pop();
+                if s.ends_with('\r') {
+                    s.pop();
+                }
+            }
+            s
+        };
+        Ran {
+            rc: out.status,
+            stdout: chomp(out.stdout),
+            stderr: chomp(out.stderr),
+        }
+    }
 }
 
 /// Where a host stands.
@@ -155,11 +175,7 @@ pub async fn probe(host: Host, settings: Arc<SshSettings>, line: Arc<String>) ->
     .await;
     let mut run = match ran {
         Ok(out) => HostRun {
-            ran: Some(Ran {
-                rc: out.status,
-                stdout: out.stdout,
-                stderr: out.stderr,
-            }),
+            ran: Some(Ran::of(out)),
             ..HostRun::new(State::Ran)
         },
         Err(e) => HostRun::new(State::Failed(e.cause, e.message)),
@@ -223,12 +239,7 @@ async fn guard_on(s: &mut HostSession, g: &Guards) -> Result<State, SshError> {
         }
     }
     if let Some((shown, probe)) = &g.unless {
-        let out = s.exec(probe).await?;
-        let ran = Ran {
-            rc: out.status,
-            stdout: out.stdout,
-            stderr: out.stderr,
-        };
+        let ran = Ran::of(s.exec(probe).await?);
         match ran.rc {
             0 => return Ok(State::InSync(format!("`{shown}` exits 0"))),
             126 | 127 => {
@@ -281,11 +292,7 @@ pub async fn act(
     session.close().await;
     let run = match out {
         Ok(out) => HostRun {
-            ran: Some(Ran {
-                rc: out.status,
-                stdout: out.stdout,
-                stderr: out.stderr,
-            }),
+            ran: Some(Ran::of(out)),
             ..HostRun::new(State::Ran)
         },
         // The connection was never made (OpenSSH connects per command):
