@@ -5,6 +5,7 @@ mod campaign;
 mod common;
 mod faults;
 mod hosts;
+mod nodes;
 mod people;
 mod runner;
 mod safety;

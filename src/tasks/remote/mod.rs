@@ -178,9 +178,7 @@ impl Remote {
                     "`failed_when` is an expression, written without `{{ }}` (e.g. `rc != 0 or 'error' in stdout`)",
                 );
             }
-            cx.templates
-                .expression_names(e)
-                .map_err(|err| TaskError::new(format!("`failed_when: {e}`: {}", crate::template::error_text(&err))))?;
+            verdict::check_names(cx, e)?;
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value as Json, json};
 
 use super::host::{HostRun, Ran, State};
 use crate::ssh::Cause;
-use crate::tasks::StepContext;
+use crate::tasks::{StepContext, TaskError};
 use crate::template::error_text;
 
 /// stdout and stderr are registered up to this many bytes per host each
@@ -34,6 +34,39 @@ impl Object for HostVars {
             return Some(v.clone());
         }
         self.base.get_item(key).ok().filter(|v| !v.is_undefined())
+    }
+}
+
+/// The names a host's `failed_when` may use besides the scope's.
+const HOST_NAMES: [&str; 4] = ["rc", "stdout", "stderr", "host"];
+
+/// Checks `expr` once, before any host: its syntax, and that every name it
+/// uses is defined (comparisons with an undefined name would not fail by
+/// themselves).
+pub fn check_names(cx: &StepContext<'_>, expr: &str) -> Result<(), TaskError> {
+    let err = |why: String| TaskError::new(format!("`failed_when: {expr}`: {why}"));
+    let names = cx
+        .templates
+        .expression_names(expr)
+        .map_err(|e| err(error_text(&e)))?;
+    let scope = cx.scope.value();
+    let mut unknown: Vec<&String> = names
+        .iter()
+        .filter(|n| !n.contains('.'))
+        .filter(|n| {
+            !HOST_NAMES.contains(&n.as_str())
+                && !cx.templates.is_global(n)
+                && scope.get_attr(n).map_or(true, |v| v.is_undefined())
+        })
+        .collect();
+    unknown.sort();
+    match unknown.first() {
+        None => Ok(()),
+        Some(n) => Err(err(format!(
+            "`{n}` is undefined (per host: {}; and the playbook's names)",
+            HOST_NAMES.join(", ")
+        ))
+        .remedy("write failed_when over rc, stdout, stderr and host, e.g. `rc != 0 or 'ERROR' in stdout`")),
     }
 }
 
