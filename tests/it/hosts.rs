@@ -242,7 +242,7 @@ fn sandbox_even_manager_count_is_blocked() {
 const SSHD: &str = "/usr/sbin/sshd";
 
 /// A throwaway OpenSSH daemon on loopback addresses; killed on drop.
-struct Sshd {
+pub(crate) struct Sshd {
     child: Child,
 }
 
@@ -256,7 +256,7 @@ impl Drop for Sshd {
 /// Whether the real-sshd test can run here. Without sshd (or its privilege
 /// separation directory) it fails under CI, which installs openssh-server,
 /// and is skipped with a note elsewhere.
-fn sshd_available() -> bool {
+pub(crate) fn sshd_available() -> bool {
     let why = if !Path::new(SSHD).exists() {
         Some(format!(
             "{SSHD} is not installed (apt-get install openssh-server)"
@@ -279,7 +279,7 @@ fn sshd_available() -> bool {
 }
 
 /// `ssh-keygen -q ARGS -f PATH`, which must succeed.
-fn ssh_keygen(args: &[&str], path: &Path) {
+pub(crate) fn ssh_keygen(args: &[&str], path: &Path) {
     let status = Command::new("ssh-keygen")
         .arg("-q")
         .args(args)
@@ -291,18 +291,18 @@ fn ssh_keygen(args: &[&str], path: &Path) {
     assert!(status.success(), "ssh-keygen {args:?} failed");
 }
 
-fn keygen(path: &Path) {
+pub(crate) fn keygen(path: &Path) {
     ssh_keygen(&["-t", "ed25519", "-N", "", "-C", "mkeprep-test"], path);
 }
 
 /// Test addresses in 127.0.NET.0/24, away from the sandbox's nodes
 /// (127.0.0.11 on); one /24 per transport so their tests run side by side.
-fn loopback(net: u8, last: u8) -> Ipv4Addr {
+pub(crate) fn loopback(net: u8, last: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, net, last)
 }
 
 /// A port free on every one of `addrs` (bounded retries).
-fn free_port(addrs: &[Ipv4Addr]) -> u16 {
+pub(crate) fn free_port(addrs: &[Ipv4Addr]) -> u16 {
     for _ in 0..50 {
         let first = TcpListener::bind(SocketAddrV4::new(addrs[0], 0)).expect("bind port 0");
         let port = first.local_addr().expect("local addr").port();
@@ -317,13 +317,13 @@ fn free_port(addrs: &[Ipv4Addr]) -> u16 {
     panic!("no port free on all of {addrs:?} after 50 tries");
 }
 
-fn current_user() -> String {
+pub(crate) fn current_user() -> String {
     let out = Command::new("id").arg("-un").output().expect("run id");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// One sshd for up to 16 addresses (OpenSSH's limit on ListenAddress).
-fn start_sshd(
+pub(crate) fn start_sshd(
     dir: &Path,
     name: &str,
     host_key: &Path,
@@ -368,14 +368,14 @@ fn start_sshd(
     sshd
 }
 
-fn known_hosts_line(addr: Ipv4Addr, port: u16, host_pub: &Path) -> String {
+pub(crate) fn known_hosts_line(addr: Ipv4Addr, port: u16, host_pub: &Path) -> String {
     let key = std::fs::read_to_string(host_pub).expect("host public key");
     let mut words = key.split_whitespace();
     let (kind, body) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     format!("[{addr}]:{port} {kind} {body}\n")
 }
 
-fn inventory_entry(address: &str, port: u16, user: &str, key: &Path) -> String {
+pub(crate) fn inventory_entry(address: &str, port: u16, user: &str, key: &Path) -> String {
     format!(
         "  - address: {address}\n    port: {port}\n    user: {user}\n    keyPath: {}\n",
         key.display()

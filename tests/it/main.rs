@@ -6,6 +6,7 @@ mod common;
 mod faults;
 mod hosts;
 mod nodes;
+mod nodes_sshd;
 mod people;
 mod runner;
 mod safety;
