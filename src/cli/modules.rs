@@ -128,8 +128,11 @@ pub fn render(doc: &ModuleDoc) -> String {
             p.name, p.ty, p.description
         ));
     }
-    if !doc.output.is_empty() {
-        s.push_str(&format!("\nregisters:\n{}\n", wrap(doc.output, 76, "  ")));
+    if let Some(fields) = doc.outputs {
+        s.push_str("\nregisters:\n");
+        for (field, what) in fields {
+            s.push_str(&format!("  {field:<16} {}\n", wrap(what, 60, &" ".repeat(19)).trim_start()));
+        }
     }
     s.push_str(&format!("\nexample:\n{}\n", indent(doc.example, "  ")));
     s
@@ -189,8 +192,11 @@ pub fn markdown() -> String {
                 p.description.replace('|', "\\|")
             ));
         }
-        if !doc.output.is_empty() {
-            s.push_str(&format!("\nRegisters: {}\n", doc.output));
+        if let Some(fields) = doc.outputs {
+            s.push_str("\n| registers | what it holds |\n|---|---|\n");
+            for (field, what) in fields {
+                s.push_str(&format!("| `{field}` | {} |\n", what.replace('|', "\\|")));
+            }
         }
         s.push_str(&format!("\n```yaml\n{}\n```\n", doc.example));
     }

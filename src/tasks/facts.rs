@@ -236,7 +236,12 @@ impl Module for FactsStep {
     const EXAMPLE: &'static str = "- id: facts\n  facts:\n    on: all\n    paths: [/, /var/lib]\n  # later: steps.facts.hosts['10.0.0.11'].cpus";
     const CHECK_MODE: &'static str =
         "full: read-only (cat of /etc and /proc files, uname, nproc, stat, df, grep, docker version)";
-    const OUTPUT: &'static str = "`hosts`: per inventory address, `os` (`id`, `version_id`, `pretty_name`), `kernel`, `arch`, `cpus`, `memory_bytes` (MemTotal), `cgroup_version` (1 or 2), `disk` (per path: `total_bytes`, `avail_bytes`, `mount`, `filesystem`), `listening_tcp_ports`, `machine_id`, `hostname`, `docker_version` (null when Docker is absent or does not answer; `docker_note` says which), `errors` (fact → why it could not be read), `ok`, and `cause`/`error` for a host that could not be reached; `ok` and `failed`: host counts; `roles_from` when `on` needed roles.";
+    const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
+        ("hosts", "per inventory address: `os` (`id`, `version_id`, `pretty_name`), `kernel`, `arch`, `cpus`, `memory_bytes` (MemTotal), `cgroup_version` (1 or 2), `disk` (per path: `total_bytes`, `avail_bytes`, `mount`, `filesystem`), `listening_tcp_ports`, `machine_id`, `hostname`, `docker_version` (null when Docker is absent or does not answer; `docker_note` says which), `errors` (fact → why it could not be read), `ok`, and `cause`/`error` for a host that could not be reached"),
+        ("ok", "how many hosts' facts were all read"),
+        ("failed", "how many hosts could not be reached or lack a fact"),
+        ("roles_from", "where the roles `on` needed came from: `GET /nodes` or an earlier `hosts` step (absent when none were needed)"),
+    ]);
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
         check_paths("paths", &self.paths)?;

@@ -119,8 +119,14 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
     const DISRUPTIVE: bool = false;
     /// What the module does in check mode.
     const CHECK_MODE: &'static str = "full: the check phase is read-only";
-    /// What `register` stores, field by field (empty: see the summary).
-    const OUTPUT: &'static str = "";
+    /// The fields a step of this module registers, with what each holds;
+    /// `None` when the module does not declare them (then `steps.X.field`
+    /// is not checked when the playbook loads).
+    const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = None;
+    /// Parameters whose plain strings are expressions (not templates),
+    /// each with the names it may use besides the playbook's
+    /// (`failed_when` may use `rc`, `stdout`, `stderr`).
+    const EXPRESSIONS: &'static [(&'static str, &'static [&'static str])] = &[];
 
     /// Is the desired state there? What would change? Read-only.
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError>;
@@ -155,7 +161,7 @@ pub struct ModuleDoc {
     pub example: &'static str,
     pub disruptive: bool,
     pub check_mode: &'static str,
-    pub output: &'static str,
+    pub outputs: Option<&'static [(&'static str, &'static str)]>,
     pub schema: schemars::Schema,
 }
 
@@ -166,7 +172,7 @@ fn doc_of<M: Module>() -> ModuleDoc {
         example: M::EXAMPLE,
         disruptive: M::DISRUPTIVE,
         check_mode: M::CHECK_MODE,
-        output: M::OUTPUT,
+        outputs: M::OUTPUTS,
         schema: schemars::schema_for!(M),
     }
 }
@@ -243,6 +249,26 @@ macro_rules! modules {
                     $(#[cfg(test)] Task::$tvariant(m) => m.apply(cx, changes).await,)*
                 }
             }
+        }
+
+        /// The fields module `name` declares it registers.
+        pub fn outputs(name: &str) -> Option<&'static [(&'static str, &'static str)]> {
+            $(
+                if name == <$ty as Module>::NAME {
+                    return <$ty as Module>::OUTPUTS;
+                }
+            )*
+            None
+        }
+
+        /// Module `name`'s expression parameters and their local names.
+        pub fn expressions(name: &str) -> &'static [(&'static str, &'static [&'static str])] {
+            $(
+                if name == <$ty as Module>::NAME {
+                    return <$ty as Module>::EXPRESSIONS;
+                }
+            )*
+            &[]
         }
 
         /// Documentation of every module, generated from the code.
