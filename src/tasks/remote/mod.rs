@@ -407,7 +407,7 @@ fn failure_detail(r: &HostRun) -> String {
 impl Module for Remote {
     const NAME: &'static str = "remote";
     const SUMMARY: &'static str = "Run a command on the inventory's hosts over SSH: a read-only probe (fails the step where `failed_when` holds, also under --check) or an action made idempotent by `creates`/`unless` checked on each node.";
-    const EXAMPLE: &'static str = "- id: ntp-synced\n  remote:\n    argv: [timedatectl, show, -p, NTPSynchronized, --value]\n    read_only: true\n    failed_when: \"stdout.strip() != 'yes'\"\n- id: sysctl-forwarding\n  remote:\n    script: \"echo net.ipv4.ip_forward=1 > /etc/sysctl.d/90-mke.conf && sysctl -p /etc/sysctl.d/90-mke.conf\"\n    become: true\n    creates: /etc/sysctl.d/90-mke.conf\n    on: workers";
+    const EXAMPLE: &'static str = "- id: ntp-synced\n  remote:\n    argv: [timedatectl, show, -p, NTPSynchronized, --value]\n    read_only: true\n    failed_when: \"stdout != 'yes'\"\n- id: sysctl-forwarding\n  remote:\n    script: \"echo net.ipv4.ip_forward=1 > /etc/sysctl.d/90-mke.conf && sysctl -p /etc/sysctl.d/90-mke.conf\"\n    become: true\n    creates: /etc/sysctl.d/90-mke.conf\n    on: workers";
     const CHECK_MODE: &'static str = "probes (`read_only: true`) run and can fail; actions run only their `creates`/`unless` checks and report `would change` with the hosts";
     const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
         ("hosts", "per inventory address: `rc` (null where the command did not run), `stdout` and `stderr` (without the final newline; the first 4 KiB each), `ok`, `changed`, and `reason` (why in sync or due), `cause`/`error` (a failure), `from_journal` (done by an interrupted earlier run)"),
