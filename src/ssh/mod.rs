@@ -15,6 +15,7 @@
 //! from quoted words.
 
 pub mod known_hosts;
+pub mod mux;
 pub mod native;
 pub mod openssh;
 
@@ -179,6 +180,9 @@ pub fn quote(word: &str) -> String {
 pub enum Session {
     Native(Box<native::Conn>),
     Openssh(Box<(Host, SshSettings)>),
+    /// OpenSSH with a ControlMaster mkeprep started: one connection for
+    /// all of the host's commands.
+    OpensshMux(Box<(Host, SshSettings, mux::Master)>),
 }
 
 impl Session {
@@ -207,18 +211,41 @@ impl Session {
         }
     }
 
+    /// Like [`Session::open_at`] for a host that will run several commands:
+    /// with OpenSSH, a ControlMaster connects and logs in now, and every
+    /// command rides its connection (`addrs` may be empty: OpenSSH, or a
+    /// proxy, resolves the name).
+    pub async fn open_many(
+        host: &Host,
+        addrs: &[SocketAddr],
+        settings: &SshSettings,
+    ) -> Result<Session, SshError> {
+        match settings.transport {
+            Transport::Native if addrs.is_empty() => Session::open(host, settings).await,
+            Transport::Native => Session::open_at(host, addrs, settings).await,
+            Transport::Openssh => {
+                let master = mux::Master::start(host, settings).await?;
+                let riding = master.settings(settings, "no");
+                Ok(Session::OpensshMux(Box::new((host.clone(), riding, master))))
+            }
+        }
+    }
+
     /// Runs one command. A non-zero exit of the command itself is `Ok` with
     /// its status; failures to connect or log in are `Err` with their cause.
     pub async fn exec(&mut self, command: &str) -> Result<Output, SshError> {
         match self {
             Session::Native(conn) => conn.exec(command).await,
             Session::Openssh(target) => openssh::exec(&target.0, &target.1, command).await,
+            Session::OpensshMux(target) => openssh::exec(&target.0, &target.1, command).await,
         }
     }
 
     pub async fn close(self) {
-        if let Session::Native(conn) = self {
-            conn.close().await;
+        match self {
+            Session::Native(conn) => conn.close().await,
+            Session::OpensshMux(target) => target.2.stop().await,
+            Session::Openssh(_) => {}
         }
     }
 }

@@ -213,7 +213,17 @@ impl HostSession {
     /// [`HostSession::open`] for a host that will run several commands:
     /// with OpenSSH they share one connection (a ControlMaster).
     pub async fn open_many(host: &Host, settings: Arc<SshSettings>) -> Result<HostSession, SshError> {
-        HostSession::open(host, settings).await
+        let addrs = HostSession::resolve(host, &settings).await?;
+        let session = match Session::open_many(host, &addrs, &settings).await {
+            Ok(s) => s,
+            Err(e) => return Err(refine(host, &addrs, &settings, e).await),
+        };
+        Ok(HostSession {
+            host: host.clone(),
+            settings,
+            addrs,
+            session,
+        })
     }
 
     /// Runs one command; a failure to connect or log in is classified.
@@ -225,23 +235,29 @@ impl HostSession {
     }
 
     async fn refine(&self, e: SshError) -> SshError {
-        let probe = !self.addrs.is_empty()
-            && self.settings.transport == Transport::Openssh
-            && matches!(e.cause, Cause::Timeout | Cause::Other);
-        if !probe {
-            return e;
-        }
-        match ssh::tcp_probe(&self.host, &self.addrs, &self.settings).await {
-            Err(p) if p.cause != Cause::Other => p,
-            Ok(addr) if e.cause == Cause::Timeout => SshError {
-                message: format!("{addr} accepts TCP connections, but SSH: {}", e.message),
-                ..e
-            },
-            _ => e,
-        }
+        refine(&self.host, &self.addrs, &self.settings, e).await
     }
 
     pub async fn close(self) {
         self.session.close().await;
+    }
+}
+
+/// An OpenSSH failure told apart by a TCP probe: `ssh` exits 255 for a
+/// closed port and a silent one alike.
+async fn refine(host: &Host, addrs: &[SocketAddr], settings: &SshSettings, e: SshError) -> SshError {
+    let probe = !addrs.is_empty()
+        && settings.transport == Transport::Openssh
+        && matches!(e.cause, Cause::Timeout | Cause::Other);
+    if !probe {
+        return e;
+    }
+    match ssh::tcp_probe(host, addrs, settings).await {
+        Err(p) if p.cause != Cause::Other => p,
+        Ok(addr) if e.cause == Cause::Timeout => SshError {
+            message: format!("{addr} accepts TCP connections, but SSH: {}", e.message),
+            ..e
+        },
+        _ => e,
     }
 }

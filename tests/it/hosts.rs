@@ -331,6 +331,20 @@ pub(crate) fn start_sshd(
     port: u16,
     authorized: &Path,
 ) -> Sshd {
+    start_sshd_logging(dir, name, host_key, addrs, port, authorized, "ERROR")
+}
+
+/// [`start_sshd`] logging at `level` to `DIR/NAME.sshd.log` (`VERBOSE`
+/// logs each login).
+pub(crate) fn start_sshd_logging(
+    dir: &Path,
+    name: &str,
+    host_key: &Path,
+    addrs: &[Ipv4Addr],
+    port: u16,
+    authorized: &Path,
+    level: &str,
+) -> Sshd {
     let mut cfg = String::new();
     for a in addrs {
         cfg.push_str(&format!("ListenAddress {a}:{port}\n"));
@@ -338,7 +352,7 @@ pub(crate) fn start_sshd(
     cfg.push_str(&format!(
         "HostKey {}\nPidFile none\nStrictModes no\nUsePAM no\nAuthorizedKeysFile {}\n\
          PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-         PermitRootLogin prohibit-password\nMaxStartups 100:30:200\nLogLevel ERROR\n",
+         PermitRootLogin prohibit-password\nMaxStartups 100:30:200\nLogLevel {level}\n",
         host_key.display(),
         authorized.display()
     ));

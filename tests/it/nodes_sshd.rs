@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::common::{Dir, Run, wait_until};
 use crate::hosts::{
     Sshd, current_user, free_port, inventory_entry, keygen, known_hosts_line, loopback,
-    sshd_available, start_sshd,
+    sshd_available, start_sshd_logging,
 };
 use crate::nodes::host_events;
 
@@ -41,7 +41,9 @@ fn fleet(net: u8, n: u8, transport: &'static str) -> Option<Fleet> {
     let sshd = addrs
         .chunks(16)
         .enumerate()
-        .map(|(i, a)| start_sshd(&dir, &format!("sshd{i}"), &host_key, a, port, &authorized))
+        .map(|(i, a)| {
+            start_sshd_logging(&dir, &format!("sshd{i}"), &host_key, a, port, &authorized, "VERBOSE")
+        })
         .collect();
     let host_pub = dir.join("host_key.pub");
     let known: String = addrs.iter().map(|a| known_hosts_line(*a, port, &host_pub)).collect();
@@ -75,6 +77,13 @@ impl Fleet {
 
     fn dir(&self) -> PathBuf {
         self.d.path().to_path_buf()
+    }
+
+    /// Logins the daemons have accepted so far.
+    fn logins(&self) -> usize {
+        (0..self.addrs.len().div_ceil(16))
+            .map(|i| self.d.read(&format!("sshd{i}.sshd.log")).matches("Accepted publickey").count())
+            .sum()
     }
 }
 
@@ -217,8 +226,12 @@ fn unless_applies_only_where_needed(net: u8, transport: &'static str) {
         std::fs::write(dir.join("marks").join(loopback(net, i).to_string()), "before\n").expect("mark");
     }
     f.d.write("pb.yaml", &marking_action(&dir, ""));
+    let before = f.logins();
     let r = f.run(&["--check"]);
     r.code(3);
+    // Two commands per host (`creates`, `unless`), one login per host: with
+    // OpenSSH through a ControlMaster.
+    assert_eq!(f.logins() - before, 6, "{transport}: logins for the check");
     let end = r.step("mark");
     let msg = end["message"].as_str().unwrap_or_default();
     assert!(msg.contains("on 4 of 6 hosts"), "{transport}: {msg}");
