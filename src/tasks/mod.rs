@@ -23,6 +23,7 @@ pub mod mke_config;
 pub mod mke_health;
 pub mod mke_version;
 pub mod mkectl;
+pub mod node_requirements;
 mod params;
 pub mod remote;
 pub mod targets;
@@ -291,6 +292,7 @@ modules! {
     Debug => debug::Debug,
     Facts => facts::FactsStep,
     Remote => remote::Remote,
+    NodeRequirements => node_requirements::NodeRequirements,
     ;
     test:
     Fake => fake::Fake,

@@ -31,6 +31,42 @@ pub fn parse_duration_str(s: &str) -> Option<Duration> {
     humantime::parse_duration(s).ok()
 }
 
+/// Parses a size: `32GiB`, `8G` (binary units whatever the spelling:
+/// `G`, `GB` and `GiB` are all 2^30), `512MiB`, `1.5TiB`, or bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 32GiB, 512MiB or 1TiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?} (use KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+/// A size for people: `31.4 GiB`, `512 MiB`.
+pub fn format_size(bytes: u64) -> String {
+    let gib = bytes as f64 / f64::from(1u32 << 30);
+    if gib >= 1.0 {
+        format!("{gib:.1} GiB")
+    } else {
+        format!("{} MiB", bytes >> 20)
+    }
+}
+
 /// `s` cut to at most `max` characters, ending in `…` when it was cut.
 pub fn truncate_chars(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -58,6 +94,17 @@ mod tests {
         assert_eq!(parse_duration_str("1h30m"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration_str("-1"), None);
         assert_eq!(sha256_hex(b"").len(), 64);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("32GiB"), Ok(32 << 30));
+        assert_eq!(parse_size("8G"), Ok(8 << 30));
+        assert_eq!(parse_size("1.5TiB"), Ok(3 << 39));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("12 parsecs").is_err());
+        assert_eq!(format_size(33672543232), "31.4 GiB");
+        assert_eq!(format_size(512 << 20), "512 MiB");
     }
 
     #[test]

@@ -1,0 +1,429 @@
+//! `node_requirements`: the host prechecks `mkectl upgrade` runs (and
+//! stops or rolls back on) for an MKE 4k target, run beforehand on the
+//! same facts as `facts` (one SSH command per host): supported OS and
+//! architecture, CPUs and memory, cgroup v2 for 4.2+, free space for the
+//! k0s data dir, distinct machine ids, the CNI check port on the first two
+//! managers and first two workers, k0s's ports on managers
+//! (reference/mke4k-upgrade-checks.md §2.4, §5.2, §6.10). Where Mirantis
+//! publishes no number the rule is a parameter whose default says where it
+//! comes from ([C] documented, [I] inferred), and the output says so.
+
+mod rules;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::facts::{HostRead, read_all};
+use super::fanout::{HostOutcome, emit_host, plural};
+use super::mke_version::{DEFAULT_TARGET, version_param};
+use super::targets::{Role, roles};
+use super::{Check, Facts, Module, StepContext, TaskError};
+use crate::hostfacts::Request;
+use crate::ssh::Cause;
+use crate::util::text::{format_size, parse_size};
+use rules::{Finding, Level, OsRule, Rules, ancestors, default_os};
+
+fn default_target() -> String {
+    DEFAULT_TARGET.to_string()
+}
+fn default_arch() -> Vec<String> {
+    vec!["x86_64".into()]
+}
+fn two() -> u32 {
+    2
+}
+fn eight() -> u32 {
+    8
+}
+fn eight_gib() -> String {
+    "8GiB".into()
+}
+fn thirty_two_gib() -> String {
+    "32GiB".into()
+}
+fn k0s_dir() -> String {
+    "/var/lib/k0s".into()
+}
+fn twenty_gib() -> String {
+    "20GiB".into()
+}
+fn fifteen() -> f64 {
+    15.0
+}
+fn eighty() -> u16 {
+    80
+}
+fn k0s_ports() -> Vec<u16> {
+    vec![2380, 9443, 8132]
+}
+
+/// Check every inventory host against the MKE 4k target's host requirements.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeRequirements {
+    /// The MKE 4k release to upgrade to: it decides the OS list and whether
+    /// cgroup v2 is required (4.2+).
+    #[serde(default = "default_target")]
+    pub target: String,
+    /// Supported OS releases, `ID VERSION` as /etc/os-release says them
+    /// (`ubuntu 22.04`, `rocky 9.*`); default: Mirantis' list for the
+    /// target (4.1.0: Ubuntu 20.04/22.04, RHEL 8.10, Rocky 9.4; 4.1.1+:
+    /// without 20.04; 4.2+: unpublished, see the output). Another minor
+    /// release of a listed major warns; anything else fails.
+    #[serde(default, deserialize_with = "super::opt_string_list")]
+    pub supported_os: Option<Vec<String>>,
+    /// Supported architectures (`uname -m`).
+    #[serde(default = "default_arch", deserialize_with = "super::string_list")]
+    pub arch: Vec<String>,
+    /// Fail a node with this many vCPUs or fewer (Mirantis saw repeated
+    /// upgrade failures at 2 vCPU / 8 GB).
+    #[serde(default = "two")]
+    pub cpus_fail_at_or_below: u32,
+    /// Warn below this many vCPUs (Mirantis' sizing guidance: 8).
+    #[serde(default = "eight")]
+    pub cpus_warn_below: u32,
+    /// Fail a node whose MemTotal is this or less (failures seen at 8 GB).
+    #[serde(default = "eight_gib")]
+    pub memory_fail_at_or_below: String,
+    /// Warn below this (guidance: 32 GB; a MemTotal within 5% of it meets it).
+    #[serde(default = "thirty_two_gib")]
+    pub memory_warn_below: String,
+    /// The k0s data directory mkectl will use (`--data-dir`); its
+    /// filesystem (or its nearest existing parent's) must have room.
+    #[serde(default = "k0s_dir")]
+    pub data_dir: String,
+    /// Fail when that filesystem has less free space than this ([I]: no
+    /// minimum is published).
+    #[serde(default = "twenty_gib")]
+    pub min_free: String,
+    /// Fail when that filesystem has less than this percentage free (k0s
+    /// wants at least 15% free [C]).
+    #[serde(default = "fifteen")]
+    pub min_free_percent: f64,
+    /// Require cgroup v2; default: for 4.2+ targets (k0s 1.35+).
+    #[serde(default)]
+    pub cgroup_v2: Option<bool>,
+    /// The port mkectl's CNI check uses (`--cni-check-port`): it must be
+    /// free on the first two managers and the first two workers.
+    #[serde(default = "eighty")]
+    pub cni_check_port: u16,
+    /// Ports k0s needs free on managers and MKE 3 does not use (etcd
+    /// peers 2380, join API 9443, konnectivity 8132).
+    #[serde(default = "k0s_ports")]
+    pub manager_ports: Vec<u16>,
+}
+
+/// One host's verdict, streamed as its `host` event.
+struct Verdict {
+    findings: Vec<Finding>,
+    unreadable: Option<(Cause, String)>,
+}
+
+impl Verdict {
+    fn worst(&self) -> Option<Level> {
+        if self.unreadable.is_some() {
+            return Some(Level::Fail);
+        }
+        self.findings.iter().map(|f| f.level).max()
+    }
+
+    fn summary(&self) -> String {
+        match &self.unreadable {
+            Some((c, m)) => format!("{}: {m}", c.word()),
+            None => self
+                .findings
+                .iter()
+                .map(|f| format!("{}: {}", f.check, f.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+}
+
+impl HostOutcome for Verdict {
+    fn status(&self) -> &'static str {
+        match self.worst() {
+            None => "ok",
+            Some(Level::Warn) => "warn",
+            Some(Level::Fail) => "failed",
+        }
+    }
+
+    fn cause(&self) -> Option<Cause> {
+        self.unreadable.as_ref().map(|(c, _)| *c)
+    }
+
+    fn message(&self) -> String {
+        match self.worst() {
+            None => "meets the host requirements".into(),
+            Some(_) => self.summary(),
+        }
+    }
+
+    fn duration_ms(&self) -> u64 {
+        0
+    }
+
+    fn stopped(why: String) -> Self {
+        Verdict {
+            findings: Vec::new(),
+            unreadable: Some((Cause::Other, why)),
+        }
+    }
+}
+
+impl NodeRequirements {
+    fn rules(&self) -> Result<(Rules, String), TaskError> {
+        let target = version_param("target", &self.target)?;
+        let size = |name: &str, text: &str| {
+            parse_size(text).map_err(|e| TaskError::new(format!("`{name}`: {e}")))
+        };
+        let (os, os_source) = match &self.supported_os {
+            Some(list) => (
+                list.iter()
+                    .map(|s| OsRule::parse(s))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| TaskError::new(format!("`supported_os`: {e}")))?,
+                "supported_os (set in the playbook)".to_string(),
+            ),
+            None => {
+                let (l, src) = default_os(&target);
+                (l, src.to_string())
+            }
+        };
+        if !self.data_dir.starts_with('/') {
+            return Err(TaskError::new(format!(
+                "`data_dir` {:?} is not an absolute path",
+                self.data_dir
+            )));
+        }
+        Ok((
+            Rules {
+                cgroup_v2: self
+                    .cgroup_v2
+                    .unwrap_or(target >= semver::Version::new(4, 2, 0)),
+                target,
+                os,
+                arch: self.arch.clone(),
+                cpus_fail_at_or_below: self.cpus_fail_at_or_below,
+                cpus_warn_below: self.cpus_warn_below,
+                memory_fail_at_or_below: size("memory_fail_at_or_below", &self.memory_fail_at_or_below)?,
+                memory_warn_below: size("memory_warn_below", &self.memory_warn_below)?,
+                data_dir: self.data_dir.clone(),
+                min_free: size("min_free", &self.min_free)?,
+                min_free_percent: self.min_free_percent,
+                cni_check_port: self.cni_check_port,
+                manager_ports: self.manager_ports.clone(),
+            },
+            os_source,
+        ))
+    }
+
+    /// The rules in force and where each comes from, for the output.
+    fn rules_json(&self, r: &Rules, os_source: &str) -> Value {
+        json!({
+            "os": {"value": r.os.iter().map(OsRule::show).collect::<Vec<_>>(), "source": os_source},
+            "arch": {"value": r.arch, "source": "MKE 4k system requirements: amd64 [C]"},
+            "cpus": {"fail_at_or_below": r.cpus_fail_at_or_below, "warn_below": r.cpus_warn_below,
+                     "source": "Mirantis saw repeated upgrade failures at 2 vCPU / 8 GB; guidance 8 vCPU / 32 GB [C]; mkectl's own threshold is unpublished"},
+            "memory": {"fail_at_or_below": format_size(r.memory_fail_at_or_below), "warn_below": format_size(r.memory_warn_below),
+                       "source": "as for cpus; MemTotal within 5% of the guidance meets it"},
+            "cgroup_v2": {"value": r.cgroup_v2, "source": "required from MKE 4.2 (k0s 1.35+) [C]"},
+            "disk": {"data_dir": r.data_dir, "min_free": format_size(r.min_free), "min_free_percent": r.min_free_percent,
+                     "source": "k0s wants at least 15% free [C]; the absolute minimum is mkeprep's default [I] (mkectl's is unpublished)"},
+            "cni_check_port": {"value": r.cni_check_port, "source": "free on the first two managers and first two workers (mkectl --cni-check-port, default 80) [C]"},
+            "manager_ports": {"value": r.manager_ports, "source": "k0s controller ports that MKE 3 does not use [I from C]"},
+        })
+    }
+}
+
+impl Module for NodeRequirements {
+    const NAME: &'static str = "node_requirements";
+    const SUMMARY: &'static str = "Every node meets the MKE 4k target's host requirements: OS and arch, CPUs and memory, cgroup v2 (4.2+), free space for the k0s data dir, distinct machine ids, the CNI check port and k0s's ports free.";
+    const EXAMPLE: &'static str = "- id: node-requirements\n  node_requirements:\n    target: \"{{ target }}\"\n    data_dir: /var/lib/k0s\n    cni_check_port: 80";
+    const CHECK_MODE: &'static str = "full: read-only (the facts commands, one SSH command per host, and GET /nodes for roles)";
+    const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
+        ("target", "the target checked against"),
+        ("hosts", "per inventory address: `status` (ok, warn, failed), `role`, `problems` (`check`, `level`, `message`, `remedy`), and the facts the checks used (`os`, `arch`, `cpus`, `memory_bytes`, `cgroup_version`, `data_dir_free_bytes`, `machine_id`)"),
+        ("ok", "hosts that meet every requirement"),
+        ("warned", "hosts below a guidance only"),
+        ("failed", "hosts that fail a requirement or could not be read"),
+        ("rules", "each rule's values and where they come from ([C] Mirantis or k0s documentation, [I] inferred)"),
+        ("roles_from", "where managers and workers came from: `GET /nodes` or an earlier `hosts` step"),
+    ]);
+
+    async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
+        let (rules, os_source) = self.rules()?;
+        let hosts = cx.inventory()?.hosts.clone();
+        let req = Request {
+            paths: ancestors(&rules.data_dir),
+            docker_sudo: false,
+        };
+        let (reads, roles) = tokio::join!(read_all(cx, &hosts, req, None, true), roles(cx, &hosts));
+        let roles = roles?;
+        let addresses: Vec<String> = hosts.iter().map(|h| h.address.clone()).collect();
+        let usable: Vec<Option<&crate::hostfacts::HostFacts>> = reads
+            .iter()
+            .map(|r| unreadable(r).is_none().then_some(&r.facts))
+            .collect();
+        let across = rules::cluster(&rules, &addresses, &usable, &roles.of);
+        let mut verdicts = Vec::with_capacity(hosts.len());
+        for (i, r) in reads.iter().enumerate() {
+            let v = match unreadable(r) {
+                Some(u) => Verdict {
+                    findings: Vec::new(),
+                    unreadable: Some(u),
+                },
+                None => {
+                    let mut findings = rules.host(&r.facts);
+                    findings.extend(across[i].iter().cloned());
+                    Verdict {
+                        findings,
+                        unreadable: None,
+                    }
+                }
+            };
+            emit_host(cx, &addresses[i], &v, hosts.len());
+            verdicts.push(v);
+        }
+        let output = self.output(&rules, &os_source, &roles, &addresses, &reads, &verdicts);
+        let failing: Vec<String> = addresses
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, v)| v.worst() == Some(Level::Fail))
+            .map(|(a, v)| format!("{a} ({})", v.summary()))
+            .collect();
+        let warned: Vec<String> = addresses
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, v)| v.worst() == Some(Level::Warn))
+            .map(|(a, v)| format!("{a} ({})", v.summary()))
+            .collect();
+        let target = &rules.target;
+        if !failing.is_empty() {
+            return Ok(Check::Blocked {
+                reason: format!(
+                    "{} of {} not meet MKE 4k {target}'s host requirements: {}",
+                    failing.len(),
+                    plural(hosts.len(), "host does", "hosts do"),
+                    failing.join("; ")
+                ),
+                remedy: remedies(&addresses, &verdicts),
+                output,
+            });
+        }
+        let mut message = format!(
+            "{} meet MKE 4k {target}'s host requirements",
+            plural(hosts.len(), "host", "hosts")
+        );
+        if !warned.is_empty() {
+            message.push_str(&format!(
+                "; {} below Mirantis' guidance: {}",
+                plural(warned.len(), "is", "are"),
+                warned.join("; ")
+            ));
+        }
+        Ok(Check::InSync { message, output })
+    }
+}
+
+/// Why a host's facts cannot be judged: unreachable, or a fact the rules
+/// need is missing (Docker's absence is fine; a data dir path that does
+/// not exist yet is expected).
+fn unreadable(r: &HostRead) -> Option<(Cause, String)> {
+    if let Some(e) = &r.failure {
+        return Some((e.cause, format!("cannot read its facts: {}", e.message)));
+    }
+    let missing: Vec<String> = r
+        .facts
+        .errors
+        .iter()
+        .filter(|(k, _)| {
+            !k.strip_prefix("disk:")
+                .is_some_and(|p| r.facts.missing_paths.iter().any(|m| m == p))
+        })
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    (!missing.is_empty()).then(|| (Cause::Command, format!("cannot read {}", missing.join("; "))))
+}
+
+/// One remedy per kind of problem, naming the hosts.
+fn remedies(addresses: &[String], verdicts: &[Verdict]) -> String {
+    let mut by_check: BTreeMap<&str, (Vec<&str>, String)> = BTreeMap::new();
+    for (a, v) in addresses.iter().zip(verdicts) {
+        if v.unreadable.is_some() {
+            let e = by_check
+                .entry("facts")
+                .or_insert_with(|| (Vec::new(), "fix SSH to it (a `hosts` step says what to do per cause), or install what is missing".into()));
+            e.0.push(a);
+        }
+        for f in v.findings.iter().filter(|f| f.level == Level::Fail) {
+            let e = by_check
+                .entry(f.check)
+                .or_insert_with(|| (Vec::new(), f.remedy.clone()));
+            e.0.push(a);
+        }
+    }
+    by_check
+        .into_iter()
+        .map(|(check, (hosts, remedy))| format!("{check} on {}: {remedy}", hosts.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl NodeRequirements {
+    fn output(
+        &self,
+        rules: &Rules,
+        os_source: &str,
+        roles: &super::targets::Roles,
+        addresses: &[String],
+        reads: &[HostRead],
+        verdicts: &[Verdict],
+    ) -> Facts {
+        let mut hosts = serde_json::Map::new();
+        let (mut ok, mut warned, mut failed) = (0usize, 0usize, 0usize);
+        for (i, a) in addresses.iter().enumerate() {
+            let (v, f) = (&verdicts[i], &reads[i].facts);
+            match v.worst() {
+                None => ok += 1,
+                Some(Level::Warn) => warned += 1,
+                Some(Level::Fail) => failed += 1,
+            }
+            let free = ancestors(&rules.data_dir)
+                .into_iter()
+                .find_map(|p| f.disk.get(&p).map(|d| d.avail_bytes));
+            let mut problems: Vec<Value> = v
+                .findings
+                .iter()
+                .map(|f| serde_json::to_value(f).unwrap_or(Value::Null))
+                .collect();
+            if let Some((c, m)) = &v.unreadable {
+                problems.push(json!({"check": "facts", "level": "fail", "cause": c.name(), "message": m}));
+            }
+            hosts.insert(
+                a.clone(),
+                json!({
+                    "status": v.status(),
+                    "role": roles.of[i].map(Role::word),
+                    "problems": problems,
+                    "os": f.os, "arch": f.arch, "cpus": f.cpus, "memory_bytes": f.memory_bytes,
+                    "cgroup_version": f.cgroup_version, "data_dir_free_bytes": free,
+                    "machine_id": f.machine_id,
+                }),
+            );
+        }
+        let mut out = Facts::new();
+        out.insert("target".into(), rules.target.to_string().into());
+        out.insert("hosts".into(), Value::Object(hosts));
+        out.insert("ok".into(), ok.into());
+        out.insert("warned".into(), warned.into());
+        out.insert("failed".into(), failed.into());
+        out.insert("rules".into(), self.rules_json(rules, os_source));
+        out.insert("roles_from".into(), roles.source.clone().into());
+        out
+    }
+}

@@ -1,0 +1,154 @@
+use super::*;
+use crate::hostfacts::samples::sample;
+use crate::hostfacts::script::render;
+use crate::hostfacts::{Os, Request};
+
+fn facts(name: &str, data_dir: &str) -> HostFacts {
+    let req = Request {
+        paths: ancestors(data_dir),
+        docker_sudo: false,
+    };
+    // The samples' df answers `/` and `/var/lib`; ask for the ancestors the
+    // way the module does and keep what the sample knows.
+    let mut f = HostFacts::read(&render(&sample(name).expect("sample").outputs()), "", &Request::default());
+    let known = f.disk.clone();
+    f.disk.clear();
+    for p in &req.paths {
+        if let Some(d) = known.get(p) {
+            f.disk.insert(p.clone(), d.clone());
+        }
+    }
+    f
+}
+
+fn rules(target: &str) -> Rules {
+    let target = Version::parse(target).expect("version");
+    Rules {
+        os: default_os(&target).0,
+        cgroup_v2: target >= Version::new(4, 2, 0),
+        target,
+        arch: vec!["x86_64".into()],
+        cpus_fail_at_or_below: 2,
+        cpus_warn_below: 8,
+        memory_fail_at_or_below: 8 << 30,
+        memory_warn_below: 32 << 30,
+        data_dir: "/var/lib/k0s".into(),
+        min_free: 20 << 30,
+        min_free_percent: 15.0,
+        cni_check_port: 80,
+        manager_ports: vec![2380, 9443, 8132],
+    }
+}
+
+fn checks(f: &[Finding]) -> Vec<(&'static str, Level)> {
+    f.iter().map(|f| (f.check, f.level)).collect()
+}
+
+#[test]
+fn a_sized_ubuntu_22_04_node_meets_4_1_5() {
+    let f = facts("ubuntu-22.04", "/var/lib/k0s");
+    assert_eq!(checks(&rules("4.1.5").host(&f)), []);
+}
+
+#[test]
+fn rhel_8_boots_cgroup_v1_which_4_2_refuses() {
+    let f = facts("rhel-8.10", "/var/lib/k0s");
+    let found = rules("4.2.1").host(&f);
+    assert_eq!(
+        checks(&found),
+        [("cpus", Level::Warn), ("memory", Level::Warn), ("cgroup", Level::Fail)]
+    );
+    assert!(found[2].remedy.contains("systemd.unified_cgroup_hierarchy=1"));
+    assert!(found[2].remedy.contains("grubby"));
+    // 4.1.x does not need cgroup v2.
+    assert_eq!(
+        checks(&rules("4.1.5").host(&f)),
+        [("cpus", Level::Warn), ("memory", Level::Warn)]
+    );
+}
+
+#[test]
+fn a_small_full_rocky_node_fails_cpu_memory_and_disk() {
+    let f = facts("rocky-9.4", "/var/lib/k0s");
+    let found = rules("4.1.5").host(&f);
+    assert_eq!(
+        checks(&found),
+        [("cpus", Level::Fail), ("memory", Level::Fail), ("disk", Level::Fail)]
+    );
+    assert!(found[2].message.starts_with("1.3 GiB free (8%) for /var/lib/k0s (to be created on /)"), "{}", found[2].message);
+}
+
+#[test]
+fn the_os_list_follows_the_target() {
+    let f = facts("ubuntu-24.04", "/var/lib/k0s");
+    let found = rules("4.1.5").host(&f);
+    assert_eq!(checks(&found), [("os", Level::Fail)]);
+    assert!(found[0].message.contains("ubuntu 22.04, rhel 8.10, rocky 9.4"), "{}", found[0].message);
+    assert_eq!(checks(&rules("4.2.1").host(&f)), []);
+    // Ubuntu 20.04 only for 4.1.0.
+    let mut old = f.clone();
+    old.os = Some(Os {
+        id: "ubuntu".into(),
+        version_id: Some("20.04".into()),
+        pretty_name: None,
+    });
+    assert_eq!(checks(&rules("4.1.0").host(&old)), []);
+    assert_eq!(checks(&rules("4.1.1").host(&old)), [("os", Level::Fail)]);
+    // Another minor release of a listed major: a warning.
+    let mut newer = f;
+    newer.os = Some(Os {
+        id: "rocky".into(),
+        version_id: Some("9.6".into()),
+        pretty_name: Some("Rocky Linux 9.6 (Blue Onyx)".into()),
+    });
+    assert_eq!(checks(&rules("4.1.5").host(&newer)), [("os", Level::Warn)]);
+    assert!(OsRule::parse("ubuntu").is_err());
+}
+
+#[test]
+fn cluster_checks_machine_ids_and_ports_by_role() {
+    let r = rules("4.1.5");
+    let names = ["ubuntu-22.04", "rhel-9.4", "ubuntu-24.04", "rocky-9.4", "ubuntu-24.04"];
+    let mut all: Vec<HostFacts> = names.iter().map(|n| facts(n, "/var/lib/k0s")).collect();
+    all[3].machine_id = all[0].machine_id.clone();
+    all[4].machine_id = Some("5".repeat(32));
+    let addresses: Vec<String> = (1..=5).map(|i| format!("10.0.0.{i}")).collect();
+    let refs: Vec<Option<&HostFacts>> = all.iter().map(Some).collect();
+    // Managers: 1 and 2; workers: 3, 4, 5 (the third worker is not checked for port 80).
+    let roles = [
+        Some(Role::Manager),
+        Some(Role::Manager),
+        Some(Role::Worker),
+        Some(Role::Worker),
+        Some(Role::Worker),
+    ];
+    let found = cluster(&r, &addresses, &refs, &roles);
+    assert_eq!(checks(&found[0]), [("machine_id", Level::Fail)]);
+    assert!(found[0].message_has("10.0.0.4"));
+    // rhel-9.4's sample listens on 9443: a k0s port on a manager.
+    assert_eq!(checks(&found[1]), [("manager_ports", Level::Fail)]);
+    assert!(found[1][0].message.starts_with("port 9443 in use"));
+    // ubuntu-24.04's sample listens on 80: the first worker fails, the third is not checked.
+    assert_eq!(checks(&found[2]), [("cni_port", Level::Fail)]);
+    assert!(found[2][0].remedy.contains("--cni-check-port"));
+    assert_eq!(checks(&found[3]), [("machine_id", Level::Fail)]);
+    assert_eq!(checks(&found[4]), []);
+}
+
+trait Has {
+    fn message_has(&self, s: &str) -> bool;
+}
+
+impl Has for Vec<Finding> {
+    fn message_has(&self, s: &str) -> bool {
+        self.iter().any(|f| f.message.contains(s))
+    }
+}
+
+#[test]
+fn ancestors_of_the_data_dir() {
+    assert_eq!(ancestors("/var/lib/k0s/"), ["/var/lib/k0s", "/var/lib", "/var", "/"]);
+    assert_eq!(ancestors("/"), ["/"]);
+    assert!(kernel_older_than_3_10("3.2.0-4-amd64"));
+    assert!(!kernel_older_than_3_10("4.18.0-553.el8_10.x86_64"));
+}
