@@ -131,7 +131,10 @@ pub fn render(doc: &ModuleDoc) -> String {
     if let Some(fields) = doc.outputs {
         s.push_str("\nregisters:\n");
         for (field, what) in fields {
-            s.push_str(&format!("  {field:<16} {}\n", wrap(what, 60, &" ".repeat(19)).trim_start()));
+            s.push_str(&format!(
+                "  {field:<16} {}\n",
+                wrap(what, 60, &" ".repeat(19)).trim_start()
+            ));
         }
     }
     s.push_str(&format!("\nexample:\n{}\n", indent(doc.example, "  ")));

@@ -17,8 +17,8 @@ pub mod script;
 use indexmap::IndexMap;
 use serde::Serialize;
 
-pub use parse::{Disk, Os};
 use parse::last_line;
+pub use parse::{Disk, Os};
 use script::{Section, SectionOutput};
 
 /// The paths whose filesystems `facts` reports by default.
@@ -180,7 +180,11 @@ impl HostFacts {
             _ => {}
         }
         if rc != 0 {
-            let key = if name.starts_with("tcp") { "listening_tcp_ports" } else { name };
+            let key = if name.starts_with("tcp") {
+                "listening_tcp_ports"
+            } else {
+                name
+            };
             let key = match key {
                 "uname" => "kernel",
                 "memory" => "memory_bytes",

@@ -213,10 +213,7 @@ pub fn listening_ports(text: &str) -> Result<Vec<u16>, String> {
         ports.push(port);
     }
     if rows == 0 && !text.trim().is_empty() && !text.contains("local_address") {
-        return Err(format!(
-            "not a /proc/net/tcp table: {:?}",
-            first_line(text)
-        ));
+        return Err(format!("not a /proc/net/tcp table: {:?}", first_line(text)));
     }
     Ok(ports)
 }
@@ -230,7 +227,10 @@ pub fn machine_id(text: &str) -> Result<String, String> {
     if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(id.to_ascii_lowercase())
     } else {
-        Err(format!("/etc/machine-id holds {:?}, not 32 hex digits", first_line(text)))
+        Err(format!(
+            "/etc/machine-id holds {:?}, not 32 hex digits",
+            first_line(text)
+        ))
     }
 }
 
@@ -246,13 +246,22 @@ pub fn hostname(text: &str) -> Result<String, String> {
 
 /// The first line of a text, cut to 200 characters.
 pub fn first_line(text: &str) -> String {
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     crate::util::text::truncate_chars(line, 200)
 }
 
 /// The last non-empty line of a text (where shells and tools put the
 /// reason), cut to 200 characters.
 pub fn last_line(text: &str) -> String {
-    let line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     crate::util::text::truncate_chars(line, 200)
 }

@@ -158,7 +158,10 @@ fn the_build_machines_own_outputs() {
     assert_eq!(f.docker_version, None);
     let note = f.docker_note.unwrap_or_default();
     assert!(note.contains("does not answer (exit 1)"), "{note}");
-    assert!(note.contains("Cannot connect to the Docker daemon"), "{note}");
+    assert!(
+        note.contains("Cannot connect to the Docker daemon"),
+        "{note}"
+    );
     // No IPv6 listeners there: grep exits 1, which is no error.
     assert!(f.listening_tcp_ports.is_some_and(|p| !p.is_empty()));
 }
@@ -229,7 +232,10 @@ fn mount_points_with_spaces_and_quoted_errors() {
                 /dev/sdb1 1000 10 990 1% /mnt/my data\n";
     let got = parse::df(text, &paths);
     let d = got[0].clone().expect("disk");
-    assert_eq!((d.mount.as_str(), d.avail_bytes), ("/mnt/my data", 990 * 1024));
+    assert_eq!(
+        (d.mount.as_str(), d.avail_bytes),
+        ("/mnt/my data", 990 * 1024)
+    );
     assert!(matches!(&got[1], Err((true, _))));
 }
 
@@ -247,7 +253,10 @@ fn unreadable_outputs_are_errors_not_zeros() {
         assert!(f.errors.contains_key(key), "{key}: {:?}", f.errors);
     }
     assert!(f.errors["machine_id"].contains("systemd-machine-id-setup"));
-    assert_eq!((f.cpus, f.memory_bytes, f.cgroup_version), (None, None, None));
+    assert_eq!(
+        (f.cpus, f.memory_bytes, f.cgroup_version),
+        (None, None, None)
+    );
 }
 
 #[test]
@@ -257,11 +266,19 @@ fn cut_off_or_absent_scripts() {
     outs[2].rc = None;
     let f = HostFacts::read(&render(&outs), "", &Request::default());
     assert!(f.errors["cpus"].contains("cut off"), "{:?}", f.errors);
-    assert!(f.errors["memory"].contains("stopped before"), "{:?}", f.errors);
+    assert!(
+        f.errors["memory"].contains("stopped before"),
+        "{:?}",
+        f.errors
+    );
     assert!(f.os.is_some());
 
     let f = HostFacts::read("", "fish: Unsupported use of '2>&1'\n", &Request::default());
-    assert!(f.errors["facts"].contains("fish: Unsupported"), "{:?}", f.errors);
+    assert!(
+        f.errors["facts"].contains("fish: Unsupported"),
+        "{:?}",
+        f.errors
+    );
 }
 
 #[test]
@@ -295,7 +312,9 @@ fn the_script_reads_this_machine() {
     }
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     assert_eq!(f.memory_bytes, parse::mem_total(&meminfo).ok());
-    let cpus = std::thread::available_parallelism().map(|n| n.get() as u32).ok();
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .ok();
     assert_eq!(f.cpus, cpus);
     assert!(f.disk.contains_key("/"), "{:?}", f.errors);
 }

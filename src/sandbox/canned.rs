@@ -46,12 +46,15 @@ pub struct Answer {
 
 /// Answers `words` (or `script`, the text of `sh -c SCRIPT`) on `node`
 /// from the canned table, applying the entry's effect on the node's files.
-pub fn answer(shared: &Shared, node: &Node, words: &[&str], script: Option<&str>) -> Option<Answer> {
-    let c = shared
-        .opts
-        .commands
-        .iter()
-        .find(|c| (c.nodes.is_empty() || c.nodes.contains(&node.number)) && matches(c, words, script))?;
+pub fn answer(
+    shared: &Shared,
+    node: &Node,
+    words: &[&str],
+    script: Option<&str>,
+) -> Option<Answer> {
+    let c = shared.opts.commands.iter().find(|c| {
+        (c.nodes.is_empty() || c.nodes.contains(&node.number)) && matches(c, words, script)
+    })?;
     if c.creates.is_some() || c.removes.is_some() {
         let mut cluster = shared.cluster();
         if let Some(path) = &c.removes {

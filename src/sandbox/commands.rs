@@ -105,7 +105,11 @@ fn facts_script(shared: &Shared, node: &Node, sections: &[script::Section]) -> O
 /// Whether `path` exists on `node`: a system path, a file the cluster
 /// state holds (backups, canned `creates`), or a directory above one.
 fn exists(shared: &Shared, node: &Node, path: &str) -> bool {
-    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
     if SYSTEM_PATHS.contains(&path)
         || (node.sim.cgroup == 2 && path == "/sys/fs/cgroup/cgroup.controllers")
         || path == "/sys/fs/cgroup"

@@ -59,7 +59,11 @@ impl Sim {
         let default_cgroup = if os.cgroup.trim() == "tmpfs" { 1 } else { 2 };
         let disk_free = for_node(&opts.node_disk_free, n, Size(150 * GIB)).0;
         let mut ports = base_ports(role);
-        for p in opts.node_ports.iter().filter(|p| p.node.is_none_or(|k| k == n)) {
+        for p in opts
+            .node_ports
+            .iter()
+            .filter(|p| p.node.is_none_or(|k| k == n))
+        {
             ports.extend(&p.value.0);
         }
         ports.sort_unstable();
@@ -119,11 +123,19 @@ impl Sim {
     /// The listening rows of `/proc/net/tcp` (`v6`: of `tcp6`).
     fn listeners(&self, v6: bool) -> String {
         let ports: Vec<u16> = if v6 {
-            self.ports.iter().copied().filter(|p| [22, 10250].contains(p)).collect()
+            self.ports
+                .iter()
+                .copied()
+                .filter(|p| [22, 10250].contains(p))
+                .collect()
         } else {
             self.ports.clone()
         };
-        let addr = if v6 { "0".repeat(32) } else { "00000000".to_string() };
+        let addr = if v6 {
+            "0".repeat(32)
+        } else {
+            "00000000".to_string()
+        };
         ports
             .iter()
             .enumerate()
@@ -133,9 +145,12 @@ impl Sim {
 
     /// `ss -ltn`.
     fn ss(&self) -> String {
-        let mut s = String::from("State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess\n");
+        let mut s =
+            String::from("State  Recv-Q Send-Q Local Address:Port  Peer Address:PortProcess\n");
         for p in &self.ports {
-            s.push_str(&format!("LISTEN 0      4096         0.0.0.0:{p:<5}      0.0.0.0:*\n"));
+            s.push_str(&format!(
+                "LISTEN 0      4096         0.0.0.0:{p:<5}      0.0.0.0:*\n"
+            ));
         }
         s
     }
@@ -146,12 +161,15 @@ impl Sim {
         let (total, avail) = (kb(self.disk_total), kb(self.disk_free));
         let used = total - avail;
         let cap = (used * 100).div_ceil(total.max(1));
-        let mut out = String::from("Filesystem     1024-blocks      Used Available Capacity Mounted on\n");
+        let mut out =
+            String::from("Filesystem     1024-blocks      Used Available Capacity Mounted on\n");
         let mut err = String::new();
         let mut rc = 0;
         for p in paths {
             if exists(p) {
-                out.push_str(&format!("/dev/root      {total:>11} {used:>9} {avail:>9} {cap:>7}% /\n"));
+                out.push_str(&format!(
+                    "/dev/root      {total:>11} {used:>9} {avail:>9} {cap:>7}% /\n"
+                ));
             } else {
                 err.push_str(&format!("df: {p}: No such file or directory\n"));
                 rc = 1;
@@ -173,7 +191,11 @@ impl Sim {
         if let Some(tool) = words.first()
             && self.missing.iter().any(|m| m == tool)
         {
-            return Some((String::new(), format!("bash: line 1: {tool}: command not found\n"), 127));
+            return Some((
+                String::new(),
+                format!("bash: line 1: {tool}: command not found\n"),
+                127,
+            ));
         }
         match words {
             ["cat", "/etc/os-release"] => ok(self.os.os_release.to_string()),
@@ -182,7 +204,9 @@ impl Sim {
             ["cat", "/proc/sys/kernel/hostname"] | ["hostname"] | ["uname", "-n"] => {
                 ok(format!("{hostname}\n"))
             }
-            ["uname", "-r", "-m"] | ["uname", "-rm"] => ok(format!("{} {}\n", self.kernel(), self.arch)),
+            ["uname", "-r", "-m"] | ["uname", "-rm"] => {
+                ok(format!("{} {}\n", self.kernel(), self.arch))
+            }
             ["uname", "-r"] => ok(format!("{}\n", self.kernel())),
             ["uname", "-m"] => ok(format!("{}\n", self.arch)),
             ["uname"] | ["uname", "-s"] => ok("Linux\n".into()),
@@ -198,13 +222,19 @@ impl Sim {
                 Some((rows, String::new(), rc))
             }
             ["ss", "-ltn"] | ["ss", "-tln"] | ["ss", "-lnt"] => ok(self.ss()),
-            ["docker", "version", "--format", "{{.Server.Version}}"] => ok(format!("{MCR_VERSION}\n")),
-            ["df", "-P", "-k", "--", paths @ ..] | ["df", "-Pk", paths @ ..] | ["df", "-P", paths @ ..]
+            ["docker", "version", "--format", "{{.Server.Version}}"] => {
+                ok(format!("{MCR_VERSION}\n"))
+            }
+            ["df", "-P", "-k", "--", paths @ ..]
+            | ["df", "-Pk", paths @ ..]
+            | ["df", "-P", paths @ ..]
                 if !paths.is_empty() && !paths.iter().any(|p| p.starts_with('-')) =>
             {
                 Some(self.df(paths, exists))
             }
-            ["test", "-e" | "-f" | "-d", path] => Some((String::new(), String::new(), u32::from(!exists(path)))),
+            ["test", "-e" | "-f" | "-d", path] => {
+                Some((String::new(), String::new(), u32::from(!exists(path))))
+            }
             ["true"] => ok(String::new()),
             ["false"] => Some((String::new(), String::new(), 1)),
             ["echo", rest @ ..] => ok(format!("{}\n", rest.join(" "))),
@@ -215,6 +245,19 @@ impl Sim {
 
 /// Paths every simulated node has.
 pub const SYSTEM_PATHS: &[&str] = &[
-    "/", "/etc", "/etc/os-release", "/etc/machine-id", "/home", "/opt", "/proc", "/root", "/sys",
-    "/tmp", "/usr", "/var", "/var/lib", "/var/lib/docker", "/var/log",
+    "/",
+    "/etc",
+    "/etc/os-release",
+    "/etc/machine-id",
+    "/home",
+    "/opt",
+    "/proc",
+    "/root",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/var/lib",
+    "/var/lib/docker",
+    "/var/log",
 ];

@@ -226,7 +226,11 @@ impl Session {
             Transport::Openssh => {
                 let master = mux::Master::start(host, settings).await?;
                 let riding = master.settings(settings, "no");
-                Ok(Session::OpensshMux(Box::new((host.clone(), riding, master))))
+                Ok(Session::OpensshMux(Box::new((
+                    host.clone(),
+                    riding,
+                    master,
+                ))))
             }
         }
     }

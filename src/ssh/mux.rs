@@ -227,7 +227,9 @@ mod tests {
     fn directories_are_private_short_and_swept_when_their_run_is_gone() {
         let d = private_dir().expect("dir");
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&d).map(|m| m.permissions().mode() & 0o777).ok();
+        let mode = std::fs::metadata(&d)
+            .map(|m| m.permissions().mode() & 0o777)
+            .ok();
         assert_eq!(mode, Some(0o700));
         assert!(d.join("m").as_os_str().len() < 100);
         // A directory of a pid that does not exist is swept; ours is not.

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::fanout::{HostOutcome, HostSession, each_host, plural};
+use super::fanout::{HostOutcome, HostSession, each_host, listed, plural};
 use super::targets::{On, select};
 use super::{Check, Facts, Module, StepContext, TaskError};
 use crate::hostfacts::{DEFAULT_PATHS, HostFacts, Request};
@@ -90,11 +90,10 @@ impl HostRead {
     /// A one-line summary of a healthy host.
     pub fn summary(&self) -> String {
         let f = &self.facts;
-        let os = f
-            .os
-            .as_ref()
-            .map(|o| format!("{} {}", o.id, o.version_id.as_deref().unwrap_or("")))
-            .unwrap_or_else(|| "unknown OS".into());
+        let os =
+            f.os.as_ref()
+                .map(|o| format!("{} {}", o.id, o.version_id.as_deref().unwrap_or("")))
+                .unwrap_or_else(|| "unknown OS".into());
         let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
         format!(
             "{}, {} CPUs, {:.1} GiB, cgroup v{}, docker {}",
@@ -212,35 +211,37 @@ pub fn check_paths(name: &str, paths: &[String]) -> Result<(), TaskError> {
     }
 }
 
-/// `host (cause: message)` for each failed host, at most `max` named.
-pub fn failed_list(hosts: &[Host], reads: &[HostRead], max: usize) -> Vec<String> {
-    let failed: Vec<String> = hosts
+/// `host (cause: message)` for each failed host.
+pub fn failed_list(hosts: &[Host], reads: &[HostRead]) -> Vec<String> {
+    hosts
         .iter()
         .zip(reads)
         .filter_map(|(h, r)| {
             r.problem()
                 .map(|(c, m)| format!("{} ({}: {m})", h.address, c.word()))
         })
-        .collect();
-    let n = failed.len();
-    let mut shown: Vec<String> = failed.into_iter().take(max).collect();
-    if n > max {
-        shown.push(format!("and {} more", n - max));
-    }
-    shown
+        .collect()
 }
 
 impl Module for FactsStep {
     const NAME: &'static str = "facts";
     const SUMMARY: &'static str = "Read each selected host's OS, kernel, CPUs, memory, cgroup version, disk space, listening TCP ports, machine id, host name and Docker version (one SSH command per host).";
     const EXAMPLE: &'static str = "- id: facts\n  facts:\n    on: all\n    paths: [/, /var/lib]\n  # later: steps.facts.hosts['10.0.0.11'].cpus";
-    const CHECK_MODE: &'static str =
-        "full: read-only (cat of /etc and /proc files, uname, nproc, stat, df, grep, docker version)";
+    const CHECK_MODE: &'static str = "full: read-only (cat of /etc and /proc files, uname, nproc, stat, df, grep, docker version)";
     const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
-        ("hosts", "per inventory address: `os` (`id`, `version_id`, `pretty_name`), `kernel`, `arch`, `cpus`, `memory_bytes` (MemTotal), `cgroup_version` (1 or 2), `disk` (per path: `total_bytes`, `avail_bytes`, `mount`, `filesystem`), `listening_tcp_ports`, `machine_id`, `hostname`, `docker_version` (null when Docker is absent or does not answer; `docker_note` says which), `errors` (fact → why it could not be read), `ok`, and `cause`/`error` for a host that could not be reached"),
+        (
+            "hosts",
+            "per inventory address: `os` (`id`, `version_id`, `pretty_name`), `kernel`, `arch`, `cpus`, `memory_bytes` (MemTotal), `cgroup_version` (1 or 2), `disk` (per path: `total_bytes`, `avail_bytes`, `mount`, `filesystem`), `listening_tcp_ports`, `machine_id`, `hostname`, `docker_version` (null when Docker is absent or does not answer; `docker_note` says which), `errors` (fact → why it could not be read), `ok`, and `cause`/`error` for a host that could not be reached",
+        ),
         ("ok", "how many hosts' facts were all read"),
-        ("failed", "how many hosts could not be reached or lack a fact"),
-        ("roles_from", "where the roles `on` needed came from: `GET /nodes` or an earlier `hosts` step (absent when none were needed)"),
+        (
+            "failed",
+            "how many hosts could not be reached or lack a fact",
+        ),
+        (
+            "roles_from",
+            "where the roles `on` needed came from: `GET /nodes` or an earlier `hosts` step (absent when none were needed)",
+        ),
     ]);
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
@@ -268,7 +269,7 @@ impl Module for FactsStep {
                 "facts of {} of {} could not be read: {}",
                 failed,
                 plural(reads.len(), "host", "hosts"),
-                failed_list(&hosts, &reads, 10).join(", ")
+                listed(&failed_list(&hosts, &reads))
             ))
             .remedy("for SSH causes run a `hosts` step (it says what to do per cause); for a missing tool install it on the node (coreutils, grep, procps), or read that host with another step");
             e.output = Box::new(output);

@@ -156,6 +156,23 @@ pub fn emit_host(cx: &StepContext<'_>, address: &str, outcome: &impl HostOutcome
     }));
 }
 
+/// Items named in one message at most.
+const MAX_LISTED: usize = 10;
+
+/// `a, b, c and 4 more`.
+pub fn listed(items: &[String]) -> String {
+    let mut text = items
+        .iter()
+        .take(MAX_LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > MAX_LISTED {
+        text.push_str(&format!(" and {} more", items.len() - MAX_LISTED));
+    }
+    text
+}
+
 /// `1 host`, `3 hosts`.
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -212,7 +229,10 @@ impl HostSession {
 
     /// [`HostSession::open`] for a host that will run several commands:
     /// with OpenSSH they share one connection (a ControlMaster).
-    pub async fn open_many(host: &Host, settings: Arc<SshSettings>) -> Result<HostSession, SshError> {
+    pub async fn open_many(
+        host: &Host,
+        settings: Arc<SshSettings>,
+    ) -> Result<HostSession, SshError> {
         let addrs = HostSession::resolve(host, &settings).await?;
         let session = match Session::open_many(host, &addrs, &settings).await {
             Ok(s) => s,
@@ -245,7 +265,12 @@ impl HostSession {
 
 /// An OpenSSH failure told apart by a TCP probe: `ssh` exits 255 for a
 /// closed port and a silent one alike.
-async fn refine(host: &Host, addrs: &[SocketAddr], settings: &SshSettings, e: SshError) -> SshError {
+async fn refine(
+    host: &Host,
+    addrs: &[SocketAddr],
+    settings: &SshSettings,
+    e: SshError,
+) -> SshError {
     let probe = !addrs.is_empty()
         && settings.transport == Transport::Openssh
         && matches!(e.cause, Cause::Timeout | Cause::Other);

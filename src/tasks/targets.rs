@@ -302,7 +302,10 @@ mod tests {
     fn roles_from_an_earlier_hosts_step() {
         let hosts = [host("10.0.0.1"), host("10.0.0.2"), host("10.0.0.3")];
         let outputs = vec![
-            ("facts".to_string(), serde_json::json!({"hosts": {"10.0.0.1": {}}})),
+            (
+                "facts".to_string(),
+                serde_json::json!({"hosts": {"10.0.0.1": {}}}),
+            ),
             (
                 "check-hosts".to_string(),
                 serde_json::json!({"hosts": [

@@ -22,7 +22,14 @@ fn run(knobs: &[&str], extra: &[&str]) -> (Dir, Run) {
 /// The step blocks; `host` fails with `message` in its event; the remedy
 /// names the check, the host and says `remedy`.
 #[track_caller]
-fn blocks(knobs: &[&str], extra: &[&str], host: &str, check: &str, message: &str, remedy: &str) -> Run {
+fn blocks(
+    knobs: &[&str],
+    extra: &[&str],
+    host: &str,
+    check: &str,
+    message: &str,
+    remedy: &str,
+) -> Run {
     let (_d, r) = run(knobs, extra);
     r.code(1);
     let end = r.step("check-nodes");
@@ -39,7 +46,9 @@ fn blocks(knobs: &[&str], extra: &[&str], host: &str, check: &str, message: &str
     assert!(e.3.contains(message), "{ev:?}");
     let problems = &end["output"]["hosts"][host]["problems"];
     assert!(
-        problems.as_array().is_some_and(|p| p.iter().any(|x| x["check"] == check)),
+        problems
+            .as_array()
+            .is_some_and(|p| p.iter().any(|x| x["check"] == check)),
         "{problems}"
     );
     r
@@ -51,16 +60,35 @@ fn a_clean_cluster_meets_every_requirement() {
     r.code(0);
     let end = r.step("check-nodes");
     assert_eq!(end["status"], "ok");
-    assert_eq!(end["message"], "3 hosts meet MKE 4k 4.1.5's host requirements");
+    assert_eq!(
+        end["message"],
+        "3 hosts meet MKE 4k 4.1.5's host requirements"
+    );
     let out = &end["output"];
-    assert_eq!((out["ok"].as_u64(), out["failed"].as_u64()), (Some(3), Some(0)));
+    assert_eq!(
+        (out["ok"].as_u64(), out["failed"].as_u64()),
+        (Some(3), Some(0))
+    );
     assert_eq!(out["roles_from"], "GET /nodes");
     assert_eq!(out["hosts"]["127.0.0.11"]["role"], "manager");
     // Where each threshold comes from is part of the output.
     let rules = &out["rules"];
-    assert!(rules["cpus"]["source"].as_str().unwrap_or("").contains("2 vCPU / 8 GB"));
-    assert!(rules["disk"]["source"].as_str().unwrap_or("").contains("[I]"));
-    assert_eq!(rules["os"]["value"], serde_json::json!(["ubuntu 22.04", "rhel 8.10", "rocky 9.4"]));
+    assert!(
+        rules["cpus"]["source"]
+            .as_str()
+            .unwrap_or("")
+            .contains("2 vCPU / 8 GB")
+    );
+    assert!(
+        rules["disk"]["source"]
+            .as_str()
+            .unwrap_or("")
+            .contains("[I]")
+    );
+    assert_eq!(
+        rules["os"]["value"],
+        serde_json::json!(["ubuntu 22.04", "rhel 8.10", "rocky 9.4"])
+    );
 }
 
 #[test]
@@ -74,22 +102,50 @@ fn unsupported_os() {
         "move the node to ubuntu 22.04, rhel 8.10, rocky 9.4",
     );
     // Ubuntu 24.04 is not on the 4.1.x list.
-    blocks(&["node_os=[\"2=ubuntu-24.04\"]"], &[], "127.0.0.12", "os", "Ubuntu 24.04.1 LTS is not supported", "move the node");
+    blocks(
+        &["node_os=[\"2=ubuntu-24.04\"]"],
+        &[],
+        "127.0.0.12",
+        "os",
+        "Ubuntu 24.04.1 LTS is not supported",
+        "move the node",
+    );
 }
 
 #[test]
 fn unsupported_architecture() {
-    blocks(&["node_arch=[\"2=aarch64\"]"], &[], "127.0.0.12", "arch", "aarch64 is not a supported architecture (x86_64)", "amd64");
+    blocks(
+        &["node_arch=[\"2=aarch64\"]"],
+        &[],
+        "127.0.0.12",
+        "arch",
+        "aarch64 is not a supported architecture (x86_64)",
+        "amd64",
+    );
 }
 
 #[test]
 fn too_few_cpus() {
-    blocks(&["node_cpus=[\"3=2\"]"], &[], "127.0.0.13", "cpus", "2 vCPUs: Mirantis saw the upgrade fail repeatedly", "cpus_fail_at_or_below");
+    blocks(
+        &["node_cpus=[\"3=2\"]"],
+        &[],
+        "127.0.0.13",
+        "cpus",
+        "2 vCPUs: Mirantis saw the upgrade fail repeatedly",
+        "cpus_fail_at_or_below",
+    );
 }
 
 #[test]
 fn too_little_memory() {
-    blocks(&["node_memory=[\"1=8GiB\"]"], &[], "127.0.0.11", "memory", "7.8 GiB of memory", "give the node more memory");
+    blocks(
+        &["node_memory=[\"1=8GiB\"]"],
+        &[],
+        "127.0.0.11",
+        "memory",
+        "7.8 GiB of memory",
+        "give the node more memory",
+    );
 }
 
 #[test]
@@ -109,25 +165,64 @@ fn cgroup_v1_for_a_4_2_target() {
 
 #[test]
 fn too_little_room_for_the_k0s_data_dir() {
-    blocks(&["node_disk_free=[\"2=12GiB\"]"], &[], "127.0.0.12", "disk", "12.0 GiB free (6%) for /var/lib/k0s (to be created on /)", "--data-dir");
+    blocks(
+        &["node_disk_free=[\"2=12GiB\"]"],
+        &[],
+        "127.0.0.12",
+        "disk",
+        "12.0 GiB free (6%) for /var/lib/k0s (to be created on /)",
+        "--data-dir",
+    );
 }
 
 #[test]
 fn cloned_machine_ids() {
-    let r = blocks(&["duplicate_machine_id=[1,3]"], &[], "127.0.0.11", "machine_id", "is also 127.0.0.13's (cloned machines)", "systemd-machine-id-setup");
+    let r = blocks(
+        &["duplicate_machine_id=[1,3]"],
+        &[],
+        "127.0.0.11",
+        "machine_id",
+        "is also 127.0.0.13's (cloned machines)",
+        "systemd-machine-id-setup",
+    );
     let end = r.step("check-nodes");
-    assert!(end["remedy"].as_str().unwrap_or("").contains("machine_id on 127.0.0.11, 127.0.0.13"));
+    assert!(
+        end["remedy"]
+            .as_str()
+            .unwrap_or("")
+            .contains("machine_id on 127.0.0.11, 127.0.0.13")
+    );
     assert_eq!(end["output"]["hosts"]["127.0.0.12"]["status"], "ok");
 }
 
 #[test]
 fn the_cni_check_port_is_taken_on_one_of_the_first_workers() {
-    blocks(&["node_ports=[\"3=80\"]"], &[], "127.0.0.13", "cni_port", "port 80 is in use", "--cni-check-port");
+    blocks(
+        &["node_ports=[\"3=80\"]"],
+        &[],
+        "127.0.0.13",
+        "cni_port",
+        "port 80 is in use",
+        "--cni-check-port",
+    );
     // Another port: the parameter follows mkectl's --cni-check-port.
     let d = Dir::new();
-    d.write("pb.yaml", &ONE_STEP.replace("target: \"{{ target }}\"\n", "target: \"{{ target }}\"\n      cni_check_port: 81\n"));
+    d.write(
+        "pb.yaml",
+        &ONE_STEP.replace(
+            "target: \"{{ target }}\"\n",
+            "target: \"{{ target }}\"\n      cni_check_port: 81\n",
+        ),
+    );
     let r = d
-        .cmd(&["run", "pb.yaml", "--sandbox", "--check", "--sandbox-set", "node_ports=[\"3=80\"]"])
+        .cmd(&[
+            "run",
+            "pb.yaml",
+            "--sandbox",
+            "--check",
+            "--sandbox-set",
+            "node_ports=[\"3=80\"]",
+        ])
         .run();
     r.code(0);
     // The third worker is not one of the first two: port 80 there is fine.
@@ -137,7 +232,14 @@ fn the_cni_check_port_is_taken_on_one_of_the_first_workers() {
 
 #[test]
 fn k0s_ports_taken_on_a_manager() {
-    blocks(&["node_ports=[\"1=9443,2380\"]"], &[], "127.0.0.11", "manager_ports", "port 2380, 9443 in use on this manager", "stop what listens on 2380, 9443");
+    blocks(
+        &["node_ports=[\"1=9443,2380\"]"],
+        &[],
+        "127.0.0.11",
+        "manager_ports",
+        "port 2380, 9443 in use on this manager",
+        "stop what listens on 2380, 9443",
+    );
     // The same ports on a worker do not matter.
     let (_d, r) = run(&["node_ports=[\"2=9443\"]"], &[]);
     r.code(0);
@@ -145,20 +247,41 @@ fn k0s_ports_taken_on_a_manager() {
 
 #[test]
 fn a_node_whose_facts_cannot_be_read() {
-    let r = blocks(&["node_missing_tool=[\"2=nproc\"]"], &[], "127.0.0.12", "facts", "cannot read cpus: `nproc` is not installed", "install what is missing");
+    let r = blocks(
+        &["node_missing_tool=[\"2=nproc\"]"],
+        &[],
+        "127.0.0.12",
+        "facts",
+        "cannot read cpus: `nproc` is not installed",
+        "install what is missing",
+    );
     let ev = host_events(&r, "check-nodes");
-    assert!(ev.iter().any(|e| e.0 == "127.0.0.12" && e.2 == "command"), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| e.0 == "127.0.0.12" && e.2 == "command"),
+        "{ev:?}"
+    );
 }
 
 #[test]
 fn below_guidance_warns_without_blocking() {
-    let (_d, r) = run(&["node_cpus=[\"2=4\"]", "node_memory=[\"3=16GiB\"]", "node_os=[\"1=rocky-9.4\"]"], &[]);
+    let (_d, r) = run(
+        &[
+            "node_cpus=[\"2=4\"]",
+            "node_memory=[\"3=16GiB\"]",
+            "node_os=[\"1=rocky-9.4\"]",
+        ],
+        &[],
+    );
     r.code(0);
     let end = r.step("check-nodes");
     assert_eq!(end["status"], "ok");
     let msg = end["message"].as_str().unwrap_or_default();
     assert!(msg.contains("; 2 are below Mirantis' guidance: 127.0.0.12 (cpus: 4 vCPUs, below Mirantis' guidance of 8); 127.0.0.13 (memory: 15.7 GiB of memory"), "{msg}");
-    let warned: Vec<String> = host_events(&r, "check-nodes").into_iter().filter(|e| e.1 == "warn").map(|e| e.0).collect();
+    let warned: Vec<String> = host_events(&r, "check-nodes")
+        .into_iter()
+        .filter(|e| e.1 == "warn")
+        .map(|e| e.0)
+        .collect();
     assert_eq!(warned, ["127.0.0.12", "127.0.0.13"]);
     assert_eq!(end["output"]["warned"], 2);
 }
@@ -168,11 +291,26 @@ fn the_standard_playbook_blocks_before_the_migration() {
     let d = Dir::new();
     let playbook = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
     let r = d
-        .cmd(&["run", playbook, "--sandbox", "--yes", "--output", "json", "--sandbox-set", "node_ports=[\"2=80\"]"])
+        .cmd(&[
+            "run",
+            playbook,
+            "--sandbox",
+            "--yes",
+            "--output",
+            "json",
+            "--sandbox-set",
+            "node_ports=[\"2=80\"]",
+        ])
         .run();
     r.code(1);
     let st = r.statuses();
     assert_eq!(st["check-nodes"], "blocked", "{st:?}");
-    assert!(!st.contains_key("migrate-kdd") || st["migrate-kdd"] != "changed", "{st:?}");
-    assert!(d.config_puts().is_empty(), "nothing migrated on a cluster that cannot be upgraded");
+    assert!(
+        !st.contains_key("migrate-kdd") || st["migrate-kdd"] != "changed",
+        "{st:?}"
+    );
+    assert!(
+        d.config_puts().is_empty(),
+        "nothing migrated on a cluster that cannot be upgraded"
+    );
 }

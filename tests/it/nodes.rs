@@ -79,7 +79,10 @@ steps:
     assert_eq!(end["status"], "failed", "{end}");
     // The path that does not exist is an error for that fact on every host.
     let msg = end["message"].as_str().unwrap_or_default();
-    assert!(msg.contains("facts of 4 of 4 hosts could not be read"), "{msg}");
+    assert!(
+        msg.contains("facts of 4 of 4 hosts could not be read"),
+        "{msg}"
+    );
     assert!(msg.contains("/nope: No such file or directory"), "{msg}");
 
     let out = &r.step("facts-ok")["output"];
@@ -105,7 +108,10 @@ steps:
             .unwrap_or_default()
     };
     assert!(ports(4).contains(&80) && !ports(3).contains(&80));
-    assert!(ports(1).contains(&6443) && !ports(2).contains(&6443), "managers listen on 6443");
+    assert!(
+        ports(1).contains(&6443) && !ports(2).contains(&6443),
+        "managers listen on 6443"
+    );
     assert_eq!(h(2)["machine_id"], h(4)["machine_id"]);
     assert_ne!(h(1)["machine_id"], h(2)["machine_id"]);
     assert_eq!(h(1)["hostname"], "sandbox-manager-1");
@@ -115,7 +121,9 @@ steps:
     let events = host_events(&r, "facts-ok");
     assert_eq!(events.len(), 4);
     assert!(
-        events.iter().any(|e| e.0 == node(2) && e.3.starts_with("rhel 8.10, 8 CPUs")),
+        events
+            .iter()
+            .any(|e| e.0 == node(2) && e.3.starts_with("rhel 8.10, 8 CPUs")),
         "{events:?}"
     );
     assert_no_secrets(&d, &[&r], &[]);
@@ -125,7 +133,13 @@ steps:
 fn a_missing_tool_fails_that_host_and_says_which_tool() {
     let d = Dir::new();
     d.write("pb.yaml", "steps:\n  - id: facts\n    facts: {}\n");
-    let r = run(&d, &["--sandbox-set", "node_missing_tool=[\"2=nproc\", \"3=docker\"]"]);
+    let r = run(
+        &d,
+        &[
+            "--sandbox-set",
+            "node_missing_tool=[\"2=nproc\", \"3=docker\"]",
+        ],
+    );
     r.code(1);
     let end = r.step("facts");
     assert_eq!(end["status"], "failed");
@@ -137,14 +151,25 @@ fn a_missing_tool_fails_that_host_and_says_which_tool() {
     let out = &end["output"]["hosts"];
     assert_eq!(out[node(2)]["cpus"], Value::Null);
     assert_eq!(out[node(2)]["ok"], false);
-    assert!(out[node(2)]["errors"]["cpus"].as_str().unwrap_or("").contains("command not found"));
+    assert!(
+        out[node(2)]["errors"]["cpus"]
+            .as_str()
+            .unwrap_or("")
+            .contains("command not found")
+    );
     // Docker absent is no error: a null version and a note.
     assert_eq!(out[node(3)]["ok"], true);
     assert_eq!(out[node(3)]["docker_version"], Value::Null);
     assert_eq!(out[node(3)]["docker_note"], "docker is not installed");
-    let failed: Vec<_> = host_events(&r, "facts").into_iter().filter(|e| e.1 != "ok").collect();
+    let failed: Vec<_> = host_events(&r, "facts")
+        .into_iter()
+        .filter(|e| e.1 != "ok")
+        .collect();
     assert_eq!(failed.len(), 1, "{failed:?}");
-    assert_eq!((failed[0].0.as_str(), failed[0].2.as_str()), ("127.0.0.12", "command"));
+    assert_eq!(
+        (failed[0].0.as_str(), failed[0].2.as_str()),
+        ("127.0.0.12", "command")
+    );
 }
 
 const TEN_NODES_PROBE: &str = r#"name: probes
@@ -179,7 +204,10 @@ fn a_probe_failing_on_two_of_ten_hosts_fails_the_check() {
         "{msg}"
     );
     let out = &end["output"];
-    assert_eq!((out["ok"].as_u64(), out["failed"].as_u64()), (Some(8), Some(2)));
+    assert_eq!(
+        (out["ok"].as_u64(), out["failed"].as_u64()),
+        (Some(8), Some(2))
+    );
     assert_eq!(out["hosts"][node(3)]["rc"], 1);
     assert_eq!(out["hosts"][node(3)]["stdout"], "Use%\n 93%");
     assert_eq!(out["hosts"][node(1)]["ok"], true);
@@ -207,15 +235,28 @@ fn a_probe_failing_on_two_of_ten_hosts_fails_the_check() {
     d.write("pb.yaml", &pb);
     let r = run(&d, &["--check"]);
     r.code(1);
-    let msg = r.step("disk-below-90")["message"].as_str().unwrap_or_default().to_string();
+    let msg = r.step("disk-below-90")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(msg.contains("on 2 of 10 hosts"), "{msg}");
-    assert!(msg.contains("`failed_when: (stdout | split | last"), "{msg}");
+    assert!(
+        msg.contains("`failed_when: (stdout | split | last"),
+        "{msg}"
+    );
 
     // A failed_when naming something undefined is refused when the
     // playbook loads, nothing contacted.
-    d.write("pb.yaml", &TEN_NODES_PROBE.replace("      read_only: true\n", "      read_only: true\n      failed_when: \"rcc != 0\"\n"));
+    d.write(
+        "pb.yaml",
+        &TEN_NODES_PROBE.replace(
+            "      read_only: true\n",
+            "      read_only: true\n      failed_when: \"rcc != 0\"\n",
+        ),
+    );
     let r = run(&d, &["--check"]);
-    r.code(2).stderr_has("pb.yaml:17:20: undefined variable `rcc`");
+    r.code(2)
+        .stderr_has("pb.yaml:17:20: undefined variable `rcc`");
 }
 
 const UNLESS_ACTION: &str = r#"name: action
@@ -252,9 +293,15 @@ fn an_action_with_unless_applies_only_where_needed_and_then_is_ok() {
         end["message"],
         "would run `sh -c 'echo mke >> /etc/motd'` on 2 of 3 hosts: 127.0.0.11, 127.0.0.13"
     );
-    assert_eq!(end["changes"][0]["to"], serde_json::json!([node(1), node(3)]));
+    assert_eq!(
+        end["changes"][0]["to"],
+        serde_json::json!([node(1), node(3)])
+    );
     assert_eq!(end["output"]["roles_from"], "GET /nodes");
-    let statuses: Vec<(String, String)> = host_events(&r, "motd").into_iter().map(|e| (e.0, e.1)).collect();
+    let statuses: Vec<(String, String)> = host_events(&r, "motd")
+        .into_iter()
+        .map(|e| (e.0, e.1))
+        .collect();
     assert_eq!(statuses.len(), 3, "{statuses:?}");
     assert!(statuses.contains(&(node(2), "ok".into())));
     assert!(ran_on(&d, "echo mke").is_empty(), "--check ran the action");
@@ -268,16 +315,29 @@ fn an_action_with_unless_applies_only_where_needed_and_then_is_ok() {
     applied.sort_unstable();
     assert_eq!(applied, [1, 3]);
     let out = &end["output"];
-    assert_eq!((out["changed"].as_u64(), out["ok"].as_u64()), (Some(2), Some(3)));
+    assert_eq!(
+        (out["changed"].as_u64(), out["ok"].as_u64()),
+        (Some(2), Some(3))
+    );
     assert_eq!(out["hosts"][node(1)]["changed"], true);
     assert_eq!(out["hosts"][node(1)]["rc"], 0);
     assert_eq!(out["hosts"][node(2)]["changed"], false);
-    assert_eq!(out["hosts"][node(2)]["reason"], "`grep -q '^mke' /etc/motd` exits 0");
-    let changed: Vec<String> = host_events(&r, "motd").into_iter().filter(|e| e.1 == "changed").map(|e| e.0).collect();
+    assert_eq!(
+        out["hosts"][node(2)]["reason"],
+        "`grep -q '^mke' /etc/motd` exits 0"
+    );
+    let changed: Vec<String> = host_events(&r, "motd")
+        .into_iter()
+        .filter(|e| e.1 == "changed")
+        .map(|e| e.0)
+        .collect();
     assert_eq!(changed.len(), 2, "each host reported once");
     // Applied where needed: the re-check found the created file.
     let records = d.read(".mkeprep/sandbox/record.jsonl");
-    assert!(records.contains("sudo -n -- sh -c"), "become goes through sudo -n");
+    assert!(
+        records.contains("sudo -n -- sh -c"),
+        "become goes through sudo -n"
+    );
 
     // Again: nothing to do, nothing run.
     let r = run(&d, &[]);
@@ -291,7 +351,9 @@ fn an_action_with_unless_applies_only_where_needed_and_then_is_ok() {
 fn on_selects_hosts_and_unknown_addresses_are_named() {
     let d = Dir::new();
     let pb = |on: &str| {
-        format!("sandbox:\n  nodes: 5\n  managers: 3\n  commands:\n    - run: hostname\n      stdout: x\nsteps:\n  - id: p\n    remote:\n      argv: [hostname]\n      read_only: true\n      on: {on}\n")
+        format!(
+            "sandbox:\n  nodes: 5\n  managers: 3\n  commands:\n    - run: hostname\n      stdout: x\nsteps:\n  - id: p\n    remote:\n      argv: [hostname]\n      read_only: true\n      on: {on}\n"
+        )
     };
     d.write("pb.yaml", &pb("workers"));
     let r = run(&d, &[]);
@@ -311,8 +373,14 @@ fn on_selects_hosts_and_unknown_addresses_are_named() {
     d.write("pb.yaml", &pb("[127.0.0.51]"));
     let r = run(&d, &[]);
     r.code(1);
-    let msg = r.step("p")["message"].as_str().unwrap_or_default().to_string();
-    assert!(msg.contains("`127.0.0.51`, which is not an inventory host (did you mean `127.0.0.11`?)"), "{msg}");
+    let msg = r.step("p")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("`127.0.0.51`, which is not an inventory host (did you mean `127.0.0.11`?)"),
+        "{msg}"
+    );
 
     d.write("pb.yaml", &pb("manager"));
     let r = d.cmd(&["validate", "pb.yaml"]).run();
@@ -335,12 +403,26 @@ fn become_needs_passwordless_sudo_and_scripts_are_not_simulated_unless_canned() 
     assert!(msg.contains("sudo: a password is required"), "{msg}");
     // An unknown command is an error that says so, never a silent success.
     let r = d
-        .cmd(&["run", "pb.yaml", "--sandbox", "--output", "json", "--start-at", "q"])
+        .cmd(&[
+            "run",
+            "pb.yaml",
+            "--sandbox",
+            "--output",
+            "json",
+            "--start-at",
+            "q",
+        ])
         .run();
     r.code(1);
-    let msg = r.step("q")["message"].as_str().unwrap_or_default().to_string();
+    let msg = r.step("q")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(msg.contains("rc 127"), "{msg}");
-    assert!(msg.contains("sandbox: command not simulated: uptime | cut -d, -f1"), "{msg}");
+    assert!(
+        msg.contains("sandbox: command not simulated: uptime | cut -d, -f1"),
+        "{msg}"
+    );
 }
 
 /// 20 hosts, an action with a guard that one host answers slowly: killed
@@ -385,8 +467,14 @@ fn a_run_killed_during_an_action_resumes_without_applying_twice() {
             let end = r.step("mark");
             assert_eq!(end["status"], "ok", "{end}");
             let msg = end["message"].as_str().unwrap_or_default();
-            assert_eq!(msg, "in sync on 1 host; done on 19 hosts by the interrupted earlier run");
-            assert_eq!(end["output"]["hosts"][node(20)]["reason"], "/etc/mkeprep-done exists");
+            assert_eq!(
+                msg,
+                "in sync on 1 host; done on 19 hosts by the interrupted earlier run"
+            );
+            assert_eq!(
+                end["output"]["hosts"][node(20)]["reason"],
+                "/etc/mkeprep-done exists"
+            );
             assert_eq!(end["output"]["hosts"][node(1)]["from_journal"], true);
             assert_eq!(ran_on(&d, "touch").len(), 20, "no host ran it twice");
         } else {
@@ -395,11 +483,16 @@ fn a_run_killed_during_an_action_resumes_without_applying_twice() {
             let end = r.step("mark");
             let msg = end["message"].as_str().unwrap_or_default();
             assert!(
-                msg.starts_with("an earlier run was cut off while `touch /etc/mkeprep-done` ran on 127.0.0.30"),
+                msg.starts_with(
+                    "an earlier run was cut off while `touch /etc/mkeprep-done` ran on 127.0.0.30"
+                ),
                 "{msg}"
             );
             let remedy = end["remedy"].as_str().unwrap_or_default();
-            assert!(remedy.contains("check 127.0.0.30 by hand") && remedy.contains("--fresh"), "{remedy}");
+            assert!(
+                remedy.contains("check 127.0.0.30 by hand") && remedy.contains("--fresh"),
+                "{remedy}"
+            );
             assert_eq!(ran_on(&d, "touch").len(), 20, "nothing ran again");
             // And it keeps saying so until a person decides.
             run(&d, &[]).code(1);

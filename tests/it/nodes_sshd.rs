@@ -42,11 +42,22 @@ fn fleet(net: u8, n: u8, transport: &'static str) -> Option<Fleet> {
         .chunks(16)
         .enumerate()
         .map(|(i, a)| {
-            start_sshd_logging(&dir, &format!("sshd{i}"), &host_key, a, port, &authorized, "VERBOSE")
+            start_sshd_logging(
+                &dir,
+                &format!("sshd{i}"),
+                &host_key,
+                a,
+                port,
+                &authorized,
+                "VERBOSE",
+            )
         })
         .collect();
     let host_pub = dir.join("host_key.pub");
-    let known: String = addrs.iter().map(|a| known_hosts_line(*a, port, &host_pub)).collect();
+    let known: String = addrs
+        .iter()
+        .map(|a| known_hosts_line(*a, port, &host_pub))
+        .collect();
     let known_hosts = dir.join("known_hosts");
     std::fs::write(&known_hosts, known).expect("known_hosts");
     let user = current_user();
@@ -67,7 +78,13 @@ fn fleet(net: u8, n: u8, transport: &'static str) -> Option<Fleet> {
 impl Fleet {
     fn run(&self, extra: &[&str]) -> Run {
         let mut args = vec![
-            "run", "pb.yaml", "-i", "hosts.yaml", "--output", "json", "--known-hosts",
+            "run",
+            "pb.yaml",
+            "-i",
+            "hosts.yaml",
+            "--output",
+            "json",
+            "--known-hosts",
         ];
         args.push(&self.known_hosts);
         args.extend_from_slice(&["--ssh-transport", self.transport]);
@@ -82,7 +99,12 @@ impl Fleet {
     /// Logins the daemons have accepted so far.
     fn logins(&self) -> usize {
         (0..self.addrs.len().div_ceil(16))
-            .map(|i| self.d.read(&format!("sshd{i}.sshd.log")).matches("Accepted publickey").count())
+            .map(|i| {
+                self.d
+                    .read(&format!("sshd{i}.sshd.log"))
+                    .matches("Accepted publickey")
+                    .count()
+            })
             .sum()
     }
 }
@@ -105,18 +127,33 @@ fn facts_equal_what_the_machine_reports(net: u8, transport: &'static str) {
     let Some(f) = fleet(net, 3, transport) else {
         return;
     };
-    f.d.write("pb.yaml", "steps:\n  - id: facts\n    facts:\n      paths: [/, /var/lib]\n");
+    f.d.write(
+        "pb.yaml",
+        "steps:\n  - id: facts\n    facts:\n      paths: [/, /var/lib]\n",
+    );
     let r = f.run(&[]);
     r.code(0);
     let out = &r.step("facts")["output"];
     assert_eq!(out["ok"], 3, "{out}");
-    let mem_kb: u64 = local("awk '/^MemTotal:/ {print $2}' /proc/meminfo").parse().unwrap_or(0);
-    let root_kb: u64 = local("df -P -k / | awk 'NR==2 {print $2}'").parse().unwrap_or(0);
-    let cgroup = if local("stat -fc %T /sys/fs/cgroup") == "cgroup2fs" { 2 } else { 1 };
+    let mem_kb: u64 = local("awk '/^MemTotal:/ {print $2}' /proc/meminfo")
+        .parse()
+        .unwrap_or(0);
+    let root_kb: u64 = local("df -P -k / | awk 'NR==2 {print $2}'")
+        .parse()
+        .unwrap_or(0);
+    let cgroup = if local("stat -fc %T /sys/fs/cgroup") == "cgroup2fs" {
+        2
+    } else {
+        1
+    };
     for a in &f.addrs {
         let h = &out["hosts"][a.to_string()];
         assert_eq!(h["errors"], serde_json::json!({}), "{transport} {a}: {h}");
-        assert_eq!(h["cpus"].as_u64().map(|c| c.to_string()), Some(local("nproc")), "{h}");
+        assert_eq!(
+            h["cpus"].as_u64().map(|c| c.to_string()),
+            Some(local("nproc")),
+            "{h}"
+        );
         assert_eq!(h["memory_bytes"].as_u64(), Some(mem_kb * 1024), "{h}");
         assert_eq!(h["os"]["id"], os_release("ID"));
         assert_eq!(h["os"]["version_id"], os_release("VERSION_ID"));
@@ -126,7 +163,11 @@ fn facts_equal_what_the_machine_reports(net: u8, transport: &'static str) {
         assert_eq!(h["hostname"], local("cat /proc/sys/kernel/hostname"));
         assert_eq!(h["machine_id"], local("cat /etc/machine-id"));
         assert_eq!(h["cgroup_version"], cgroup);
-        assert_eq!(h["disk"]["/"]["total_bytes"].as_u64(), Some(root_kb * 1024), "{h}");
+        assert_eq!(
+            h["disk"]["/"]["total_bytes"].as_u64(),
+            Some(root_kb * 1024),
+            "{h}"
+        );
         let ports: Vec<u64> = h["listening_tcp_ports"]
             .as_array()
             .map(|p| p.iter().filter_map(Value::as_u64).collect())
@@ -137,7 +178,10 @@ fn facts_equal_what_the_machine_reports(net: u8, transport: &'static str) {
             .find_map(|l| l.trim().strip_prefix("port: "))
             .and_then(|p| p.parse().ok())
             .unwrap_or(0);
-        assert!(ports.contains(&port), "{transport}: sshd's port {port} not in {ports:?}");
+        assert!(
+            ports.contains(&port),
+            "{transport}: sshd's port {port} not in {ports:?}"
+        );
     }
 }
 
@@ -170,10 +214,15 @@ fn probe_failing_on_two_of_ten(net: u8, transport: &'static str) {
     let end = r.step("probe");
     assert_eq!(end["status"], "failed");
     let msg = end["message"].as_str().unwrap_or_default();
-    assert!(msg.contains("failed on 2 of 10 hosts"), "{transport}: {msg}");
+    assert!(
+        msg.contains("failed on 2 of 10 hosts"),
+        "{transport}: {msg}"
+    );
     for bad in [bad1, bad2] {
         assert!(
-            msg.contains(&format!("{bad} (command: `failed_when: rc != 0` holds: rc 1, stdout \"disk full on {bad}\")")),
+            msg.contains(&format!(
+                "{bad} (command: `failed_when: rc != 0` holds: rc 1, stdout \"disk full on {bad}\")"
+            )),
             "{transport}: {msg}"
         );
     }
@@ -183,7 +232,10 @@ fn probe_failing_on_two_of_ten(net: u8, transport: &'static str) {
         .map(|e| e.0)
         .collect();
     assert_eq!(failed.len(), 2, "{failed:?}");
-    assert_eq!(end["output"]["hosts"][loopback(net, 1).to_string()]["stdout"], "fine");
+    assert_eq!(
+        end["output"]["hosts"][loopback(net, 1).to_string()]["stdout"],
+        "fine"
+    );
 }
 
 #[test]
@@ -223,7 +275,11 @@ fn unless_applies_only_where_needed(net: u8, transport: &'static str) {
     let dir = f.dir();
     std::fs::create_dir_all(dir.join("marks")).expect("marks dir");
     for i in [2, 5] {
-        std::fs::write(dir.join("marks").join(loopback(net, i).to_string()), "before\n").expect("mark");
+        std::fs::write(
+            dir.join("marks").join(loopback(net, i).to_string()),
+            "before\n",
+        )
+        .expect("mark");
     }
     f.d.write("pb.yaml", &marking_action(&dir, ""));
     let before = f.logins();
@@ -242,14 +298,26 @@ fn unless_applies_only_where_needed(net: u8, transport: &'static str) {
     r.code(0);
     assert_eq!(r.step("mark")["status"], "changed");
     for i in 1..=6 {
-        let want = if [2, 5].contains(&i) { "before" } else { "applied" };
-        assert_eq!(marks(&dir, loopback(net, i)), [want], "{transport}: host {i}");
+        let want = if [2, 5].contains(&i) {
+            "before"
+        } else {
+            "applied"
+        };
+        assert_eq!(
+            marks(&dir, loopback(net, i)),
+            [want],
+            "{transport}: host {i}"
+        );
     }
     let r = f.run(&[]);
     r.code(0);
     assert_eq!(r.step("mark")["status"], "ok", "{transport}");
     for i in 1..=6 {
-        assert_eq!(marks(&dir, loopback(net, i)).len(), 1, "{transport}: host {i}");
+        assert_eq!(
+            marks(&dir, loopback(net, i)).len(),
+            1,
+            "{transport}: host {i}"
+        );
     }
 }
 
@@ -278,10 +346,19 @@ fn real_sshd_killed_action_resumes_without_reapplying() {
         "pb.yaml",
         &marking_action(&dir, &format!("; [ {SELF} != {slow} ] || sleep 20")),
     );
-    let mut args: Vec<String> = ["run", "pb.yaml", "-i", "hosts.yaml", "--yes", "-f", "20", "--known-hosts"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "run",
+        "pb.yaml",
+        "-i",
+        "hosts.yaml",
+        "--yes",
+        "-f",
+        "20",
+        "--known-hosts",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     args.push(f.known_hosts.clone());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut bg = f.d.cmd(&args).spawn(&dir, "killed");
@@ -294,7 +371,11 @@ fn real_sshd_killed_action_resumes_without_reapplying() {
             .sum();
         done >= 19 && !marks(&dir, slow).is_empty()
     });
-    assert!(finished, "19 hosts never finished:\n{}", f.d.read("killed.err"));
+    assert!(
+        finished,
+        "19 hosts never finished:\n{}",
+        f.d.read("killed.err")
+    );
     bg.signal(libc::SIGKILL);
     assert_eq!(bg.wait(Duration::from_secs(10)), Some(137));
 
@@ -307,6 +388,10 @@ fn real_sshd_killed_action_resumes_without_reapplying() {
         "in sync on 1 host; done on 19 hosts by the interrupted earlier run"
     );
     for i in 1..=20 {
-        assert_eq!(marks(&dir, loopback(net, i)), ["applied"], "host {i} applied once");
+        assert_eq!(
+            marks(&dir, loopback(net, i)),
+            ["applied"],
+            "host {i} applied once"
+        );
     }
 }

@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 pub use faults::{FaultRule, FaultValue, NoValue, Seconds, StatusCode};
 pub use kinds::{BackupHistory, BackupOutcome, FileKind, HumanDuration, KddWording};
-pub use nodes::{Canned, Count, PerNode, Ports, Size, Word, for_node};
 use nodes::one_or_many;
+pub use nodes::{Canned, Count, PerNode, Ports, Size, Word, for_node};
 
 /// The most nodes a sandbox simulates (each gets its own SSH listener).
 pub const MAX_NODES: u32 = 1000;

@@ -31,13 +31,18 @@ impl SandboxOptions {
                 }
             }
             match out_of_range {
-                Some(n) => bad(format!("{name} = {n}=…: choose a node number from 1 to {nodes}")),
+                Some(n) => bad(format!(
+                    "{name} = {n}=…: choose a node number from 1 to {nodes}"
+                )),
                 None => Ok(()),
             }
         };
         macro_rules! nodes_of {
             ($field:ident) => {
-                numbered(stringify!($field), &mut self.$field.iter().filter_map(|p| p.node))?
+                numbered(
+                    stringify!($field),
+                    &mut self.$field.iter().filter_map(|p| p.node),
+                )?
             };
         }
         nodes_of!(node_os);
@@ -48,19 +53,34 @@ impl SandboxOptions {
         nodes_of!(node_ports);
         nodes_of!(node_arch);
         nodes_of!(node_missing_tool);
-        numbered("duplicate_machine_id", &mut self.duplicate_machine_id.iter().copied())?;
+        numbered(
+            "duplicate_machine_id",
+            &mut self.duplicate_machine_id.iter().copied(),
+        )?;
         let names: Vec<&str> = SAMPLES.iter().map(|s| s.name).collect();
-        if let Some(os) = self.node_os.iter().find(|p| !names.contains(&p.value.0.as_str())) {
+        if let Some(os) = self
+            .node_os
+            .iter()
+            .find(|p| !names.contains(&p.value.0.as_str()))
+        {
             return bad(format!(
                 "node_os = {:?}: choose one of {}",
                 os.value.0,
                 names.join(", ")
             ));
         }
-        if let Some(c) = self.node_cgroup.iter().find(|p| !matches!(p.value.0, 1 | 2)) {
+        if let Some(c) = self
+            .node_cgroup
+            .iter()
+            .find(|p| !matches!(p.value.0, 1 | 2))
+        {
             return bad(format!("node_cgroup = {}: choose 1 or 2", c.value.0));
         }
-        if self.node_cpus.iter().any(|p| p.value.0 == 0 || p.value.0 > 4096) {
+        if self
+            .node_cpus
+            .iter()
+            .any(|p| p.value.0 == 0 || p.value.0 > 4096)
+        {
             return bad("node_cpus: choose 1 to 4096 CPUs".into());
         }
         if self.node_memory.iter().any(|p| p.value.0 < (64 << 20)) {
@@ -69,7 +89,9 @@ impl SandboxOptions {
         for (i, c) in self.commands.iter().enumerate() {
             let at = format!("commands[{i}] ({:?})", c.run);
             if c.run.trim().is_empty() {
-                return bad(format!("commands[{i}]: `run` is empty: give the command line"));
+                return bad(format!(
+                    "commands[{i}]: `run` is empty: give the command line"
+                ));
             }
             numbered(&format!("{at} nodes"), &mut c.nodes.iter().copied())?;
             if !(0.0..=600.0).contains(&c.seconds) {
@@ -264,10 +286,8 @@ mod tests {
 
     #[test]
     fn per_node_values() {
-        let list: Vec<PerNode<Word>> = vec![
-            "rhel-9.4".parse().unwrap(),
-            "2=rhel-8.10".parse().unwrap(),
-        ];
+        let list: Vec<PerNode<Word>> =
+            vec!["rhel-9.4".parse().unwrap(), "2=rhel-8.10".parse().unwrap()];
         assert_eq!(for_node(&list, 1, Word("x".into())).0, "rhel-9.4");
         assert_eq!(for_node(&list, 2, Word("x".into())).0, "rhel-8.10");
         assert_eq!(for_node::<Word>(&[], 2, Word("x".into())).0, "x");
@@ -289,7 +309,13 @@ mod tests {
         }
         let k: K = serde_json::from_str(r#"{"os": "rocky-9.4", "cpus": ["4", "2=2"]}"#).unwrap();
         assert_eq!(k.os[0].value.0, "rocky-9.4");
-        assert_eq!(k.cpus[1], PerNode { node: Some(2), value: Count(2) });
+        assert_eq!(
+            k.cpus[1],
+            PerNode {
+                node: Some(2),
+                value: Count(2)
+            }
+        );
         let k: K = serde_json::from_str(r#"{"os": ["1=rocky-9.4"], "cpus": 16}"#).unwrap();
         assert_eq!(k.cpus[0].value, Count(16));
     }

@@ -7,11 +7,11 @@ use std::net::IpAddr;
 
 use serde_json::{Value, json};
 
-use super::remedy::{Findings, listed};
+use super::remedy::Findings;
 use crate::inventory::Host;
 use crate::mke::Node;
 use crate::tasks::Facts;
-use crate::tasks::fanout::plural;
+use crate::tasks::fanout::{listed, plural};
 
 /// Which inventory host covers which cluster node.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -20,14 +20,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::fanout::{each_host, plural};
+use super::fanout::{each_host, listed, plural};
 use super::{Check, Facts, Module, StepContext, TaskError};
 use crate::inventory::Host;
 use crate::mke::Node;
 use crate::ssh::{Cause, SshSettings};
 use coverage::{coverage_findings, role_of};
 use probe::{HostCheck, Outcome};
-use remedy::{Findings, listed, remedy_for};
+use remedy::{Findings, remedy_for};
 
 pub use coverage::{Coverage, cover, same_address};
 

@@ -4,9 +4,6 @@
 use crate::inventory::Host;
 use crate::ssh::{Cause, SshSettings};
 
-/// At most this many hosts or nodes are named in one message.
-const MAX_LISTED: usize = 10;
-
 /// Problems found, each with what to do about it.
 #[derive(Default)]
 pub(super) struct Findings {
@@ -19,20 +16,6 @@ impl Findings {
         self.problems.push(problem);
         self.remedies.push(remedy.to_string());
     }
-}
-
-/// `a, b, c and 4 more`.
-pub(super) fn listed(items: &[String]) -> String {
-    let mut text = items
-        .iter()
-        .take(MAX_LISTED)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if items.len() > MAX_LISTED {
-        text.push_str(&format!(" and {} more", items.len() - MAX_LISTED));
-    }
-    text
 }
 
 /// What a person can do about hosts failing for `cause`; `host` is the
@@ -84,6 +67,7 @@ mod tests {
     use super::*;
     use crate::inventory::Host;
     use crate::ssh::SshSettings;
+    use crate::tasks::fanout::listed;
 
     fn host(address: &str) -> Host {
         Host {

@@ -210,7 +210,10 @@ impl NodeRequirements {
                 arch: self.arch.clone(),
                 cpus_fail_at_or_below: self.cpus_fail_at_or_below,
                 cpus_warn_below: self.cpus_warn_below,
-                memory_fail_at_or_below: size("memory_fail_at_or_below", &self.memory_fail_at_or_below)?,
+                memory_fail_at_or_below: size(
+                    "memory_fail_at_or_below",
+                    &self.memory_fail_at_or_below,
+                )?,
                 memory_warn_below: size("memory_warn_below", &self.memory_warn_below)?,
                 data_dir: self.data_dir.clone(),
                 min_free: size("min_free", &self.min_free)?,
@@ -244,15 +247,28 @@ impl Module for NodeRequirements {
     const NAME: &'static str = "node_requirements";
     const SUMMARY: &'static str = "Every node meets the MKE 4k target's host requirements: OS and arch, CPUs and memory, cgroup v2 (4.2+), free space for the k0s data dir, distinct machine ids, the CNI check port and k0s's ports free.";
     const EXAMPLE: &'static str = "- id: node-requirements\n  node_requirements:\n    target: \"{{ target }}\"\n    data_dir: /var/lib/k0s\n    cni_check_port: 80";
-    const CHECK_MODE: &'static str = "full: read-only (the facts commands, one SSH command per host, and GET /nodes for roles)";
+    const CHECK_MODE: &'static str =
+        "full: read-only (the facts commands, one SSH command per host, and GET /nodes for roles)";
     const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
         ("target", "the target checked against"),
-        ("hosts", "per inventory address: `status` (ok, warn, failed), `role`, `problems` (`check`, `level`, `message`, `remedy`), and the facts the checks used (`os`, `arch`, `cpus`, `memory_bytes`, `cgroup_version`, `data_dir_free_bytes`, `machine_id`)"),
+        (
+            "hosts",
+            "per inventory address: `status` (ok, warn, failed), `role`, `problems` (`check`, `level`, `message`, `remedy`), and the facts the checks used (`os`, `arch`, `cpus`, `memory_bytes`, `cgroup_version`, `data_dir_free_bytes`, `machine_id`)",
+        ),
         ("ok", "hosts that meet every requirement"),
         ("warned", "hosts below a guidance only"),
-        ("failed", "hosts that fail a requirement or could not be read"),
-        ("rules", "each rule's values and where they come from ([C] Mirantis or k0s documentation, [I] inferred)"),
-        ("roles_from", "where managers and workers came from: `GET /nodes` or an earlier `hosts` step"),
+        (
+            "failed",
+            "hosts that fail a requirement or could not be read",
+        ),
+        (
+            "rules",
+            "each rule's values and where they come from ([C] Mirantis or k0s documentation, [I] inferred)",
+        ),
+        (
+            "roles_from",
+            "where managers and workers came from: `GET /nodes` or an earlier `hosts` step",
+        ),
     ]);
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
@@ -347,7 +363,12 @@ fn unreadable(r: &HostRead) -> Option<(Cause, String)> {
         })
         .map(|(k, v)| format!("{k}: {v}"))
         .collect();
-    (!missing.is_empty()).then(|| (Cause::Command, format!("cannot read {}", missing.join("; "))))
+    (!missing.is_empty()).then(|| {
+        (
+            Cause::Command,
+            format!("cannot read {}", missing.join("; ")),
+        )
+    })
 }
 
 /// One remedy per kind of problem, naming the hosts.
@@ -402,7 +423,9 @@ impl NodeRequirements {
                 .map(|f| serde_json::to_value(f).unwrap_or(Value::Null))
                 .collect();
             if let Some((c, m)) = &v.unreadable {
-                problems.push(json!({"check": "facts", "level": "fail", "cause": c.name(), "message": m}));
+                problems.push(
+                    json!({"check": "facts", "level": "fail", "cause": c.name(), "message": m}),
+                );
             }
             hosts.insert(
                 a.clone(),

@@ -96,7 +96,13 @@ pub fn default_os(target: &Version) -> (Vec<OsRule>, &'static str) {
         )
     } else {
         (
-            list(&["ubuntu 22.04", "ubuntu 24.04", "rhel 8.10", "rhel 9.*", "rocky 9.*"]),
+            list(&[
+                "ubuntu 22.04",
+                "ubuntu 24.04",
+                "rhel 8.10",
+                "rhel 9.*",
+                "rocky 9.*",
+            ]),
             "[I] MKE 4.2+: Mirantis says Ubuntu, RHEL and Rocky per its support matrix, whose versions were not published in the pages read; this default is the 4.1.x list plus their current releases — override with supported_os",
         )
     }
@@ -147,7 +153,11 @@ fn kernel_older_than_3_10(kernel: &str) -> bool {
 
 impl Rules {
     fn os_list(&self) -> String {
-        self.os.iter().map(OsRule::show).collect::<Vec<_>>().join(", ")
+        self.os
+            .iter()
+            .map(OsRule::show)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// What is wrong with one host on its own.
@@ -155,7 +165,10 @@ impl Rules {
         let mut out = Vec::new();
         if let Some(os) = &f.os {
             let v = os.version_id.as_deref().unwrap_or("");
-            let name = os.pretty_name.clone().unwrap_or_else(|| format!("{} {v}", os.id));
+            let name = os
+                .pretty_name
+                .clone()
+                .unwrap_or_else(|| format!("{} {v}", os.id));
             if !self.os.iter().any(|r| r.exact(&os.id, v)) {
                 if self.os.iter().any(|r| r.same_major(&os.id, v)) {
                     out.push(Finding::new(
@@ -175,12 +188,18 @@ impl Rules {
             }
         }
         if let Some(arch) = &f.arch
-            && !self.arch.iter().any(|a| a == arch || (a == "x86_64" && arch == "amd64"))
+            && !self
+                .arch
+                .iter()
+                .any(|a| a == arch || (a == "x86_64" && arch == "amd64"))
         {
             out.push(Finding::new(
                 "arch",
                 Level::Fail,
-                format!("{arch} is not a supported architecture ({})", self.arch.join(", ")),
+                format!(
+                    "{arch} is not a supported architecture ({})",
+                    self.arch.join(", ")
+                ),
                 "MKE 4k runs on amd64 (x86_64) nodes: replace the node".into(),
             ));
         }
@@ -326,7 +345,10 @@ pub fn cluster(
             .is_some_and(|p| p.contains(&port))
     };
     let port = r.cni_check_port;
-    for i in first_two(Role::Manager).into_iter().chain(first_two(Role::Worker)) {
+    for i in first_two(Role::Manager)
+        .into_iter()
+        .chain(first_two(Role::Worker))
+    {
         if listening(i, port) {
             out[i].push(Finding::new(
                 "cni_port",

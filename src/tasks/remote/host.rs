@@ -284,7 +284,9 @@ pub async fn act(
             ms: ms_since(started),
             ..HostRun::new(State::Failed(
                 Cause::Other,
-                format!("cannot record in the journal that the action starts ({why}); it was not sent"),
+                format!(
+                    "cannot record in the journal that the action starts ({why}); it was not sent"
+                ),
             ))
         };
     }
@@ -297,10 +299,11 @@ pub async fn act(
         },
         // The connection was never made (OpenSSH connects per command):
         // nothing ran.
-        Err(e) if matches!(
-            e.cause,
-            Cause::Dns | Cause::Refused | Cause::Auth | Cause::HostKey
-        ) =>
+        Err(e)
+            if matches!(
+                e.cause,
+                Cause::Dns | Cause::Refused | Cause::Auth | Cause::HostKey
+            ) =>
         {
             ledger.finished(&host.address, false);
             HostRun::new(State::Failed(

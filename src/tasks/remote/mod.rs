@@ -13,6 +13,7 @@
 
 mod host;
 mod ledger;
+mod report;
 mod verdict;
 
 use std::collections::BTreeMap;
@@ -23,13 +24,14 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::fanout::{each_host_then, emit_host, plural};
+use super::fanout::{each_host_then, emit_host, listed, plural};
 use super::targets::{On, select};
 use super::{Change, Check, Facts, Module, StepContext, TaskError};
 use crate::inventory::Host;
 use crate::ssh::{SshSettings, quote};
 use host::{Guards, HostRun, State};
 use ledger::{Earlier, ledger};
+use report::hosts_of;
 
 /// Run a command on the inventory's hosts over SSH.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -94,26 +96,6 @@ struct Memo {
     applied: Option<BTreeMap<String, Value>>,
 }
 
-/// The hosts of a change's `to` (the hosts the check found drifting).
-fn hosts_of(changes: &[Change]) -> Vec<String> {
-    changes
-        .iter()
-        .filter(|c| c.key == "hosts")
-        .filter_map(|c| c.to.as_ref()?.as_array().cloned())
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect()
-}
-
-/// `a, b, c` of the first `max` items, then `and N more`.
-fn listed(items: &[String], max: usize) -> String {
-    let mut shown: Vec<String> = items.iter().take(max).cloned().collect();
-    if items.len() > max {
-        shown.push(format!("and {} more", items.len() - max));
-    }
-    shown.join(", ")
-}
-
 impl Remote {
     /// The command as sent: quoted words, or `sh -c SCRIPT`; with `become`,
     /// through `sudo -n --`.
@@ -137,11 +119,7 @@ impl Remote {
     /// The command as people read it.
     fn shown(&self) -> String {
         match (&self.argv, &self.script) {
-            (Some(argv), _) => argv
-                .iter()
-                .map(|w| quote(w))
-                .collect::<Vec<_>>()
-                .join(" "),
+            (Some(argv), _) => argv.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "),
             (None, Some(s)) => format!("sh -c {}", quote(s)),
             (None, None) => String::new(),
         }
@@ -192,83 +170,6 @@ impl Remote {
             }),
             None => s,
         }
-    }
-
-    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
-        self.memo.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The registered output: per host, what the apply did there, else
-    /// what `runs` found.
-    fn output(&self, hosts: &[Host], runs: &[HostRun], roles_from: Option<&str>) -> Facts {
-        let records: Vec<(String, Value)> = {
-            let memo = self.memo();
-            hosts
-                .iter()
-                .zip(runs)
-                .map(|(h, r)| {
-                    let rec = memo
-                        .applied
-                        .as_ref()
-                        .and_then(|a| a.get(&h.address).cloned())
-                        .unwrap_or_else(|| verdict::record(r));
-                    (h.address.clone(), rec)
-                })
-                .collect()
-        };
-        self.output_of(records, roles_from)
-    }
-
-    fn output_of(&self, records: Vec<(String, Value)>, roles_from: Option<&str>) -> Facts {
-        let mut by_host = serde_json::Map::new();
-        let (mut ok, mut failed, mut changed) = (0usize, 0usize, 0usize);
-        for (address, rec) in records {
-            if rec["ok"] == true {
-                ok += 1;
-            } else {
-                failed += 1;
-            }
-            if rec["changed"] == true {
-                changed += 1;
-            }
-            by_host.insert(address, rec);
-        }
-        let mut out = Facts::new();
-        out.insert("hosts".into(), Value::Object(by_host));
-        out.insert("ok".into(), ok.into());
-        out.insert("failed".into(), failed.into());
-        out.insert("changed".into(), changed.into());
-        out.insert("on".into(), self.on.describe().into());
-        if let Some(src) = roles_from {
-            out.insert("roles_from".into(), src.into());
-        }
-        out
-    }
-
-    /// The failure of a step some of whose hosts failed.
-    fn failure(&self, what: &str, hosts: &[Host], runs: &[HostRun], output: Facts) -> TaskError {
-        let bad: Vec<String> = hosts
-            .iter()
-            .zip(runs)
-            .filter(|(_, r)| !r.ok())
-            .map(|(h, r)| format!("{} ({})", h.address, failure_detail(r)))
-            .collect();
-        let unknown = runs.iter().any(|r| matches!(r.state, State::Unknown(..)));
-        let mut e = TaskError::new(format!(
-            "`{}` {what} on {} of {}: {}",
-            self.shown(),
-            bad.len(),
-            plural(hosts.len(), "host", "hosts"),
-            listed(&bad, 10)
-        ))
-        .remedy(if unknown {
-            "the action's outcome is unknown where it was cut off: look at those hosts; the next run re-checks them through `creates`/`unless`, and without them stops again rather than run it twice"
-        } else {
-            "see each host's output above (or `output.hosts` in JSON); for SSH causes a `hosts` step says what to do per cause"
-        });
-        e.output = Box::new(output);
-        e.outcome_unknown = unknown;
-        e
     }
 
     async fn probe(&self, cx: &StepContext<'_>, hosts: &[Host]) -> Vec<HostRun> {
@@ -322,11 +223,11 @@ impl Remote {
             return Err(TaskError::new(format!(
                 "an earlier run was cut off while `{}` ran on {}: whether it took effect there is unknown, and without `creates`/`unless` it cannot be read back, so it is not run again there",
                 self.shown(),
-                listed(&in_flight, 10)
+                listed(&in_flight)
             ))
             .remedy(format!(
                 "check {} by hand (did `{}` take effect?); then add `creates:` or `unless:` so the state can be read back, or run with --fresh to start this step over on every host (which runs it again everywhere)",
-                listed(&in_flight, 10),
+                listed(&in_flight),
                 self.shown()
             )));
         }
@@ -382,7 +283,10 @@ impl Remote {
             .into_iter()
             .map(|r| {
                 r.unwrap_or_else(|| {
-                    HostRun::new(State::Unknown(crate::ssh::Cause::Other, "not checked".into()))
+                    HostRun::new(State::Unknown(
+                        crate::ssh::Cause::Other,
+                        "not checked".into(),
+                    ))
                 })
             })
             .collect();
@@ -397,25 +301,27 @@ impl Remote {
     }
 }
 
-fn failure_detail(r: &HostRun) -> String {
-    match &r.state {
-        State::Failed(c, m) | State::Unknown(c, m) => format!("{}: {m}", c.word()),
-        _ => String::new(),
-    }
-}
-
 impl Module for Remote {
     const NAME: &'static str = "remote";
     const SUMMARY: &'static str = "Run a command on the inventory's hosts over SSH: a read-only probe (fails the step where `failed_when` holds, also under --check) or an action made idempotent by `creates`/`unless` checked on each node.";
     const EXAMPLE: &'static str = "- id: ntp-synced\n  remote:\n    argv: [timedatectl, show, -p, NTPSynchronized, --value]\n    read_only: true\n    failed_when: \"stdout != 'yes'\"\n- id: sysctl-forwarding\n  remote:\n    script: \"echo net.ipv4.ip_forward=1 > /etc/sysctl.d/90-mke.conf && sysctl -p /etc/sysctl.d/90-mke.conf\"\n    become: true\n    creates: /etc/sysctl.d/90-mke.conf\n    on: workers";
     const CHECK_MODE: &'static str = "probes (`read_only: true`) run and can fail; actions run only their `creates`/`unless` checks and report `would change` with the hosts";
     const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
-        ("hosts", "per inventory address: `rc` (null where the command did not run), `stdout` and `stderr` (without the final newline; the first 4 KiB each), `ok`, `changed`, and `reason` (why in sync or due), `cause`/`error` (a failure), `from_journal` (done by an interrupted earlier run)"),
-        ("ok", "how many hosts passed (probe), or are in sync or changed (action)"),
+        (
+            "hosts",
+            "per inventory address: `rc` (null where the command did not run), `stdout` and `stderr` (without the final newline; the first 4 KiB each), `ok`, `changed`, and `reason` (why in sync or due), `cause`/`error` (a failure), `from_journal` (done by an interrupted earlier run)",
+        ),
+        (
+            "ok",
+            "how many hosts passed (probe), or are in sync or changed (action)",
+        ),
         ("failed", "how many hosts failed"),
         ("changed", "how many hosts the action changed"),
         ("on", "the selection, as written"),
-        ("roles_from", "where the roles `on` needed came from: `GET /nodes` or an earlier `hosts` step (absent when none were needed)"),
+        (
+            "roles_from",
+            "where the roles `on` needed came from: `GET /nodes` or an earlier `hosts` step (absent when none were needed)",
+        ),
     ]);
     const EXPRESSIONS: &'static [(&'static str, &'static [&'static str])] =
         &[("failed_when", &["rc", "stdout", "stderr", "host"])];
@@ -456,7 +362,10 @@ impl Module for Remote {
             .filter(|(_, r)| matches!(r.state, State::Drift(_)))
             .map(|(h, _)| h.address.clone())
             .collect();
-        let before = runs.iter().filter(|r| matches!(r.state, State::DoneBefore)).count();
+        let before = runs
+            .iter()
+            .filter(|r| matches!(r.state, State::DoneBefore))
+            .count();
         let earlier = if before > 0 {
             format!(
                 "; done on {} by the interrupted earlier run",
@@ -476,7 +385,11 @@ impl Module for Remote {
         }
         let mut change = Change::new(
             "hosts",
-            format!("run `{}` on {}", self.shown(), plural(due.len(), "host", "hosts")),
+            format!(
+                "run `{}` on {}",
+                self.shown(),
+                plural(due.len(), "host", "hosts")
+            ),
         );
         change.to = Some(json!(due));
         Ok(Check::Drift {
@@ -485,7 +398,7 @@ impl Module for Remote {
                 self.shown(),
                 due.len(),
                 plural(hosts.len(), "host", "hosts"),
-                listed(&due, 10)
+                listed(&due)
             ),
             changes: vec![change],
             output,
@@ -512,7 +425,12 @@ impl Module for Remote {
                 selected.len(),
                 &format!("running `{}` on", self.shown()),
                 |host, settings| {
-                    host::act(host, self.settings(settings), line.clone(), for_hosts.clone())
+                    host::act(
+                        host,
+                        self.settings(settings),
+                        line.clone(),
+                        for_hosts.clone(),
+                    )
                 },
                 |i, mut run| {
                     verdict::settle(cx, expr, &targets[i].address, &mut run, true);

@@ -72,7 +72,13 @@ pub fn check_names(cx: &StepContext<'_>, expr: &str) -> Result<(), TaskError> {
 
 /// Settles a host whose command ran: `Passed` (probe) or `Changed`
 /// (action) unless `failed_when` (default `rc != 0`) holds.
-pub fn settle(cx: &StepContext<'_>, expr: Option<&str>, address: &str, run: &mut HostRun, action: bool) {
+pub fn settle(
+    cx: &StepContext<'_>,
+    expr: Option<&str>,
+    address: &str,
+    run: &mut HostRun,
+    action: bool,
+) {
     if !matches!(run.state, State::Ran) {
         return;
     }

@@ -10,7 +10,11 @@ fn facts(name: &str, data_dir: &str) -> HostFacts {
     };
     // The samples' df answers `/` and `/var/lib`; ask for the ancestors the
     // way the module does and keep what the sample knows.
-    let mut f = HostFacts::read(&render(&sample(name).expect("sample").outputs()), "", &Request::default());
+    let mut f = HostFacts::read(
+        &render(&sample(name).expect("sample").outputs()),
+        "",
+        &Request::default(),
+    );
     let known = f.disk.clone();
     f.disk.clear();
     for p in &req.paths {
@@ -56,9 +60,17 @@ fn rhel_8_boots_cgroup_v1_which_4_2_refuses() {
     let found = rules("4.2.1").host(&f);
     assert_eq!(
         checks(&found),
-        [("cpus", Level::Warn), ("memory", Level::Warn), ("cgroup", Level::Fail)]
+        [
+            ("cpus", Level::Warn),
+            ("memory", Level::Warn),
+            ("cgroup", Level::Fail)
+        ]
     );
-    assert!(found[2].remedy.contains("systemd.unified_cgroup_hierarchy=1"));
+    assert!(
+        found[2]
+            .remedy
+            .contains("systemd.unified_cgroup_hierarchy=1")
+    );
     assert!(found[2].remedy.contains("grubby"));
     // 4.1.x does not need cgroup v2.
     assert_eq!(
@@ -73,9 +85,19 @@ fn a_small_full_rocky_node_fails_cpu_memory_and_disk() {
     let found = rules("4.1.5").host(&f);
     assert_eq!(
         checks(&found),
-        [("cpus", Level::Fail), ("memory", Level::Fail), ("disk", Level::Fail)]
+        [
+            ("cpus", Level::Fail),
+            ("memory", Level::Fail),
+            ("disk", Level::Fail)
+        ]
     );
-    assert!(found[2].message.starts_with("1.3 GiB free (8%) for /var/lib/k0s (to be created on /)"), "{}", found[2].message);
+    assert!(
+        found[2]
+            .message
+            .starts_with("1.3 GiB free (8%) for /var/lib/k0s (to be created on /)"),
+        "{}",
+        found[2].message
+    );
 }
 
 #[test]
@@ -83,7 +105,13 @@ fn the_os_list_follows_the_target() {
     let f = facts("ubuntu-24.04", "/var/lib/k0s");
     let found = rules("4.1.5").host(&f);
     assert_eq!(checks(&found), [("os", Level::Fail)]);
-    assert!(found[0].message.contains("ubuntu 22.04, rhel 8.10, rocky 9.4"), "{}", found[0].message);
+    assert!(
+        found[0]
+            .message
+            .contains("ubuntu 22.04, rhel 8.10, rocky 9.4"),
+        "{}",
+        found[0].message
+    );
     assert_eq!(checks(&rules("4.2.1").host(&f)), []);
     // Ubuntu 20.04 only for 4.1.0.
     let mut old = f.clone();
@@ -108,7 +136,13 @@ fn the_os_list_follows_the_target() {
 #[test]
 fn cluster_checks_machine_ids_and_ports_by_role() {
     let r = rules("4.1.5");
-    let names = ["ubuntu-22.04", "rhel-9.4", "ubuntu-24.04", "rocky-9.4", "ubuntu-24.04"];
+    let names = [
+        "ubuntu-22.04",
+        "rhel-9.4",
+        "ubuntu-24.04",
+        "rocky-9.4",
+        "ubuntu-24.04",
+    ];
     let mut all: Vec<HostFacts> = names.iter().map(|n| facts(n, "/var/lib/k0s")).collect();
     all[3].machine_id = all[0].machine_id.clone();
     all[4].machine_id = Some("5".repeat(32));
@@ -147,7 +181,10 @@ impl Has for Vec<Finding> {
 
 #[test]
 fn ancestors_of_the_data_dir() {
-    assert_eq!(ancestors("/var/lib/k0s/"), ["/var/lib/k0s", "/var/lib", "/var", "/"]);
+    assert_eq!(
+        ancestors("/var/lib/k0s/"),
+        ["/var/lib/k0s", "/var/lib", "/var", "/"]
+    );
     assert_eq!(ancestors("/"), ["/"]);
     assert!(kernel_older_than_3_10("3.2.0-4-amd64"));
     assert!(!kernel_older_than_3_10("4.18.0-553.el8_10.x86_64"));
