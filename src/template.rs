@@ -34,6 +34,31 @@ pub fn to_value<T: serde::Serialize>(data: T) -> Value {
     Value::from(minijinja::value::Serde(data))
 }
 
+/// `base` (a scope) with `locals` in front: an expression such as
+/// `failed_when: rc != 0` sees the command's `rc` and the playbook's names.
+pub fn with_locals(base: &Value, locals: Vec<(&'static str, Value)>) -> Value {
+    Value::from_object(Locals {
+        base: base.clone(),
+        locals,
+    })
+}
+
+#[derive(Debug)]
+struct Locals {
+    base: Value,
+    locals: Vec<(&'static str, Value)>,
+}
+
+impl Object for Locals {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        if let Some((_, v)) = self.locals.iter().find(|(k, _)| *k == name) {
+            return Some(v.clone());
+        }
+        self.base.get_item(key).ok().filter(|v| !v.is_undefined())
+    }
+}
+
 /// True when a string contains template syntax.
 pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")

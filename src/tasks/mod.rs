@@ -143,6 +143,12 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
         Self::DISRUPTIVE
     }
 
+    /// After a successful apply: whether it changed anything (a `command`
+    /// whose `changed_when` is false did not: the step is `ok`).
+    fn changed(&self, _output: &Facts) -> bool {
+        true
+    }
+
     /// After a successful apply: whether the engine must re-check to call
     /// the step `changed`. Modules that cannot observe their effect (a
     /// `command` without `creates`/`unless`) return false.
@@ -221,6 +227,13 @@ macro_rules! modules {
                 match self {
                     $(Task::$variant(m) => m.disruptive(),)*
                     $(#[cfg(test)] Task::$tvariant(m) => m.disruptive(),)*
+                }
+            }
+
+            pub fn changed(&self, output: &Facts) -> bool {
+                match self {
+                    $(Task::$variant(m) => m.changed(output),)*
+                    $(#[cfg(test)] Task::$tvariant(m) => m.changed(output),)*
                 }
             }
 
