@@ -5,6 +5,7 @@ mod campaign;
 mod common;
 mod faults;
 mod hosts;
+mod language;
 mod people;
 mod runner;
 mod safety;
