@@ -216,6 +216,7 @@ fn not_run(reason: &str) -> Facts {
     f.insert("stdout".into(), "".into());
     f.insert("stderr".into(), "".into());
     f.insert("reason".into(), reason.into());
+    f.insert("changed".into(), false.into());
     f
 }
 

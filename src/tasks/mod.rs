@@ -165,6 +165,8 @@ pub struct ModuleDoc {
     pub disruptive: bool,
     pub check_mode: &'static str,
     pub schema: schemars::Schema,
+    /// What a step of the module registers, when declared.
+    pub outputs: Option<&'static [(&'static str, &'static str)]>,
 }
 
 fn doc_of<M: Module>() -> ModuleDoc {
@@ -175,6 +177,7 @@ fn doc_of<M: Module>() -> ModuleDoc {
         disruptive: M::DISRUPTIVE,
         check_mode: M::CHECK_MODE,
         schema: schemars::schema_for!(M),
+        outputs: M::OUTPUTS,
     }
 }
 

@@ -167,4 +167,3 @@ impl Object for StepsNs {
         Enumerator::Values(steps.keys().map(|k| Value::from(k.as_str())).collect())
     }
 }
-

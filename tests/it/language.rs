@@ -405,3 +405,34 @@ fn ansible_keys_name_the_mkeprep_way() {
         .code(2)
         .stderr_has("under `steps:`");
 }
+
+#[test]
+fn the_site_library_example_is_shared_by_two_playbooks_rehearsed_on_the_sandbox() {
+    let d = Dir::new();
+    let root = env!("CARGO_MANIFEST_DIR");
+    for pb in ["site-prod-4.1.yaml", "site-staging-4.2.yaml"] {
+        let path = format!("{root}/examples/{pb}");
+        let r = d
+            .cmd(&[
+                "run",
+                &path,
+                "--sandbox",
+                "--check",
+                "-e",
+                "change_ticket=CHG-1234",
+                "--output",
+                "json",
+            ])
+            .run();
+        r.code(0);
+        let st = r.statuses();
+        assert_eq!(st["tool-present[1]"], "ok", "{pb}");
+        assert_eq!(st["change-ticket"], "ok", "{pb}");
+        assert_eq!(st["verify-version"], "ok", "{pb}");
+        // Without a change request the shared gate fails both.
+        d.cmd(&["run", &path, "--sandbox", "--check", "--fresh"])
+            .run()
+            .code(1)
+            .stdout_has("pass the change request");
+    }
+}
