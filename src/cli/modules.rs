@@ -128,9 +128,12 @@ pub fn render(doc: &ModuleDoc) -> String {
             p.name, p.ty, p.description
         ));
     }
-    if let Some(fields) = doc.outputs {
-        s.push_str("\nregisters:\n");
-        for (field, what) in fields {
+    if let Some(outputs) = doc.outputs {
+        s.push_str("\nregisters (steps.ID.FIELD, or REGISTER.FIELD):\n");
+        if outputs.is_empty() {
+            s.push_str("  (nothing)\n");
+        }
+        for (field, what) in outputs {
             s.push_str(&format!(
                 "  {field:<16} {}\n",
                 wrap(what, 60, &" ".repeat(19)).trim_start()
@@ -195,10 +198,15 @@ pub fn markdown() -> String {
                 p.description.replace('|', "\\|")
             ));
         }
-        if let Some(fields) = doc.outputs {
-            s.push_str("\n| registers | what it holds |\n|---|---|\n");
-            for (field, what) in fields {
-                s.push_str(&format!("| `{field}` | {} |\n", what.replace('|', "\\|")));
+        if let Some(outputs) = doc.outputs {
+            s.push_str("\nRegisters (`steps.ID.FIELD`, or `REGISTER.FIELD`):");
+            if outputs.is_empty() {
+                s.push_str(" nothing.\n");
+            } else {
+                s.push_str("\n\n| field | holds |\n|---|---|\n");
+                for (field, what) in outputs {
+                    s.push_str(&format!("| `{field}` | {} |\n", what.replace('|', "\\|")));
+                }
             }
         }
         s.push_str(&format!("\n```yaml\n{}\n```\n", doc.example));

@@ -147,6 +147,12 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
         Self::DISRUPTIVE
     }
 
+    /// After a successful apply: whether it changed anything (a `command`
+    /// whose `changed_when` is false did not: the step is `ok`).
+    fn changed(&self, _output: &Facts) -> bool {
+        true
+    }
+
     /// After a successful apply: whether the engine must re-check to call
     /// the step `changed`. Modules that cannot observe their effect (a
     /// `command` without `creates`/`unless`) return false.
@@ -162,8 +168,9 @@ pub struct ModuleDoc {
     pub example: &'static str,
     pub disruptive: bool,
     pub check_mode: &'static str,
-    pub outputs: Option<&'static [(&'static str, &'static str)]>,
     pub schema: schemars::Schema,
+    /// What a step of the module registers, when declared.
+    pub outputs: Option<&'static [(&'static str, &'static str)]>,
 }
 
 fn doc_of<M: Module>() -> ModuleDoc {
@@ -173,8 +180,8 @@ fn doc_of<M: Module>() -> ModuleDoc {
         example: M::EXAMPLE,
         disruptive: M::DISRUPTIVE,
         check_mode: M::CHECK_MODE,
-        outputs: M::OUTPUTS,
         schema: schemars::schema_for!(M),
+        outputs: M::OUTPUTS,
     }
 }
 
@@ -227,6 +234,13 @@ macro_rules! modules {
                 match self {
                     $(Task::$variant(m) => m.disruptive(),)*
                     $(#[cfg(test)] Task::$tvariant(m) => m.disruptive(),)*
+                }
+            }
+
+            pub fn changed(&self, output: &Facts) -> bool {
+                match self {
+                    $(Task::$variant(m) => m.changed(output),)*
+                    $(#[cfg(test)] Task::$tvariant(m) => m.changed(output),)*
                 }
             }
 

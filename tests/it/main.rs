@@ -5,6 +5,7 @@ mod campaign;
 mod common;
 mod faults;
 mod hosts;
+mod language;
 mod node_requirements;
 mod nodes;
 mod nodes_sshd;
