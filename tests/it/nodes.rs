@@ -500,3 +500,58 @@ fn a_run_killed_during_an_action_resumes_without_applying_twice() {
         }
     }
 }
+
+/// examples/site-checks.yaml rehearsed: facts, two probes with
+/// thresholds, and an idempotent action.
+#[test]
+fn the_site_checks_example_rehearses_against_the_sandbox() {
+    let d = Dir::new();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/site-checks.yaml");
+    let go = |extra: &[&str]| {
+        let mut args = vec!["run", example, "--sandbox", "--output", "json"];
+        args.extend_from_slice(extra);
+        d.cmd(&args).run()
+    };
+    let r = go(&["--check"]);
+    r.code(3);
+    let st = r.statuses();
+    for id in ["facts", "cpus[1]", "cpus[5]", "ntp-synced", "docker-disk"] {
+        assert_eq!(st[id], "ok", "{id}: {st:?}");
+    }
+    assert_eq!(st["ip-forward"], "would_change");
+    assert_eq!(
+        r.step("ip-forward")["changes"][0]["to"],
+        serde_json::json!([node(3), node(4), node(5)])
+    );
+    // A node below the site's CPU floor, and a fuller disk than allowed,
+    // fail the check: exit 1, not "would change".
+    let r = go(&["--check", "--sandbox-set", "node_cpus=[\"4=2\"]"]);
+    r.code(1);
+    assert_eq!(r.statuses()["cpus[4]"], "failed");
+    let r = go(&["--check", "-e", "max_docker_use_pct=40"]);
+    r.code(1);
+    let msg = r.step("docker-disk")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("on 5 of 5 hosts") && msg.contains("stdout \"41%\""),
+        "{msg}"
+    );
+
+    let r = go(&["--yes"]);
+    r.code(0);
+    assert_eq!(r.statuses()["ip-forward"], "changed");
+    let mut applied = ran_on(&d, "sysctl -q -p");
+    applied.sort_unstable();
+    assert_eq!(applied, [3, 4, 5]);
+    let r = go(&[]);
+    r.code(0);
+    assert!(
+        r.statuses().values().all(|s| s == "ok"),
+        "{:?}",
+        r.statuses()
+    );
+    assert_eq!(ran_on(&d, "sysctl -q -p").len(), 3);
+    assert_no_secrets(&d, &[&r], &[]);
+}
