@@ -42,6 +42,7 @@ pub struct FactsStep {
     /// Bound on the facts command on one host (OpenSSH: connection
     /// included); default: `--ssh-timeout` + 20 s.
     #[serde(default, deserialize_with = "super::opt_duration")]
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<Duration>,
 }
 

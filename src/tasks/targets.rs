@@ -75,6 +75,15 @@ impl<'de> Deserialize<'de> for On {
     }
 }
 
+impl serde::Serialize for On {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            On::Hosts(list) => list.serialize(s),
+            other => s.serialize_str(&other.describe()),
+        }
+    }
+}
+
 impl JsonSchema for On {
     fn schema_name() -> Cow<'static, str> {
         "On".into()

@@ -512,8 +512,17 @@ fn the_site_checks_example_rehearses_against_the_sandbox() {
         args.extend_from_slice(extra);
         d.cmd(&args).run()
     };
+    // Every event of these runs (would_change and changed hosts among
+    // them) is what docs/events.schema.json describes.
+    let schema = crate::people::schema();
+    let valid = |r: &Run| {
+        for line in r.stdout.lines() {
+            crate::people::assert_valid(&schema, line, "site-checks");
+        }
+    };
     let r = go(&["--check"]);
     r.code(3);
+    valid(&r);
     let st = r.statuses();
     for id in ["facts", "cpus[1]", "cpus[5]", "ntp-synced", "docker-disk"] {
         assert_eq!(st[id], "ok", "{id}: {st:?}");
@@ -541,7 +550,17 @@ fn the_site_checks_example_rehearses_against_the_sandbox() {
 
     let r = go(&["--yes"]);
     r.code(0);
+    valid(&r);
     assert_eq!(r.statuses()["ip-forward"], "changed");
+    assert!(
+        host_events(&r, "ip-forward")
+            .iter()
+            .filter(|e| e.1 == "changed")
+            .count()
+            == 3,
+        "{:?}",
+        host_events(&r, "ip-forward")
+    );
     let mut applied = ran_on(&d, "sysctl -q -p");
     applied.sort_unstable();
     assert_eq!(applied, [3, 4, 5]);

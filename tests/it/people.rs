@@ -40,7 +40,7 @@ fn sandbox(d: &Dir, args: &[&str]) -> Run {
 
 // ---------------------------------------------------------------- JSON
 
-fn schema() -> jsonschema::Validator {
+pub(crate) fn schema() -> jsonschema::Validator {
     let text = std::fs::read_to_string(format!("{ROOT}/docs/events.schema.json"))
         .unwrap_or_else(|e| panic!("docs/events.schema.json: {e}"));
     let schema: serde_json::Value =
@@ -52,7 +52,11 @@ fn schema() -> jsonschema::Validator {
 }
 
 #[track_caller]
-fn assert_valid(v: &jsonschema::Validator, line: &str, origin: &str) -> serde_json::Value {
+pub(crate) fn assert_valid(
+    v: &jsonschema::Validator,
+    line: &str,
+    origin: &str,
+) -> serde_json::Value {
     let value: serde_json::Value =
         serde_json::from_str(line).unwrap_or_else(|e| panic!("{origin}: not JSON ({e}): {line}"));
     let errors: Vec<String> = v

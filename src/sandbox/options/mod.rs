@@ -108,7 +108,7 @@ pub struct SandboxOptions {
     #[serde(deserialize_with = "one_or_many")]
     pub node_disk_free: Vec<PerNode<Size>>,
 
-    /// More TCP ports listening on nodes besides sshd's and MKE 3's, '[N=]PORT[,PORT…]' (repeatable)
+    /// More TCP ports listening on nodes besides sshd's and MKE 3's, '[N=]PORT[,PORT...]' (repeatable)
     #[arg(long, value_name = "[N=]PORTS", help_heading = "Nodes")]
     #[serde(deserialize_with = "one_or_many")]
     pub node_ports: Vec<PerNode<Ports>>,
