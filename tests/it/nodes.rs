@@ -574,3 +574,26 @@ fn the_site_checks_example_rehearses_against_the_sandbox() {
     assert_eq!(ran_on(&d, "sysctl -q -p").len(), 3);
     assert_no_secrets(&d, &[&r], &[]);
 }
+
+/// What a node prints goes through the same redaction as every other
+/// output: a secret in a probe's stdout or stderr reaches no sink.
+#[test]
+fn secrets_in_node_output_are_masked_everywhere() {
+    let d = Dir::new();
+    let pw = crate::common::sandbox_password();
+    d.write(
+        "pb.yaml",
+        &format!(
+            "sandbox:\n  commands:\n    - run: cat /etc/mke/admin.txt\n      stdout: \"admin {pw}\\n\"\n      stderr: \"note: {pw}\"\n      nodes: [2]\n      rc: 3\n    - run: cat /etc/mke/admin.txt\n      stdout: \"admin {pw}\\n\"\nsteps:\n  - id: leaky\n    remote:\n      argv: [cat, /etc/mke/admin.txt]\n      read_only: true\n    ignore_errors: true\n"
+        ),
+    );
+    let r = run(&d, &[]);
+    r.code(0);
+    let out = &r.step("leaky")["output"];
+    assert_eq!(out["hosts"][node(1)]["stdout"], "admin ********");
+    assert!(r.stdout.contains("********"), "{}", r.stdout);
+    let human = d.cmd(&["run", "pb.yaml", "--sandbox", "-v"]).run();
+    human.code(0);
+    // The playbook holds the secret (the test wrote it there); nothing else may.
+    crate::common::assert_no_secrets_except(&d, &[&r, &human], &[pw], &["pb.yaml"]);
+}
