@@ -19,9 +19,6 @@ whose names contain one of these, comma-separated).
 import json
 import os
 import resource
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 
@@ -41,12 +38,7 @@ def mkeprep_facts(transport):
         playbook = os.path.join(c.work, "facts.yaml")
         with open(playbook, "w") as f:
             f.write("name: facts\nsteps:\n  - id: facts\n    facts: {}\n")
-        state = tempfile.mkdtemp(dir=c.work)
-        return [
-            fan.BIN, "run", playbook, "-i", c.inventory, "--known-hosts", c.known_hosts,
-            "--ssh-transport", transport, "-f", str(FORKS), "--state-dir", state,
-            "--output", "json", "--ssh-timeout", "30",
-        ]
+        return fan.mkeprep_argv(c, playbook, transport)
 
     def check(c):
         def ok(r):
@@ -63,27 +55,8 @@ def mkeprep_facts(transport):
 
 
 def ansible_setup(bindir, subset):
-    def argv(c):
-        inv = os.path.join(c.work, f"ansible.{c.n}.ini")
-        with open(inv, "w") as f:
-            f.write("[all]\n" + "\n".join(c.addrs) + "\n[all:vars]\n")
-            f.write(
-                f"ansible_port={c.port}\nansible_user={c.user}\nansible_ssh_private_key_file={c.key}\n"
-                f"ansible_ssh_common_args='-o UserKnownHostsFile={c.known_hosts} -o StrictHostKeyChecking=yes'\n"
-                "ansible_python_interpreter=/usr/bin/python3\n"
-            )
-        cp = tempfile.mkdtemp(dir=c.work)
-        args = ["-m", "setup"] + (["-a", f"gather_subset={subset}"] if subset else [])
-        return ["cleanup", cp, "env", f"ANSIBLE_SSH_CONTROL_PATH_DIR={cp}", "ANSIBLE_HOST_KEY_CHECKING=True",
-                os.path.join(bindir, "ansible"), "all", "-i", inv, *args, "-f", str(FORKS), "-o"]
-
-    def check(c):
-        def ok(r):
-            good = r["out"].count("SUCCESS")
-            return None if good == c.n else f"exit {r['rc']}, {good} of {c.n} hosts SUCCESS"
-        return ok
-
-    return argv, check
+    args = ["-m", "setup"] + (["-a", f"gather_subset={subset}"] if subset else [])
+    return (lambda c: fan.ansible_argv(bindir, c, args)), fan.ansible_check
 
 
 # pyinfra's facts closest to what `facts` reads (it has none for free disk
@@ -97,24 +70,12 @@ PYINFRA_FACTS = [
 
 def pyinfra_facts(bindir):
     def argv(c):
-        inv = os.path.join(c.work, f"pyinfra_{c.n}.py")
-        with open(inv, "w") as f:
-            data = {
-                "ssh_port": c.port, "ssh_user": c.user, "ssh_key": c.key,
-                "ssh_known_hosts_file": c.known_hosts, "ssh_strict_host_key_checking": "yes",
-            }
-            f.write(f"hosts = [(a, {data!r}) for a in {c.addrs!r}]\n")
         return [
-            os.path.join(bindir, "pyinfra"), inv, "fact", "--parallel", str(FORKS), "-y",
-            *PYINFRA_FACTS,
+            os.path.join(bindir, "pyinfra"), fan.pyinfra_inventory(c), "fact", "--parallel", str(FORKS),
+            "-y", *PYINFRA_FACTS,
         ]
 
-    def check(c):
-        def ok(r):
-            return None if r["rc"] == 0 else f"exit {r['rc']}"
-        return ok
-
-    return argv, check
+    return argv, fan.exit_zero
 
 
 def main():
@@ -139,48 +100,18 @@ def main():
                     ("ansible -m setup gather_subset=min", ansible_setup(peers, "min"), PEER_RUNS),
                     ("pyinfra fact (8 facts)", pyinfra_facts(peers), PEER_RUNS),
                 ]
-            only = os.environ.get("TOOLS")
-            if only:
-                tools = [t for t in tools if any(w in t[0] for w in only.split(","))]
-            runs = {name: [] for name, _, _ in tools}
-            for i in range(max(t[2] for t in tools)):
-                for name, (argv, check), times in tools:
-                    if i >= times:
-                        continue
-                    m = fan.measure(cluster, argv(cluster), check(cluster))
-                    runs[name].append(m)
-                    print(f"N={n} run {i + 1}/{times} {name}: {m['wall']:.2f}s wall, {m['cpu']:.2f}s cpu, "
-                          f"{m['rss']:.1f} MB, sshd {m['sshd']:.2f}s, cores {m['busy'] * 100:.0f}% busy",
-                          file=sys.stderr, flush=True)
+            results[n] = fan.run_rounds(cluster, n, fan.only_selected(tools))
             cluster.stop()
             cluster = None
-            results[n] = runs
     finally:
-        if cluster is not None:
-            cluster.stop()
-        subprocess.run(["pkill", "-u", user])
-        subprocess.run(["userdel", user], capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
-
-    med = statistics.median
-    cores = fan.CORES
-    print(f"\nFacts, {cores} cores, forks {FORKS}, medians (mkeprep {RUNS} runs, peers {PEER_RUNS}); every run read every host")
-    print(f"floor = sshd CPU of the run (sessions and the commands they ran included) / {cores} cores\n")
-    print("| hosts | tool | wall | client CPU | peak RSS | sshd CPU | floor | wall / floor |")
-    print("|---|---|---|---|---|---|---|---|")
-    for n, runs in results.items():
-        for name, ms in runs.items():
-            wall, cpu, rss, sshd = (med([m[k] for m in ms]) for k in ("wall", "cpu", "rss", "sshd"))
-            floor = sshd / cores
-            print(f"| {n} | {name} | {wall:.2f} s | {cpu:.2f} s | {rss:.1f} MB | {sshd:.2f} s | "
-                  f"{floor:.2f} s | {wall / floor if floor else float('nan'):.2f} |")
-        base = med([m["wall"] for m in runs["mkeprep facts (native)"]])
-        others = ", ".join(
-            f"{name} {med([m['wall'] for m in ms]) / base:.1f}x"
-            for name, ms in runs.items() if name != "mkeprep facts (native)"
-        )
-        if others:
-            print(f"|   | N={n}: slower than mkeprep by | {others} | | | | | |")
+        fan.teardown(cluster, user, work)
+    fan.report(
+        results,
+        "mkeprep facts (native)",
+        f"\nFacts, {fan.CORES} cores, forks {FORKS}, medians (mkeprep {RUNS} runs, peers {PEER_RUNS}); "
+        "every run read every host\n"
+        f"floor = sshd CPU of the run (sessions and the commands they ran included) / {fan.CORES} cores\n",
+    )
 
 
 if __name__ == "__main__":

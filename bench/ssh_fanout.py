@@ -238,14 +238,19 @@ def measure(cluster, argv, check, env=None):
             "busy": busy[0] / busy[1] if busy[1] else 0.0}
 
 
+def mkeprep_argv(c, playbook, transport):
+    """`mkeprep run PLAYBOOK` against cluster c, JSON events, a fresh state dir."""
+    state = tempfile.mkdtemp(dir=c.work)
+    return [
+        BIN, "run", playbook, "-i", c.inventory, "--known-hosts", c.known_hosts,
+        "--ssh-transport", transport, "-f", str(FORKS), "--state-dir", state,
+        "--output", "json", "--ssh-timeout", "30",
+    ]
+
+
 def mkeprep(transport):
     def argv(c):
-        state = tempfile.mkdtemp(dir=c.work)
-        return [
-            BIN, "run", c.playbook, "-i", c.inventory, "--known-hosts", c.known_hosts,
-            "--ssh-transport", transport, "-f", str(FORKS), "--state-dir", state,
-            "--output", "json", "--ssh-timeout", "30",
-        ]
+        return mkeprep_argv(c, c.playbook, transport)
 
     def check(c):
         def ok(r):
@@ -298,50 +303,119 @@ def venv_tools(work):
     return os.path.join(venv, "bin")
 
 
+def ansible_argv(bindir, c, module_args):
+    """`ansible all -m …` against cluster c, with a fresh ControlPath
+    directory per run: no run reuses another's connections (ansible's
+    ControlPersist would keep them 60 s); `measure` closes them after."""
+    inv = os.path.join(c.work, f"ansible.{c.n}.ini")
+    with open(inv, "w") as f:
+        f.write("[all]\n" + "\n".join(c.addrs) + "\n[all:vars]\n")
+        f.write(
+            f"ansible_port={c.port}\nansible_user={c.user}\nansible_ssh_private_key_file={c.key}\n"
+            f"ansible_ssh_common_args='-o UserKnownHostsFile={c.known_hosts} -o StrictHostKeyChecking=yes'\n"
+            "ansible_python_interpreter=/usr/bin/python3\n"
+        )
+    cp = tempfile.mkdtemp(dir=c.work)
+    return ["cleanup", cp, "env", f"ANSIBLE_SSH_CONTROL_PATH_DIR={cp}", "ANSIBLE_HOST_KEY_CHECKING=True",
+            os.path.join(bindir, "ansible"), "all", "-i", inv, *module_args, "-f", str(FORKS), "-o"]
+
+
+def ansible_check(c):
+    def ok(r):
+        good = r["out"].count("SUCCESS")
+        return None if good == c.n else f"exit {r['rc']}, {good} of {c.n} hosts SUCCESS"
+    return ok
+
+
 def ansible(bindir):
-    def argv(c):
-        inv = os.path.join(c.work, f"ansible.{c.n}.ini")
-        with open(inv, "w") as f:
-            f.write("[all]\n" + "\n".join(c.addrs) + "\n[all:vars]\n")
-            f.write(
-                f"ansible_port={c.port}\nansible_user={c.user}\nansible_ssh_private_key_file={c.key}\n"
-                f"ansible_ssh_common_args='-o UserKnownHostsFile={c.known_hosts} -o StrictHostKeyChecking=yes'\n"
-                "ansible_python_interpreter=/usr/bin/python3\n"
-            )
-        # A fresh ControlPath directory per run: no run reuses another's
-        # connections (ansible's ControlPersist would keep them 60 s).
-        cp = tempfile.mkdtemp(dir=c.work)
-        return ["cleanup", cp, "env", f"ANSIBLE_SSH_CONTROL_PATH_DIR={cp}", "ANSIBLE_HOST_KEY_CHECKING=True",
-                os.path.join(bindir, "ansible"), "all", "-i", inv, "-m", "ping", "-f", str(FORKS), "-o"]
+    return (lambda c: ansible_argv(bindir, c, ["-m", "ping"])), ansible_check
 
-    def check(c):
-        def ok(r):
-            good = r["out"].count("SUCCESS")
-            return None if good == c.n else f"exit {r['rc']}, {good} of {c.n} hosts SUCCESS"
-        return ok
 
-    return argv, check
+def pyinfra_inventory(c):
+    """A pyinfra inventory of cluster c (strict host keys, the bench key)."""
+    inv = os.path.join(c.work, f"pyinfra_{c.n}.py")
+    with open(inv, "w") as f:
+        data = {
+            "ssh_port": c.port, "ssh_user": c.user, "ssh_key": c.key,
+            "ssh_known_hosts_file": c.known_hosts, "ssh_strict_host_key_checking": "yes",
+        }
+        f.write(f"hosts = [(a, {data!r}) for a in {c.addrs!r}]\n")
+    return inv
+
+
+def exit_zero(c):
+    def ok(r):
+        return None if r["rc"] == 0 else f"exit {r['rc']}"
+    return ok
 
 
 def pyinfra(bindir):
     def argv(c):
-        inv = os.path.join(c.work, f"pyinfra_{c.n}.py")
-        with open(inv, "w") as f:
-            data = {
-                "ssh_port": c.port, "ssh_user": c.user, "ssh_key": c.key,
-                "ssh_known_hosts_file": c.known_hosts, "ssh_strict_host_key_checking": "yes",
-            }
-            f.write(f"hosts = [(a, {data!r}) for a in {c.addrs!r}]\n")
         return [
-            os.path.join(bindir, "pyinfra"), inv, "exec", "--parallel", str(FORKS), "-y", "--", "true",
+            os.path.join(bindir, "pyinfra"), pyinfra_inventory(c), "exec", "--parallel", str(FORKS),
+            "-y", "--", "true",
         ]
 
-    def check(c):
-        def ok(r):
-            return None if r["rc"] == 0 else f"exit {r['rc']}"
-        return ok
+    return argv, exit_zero
 
-    return argv, check
+
+def run_rounds(cluster, n, tools):
+    """Runs each (name, (argv, check), times) tool `times` times, the tools
+    alternating within each round; returns name -> measurements."""
+    runs = {name: [] for name, _, _ in tools}
+    for i in range(max((t[2] for t in tools), default=0)):
+        for name, (argv, check), times in tools:
+            if i >= times:
+                continue
+            m = measure(cluster, argv(cluster), check(cluster))
+            runs[name].append(m)
+            print(f"N={n} run {i + 1}/{times} {name}: {m['wall']:.2f}s wall, {m['cpu']:.2f}s cpu, "
+                  f"{m['rss']:.1f} MB, sshd {m['sshd']:.2f}s, cores {m['busy'] * 100:.0f}% busy",
+                  file=sys.stderr, flush=True)
+    return runs
+
+
+def only_selected(tools):
+    """The tools TOOLS=a,b names (all without it)."""
+    only = os.environ.get("TOOLS")
+    return [t for t in tools if any(w in t[0] for w in only.split(","))] if only else tools
+
+
+def teardown(cluster, user, work):
+    """However the run ends (a failed check exits): no daemon, session or
+    bench user is left behind."""
+    if cluster is not None:
+        cluster.stop()
+    subprocess.run(["pkill", "-u", user])
+    subprocess.run(["userdel", user], capture_output=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results, base, header):
+    """The table of medians, and how much slower each tool was than `base`."""
+    med = statistics.median
+    print(header)
+    print("| N | tool | wall | client CPU | peak RSS | sshd CPU | cores busy | floor | wall / floor |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n, runs in results.items():
+        for name, ms in runs.items():
+            if not ms:
+                continue
+            wall, cpu, rss, sshd, busy = (
+                med([m[k] for m in ms]) for k in ("wall", "cpu", "rss", "sshd", "busy")
+            )
+            floor = sshd / CORES
+            print(f"| {n} | {name} | {wall:.2f} s | {cpu:.2f} s | {rss:.1f} MB | {sshd:.2f} s | "
+                  f"{busy * 100:.0f}% | {floor:.2f} s | {wall / floor if floor else float('nan'):.2f} |")
+        if not runs.get(base):
+            continue
+        first = med([m["wall"] for m in runs[base]])
+        others = ", ".join(
+            f"{name} {med([m['wall'] for m in ms]) / first:.1f}x"
+            for name, ms in runs.items() if name != base and ms
+        )
+        if others:
+            print(f"|   | N={n}: slower than {base} by | {others} | | | | | | |")
 
 
 def main():
@@ -360,55 +434,24 @@ def main():
         for n in NS:
             cluster = Cluster(work, n, user)
             tools = [
-                ("mkeprep (native)", mkeprep("native")),
-                ("mkeprep (openssh)", mkeprep("openssh")),
-                ("xargs -P ssh (default kex)", xargs_ssh(None)),
-                ("xargs -P ssh (curve25519)", xargs_ssh("curve25519-sha256")),
+                ("mkeprep (native)", mkeprep("native"), RUNS),
+                ("mkeprep (openssh)", mkeprep("openssh"), RUNS),
+                ("xargs -P ssh (default kex)", xargs_ssh(None), RUNS),
+                ("xargs -P ssh (curve25519)", xargs_ssh("curve25519-sha256"), RUNS),
             ]
             if peers and n <= PEER_MAX_N:
-                tools += [("ansible -m ping", ansible(peers)), ("pyinfra exec", pyinfra(peers))]
-            only = os.environ.get("TOOLS")
-            if only:
-                tools = [t for t in tools if any(w in t[0] for w in only.split(","))]
-            runs = {name: [] for name, _ in tools}
-            for i in range(RUNS):
-                for name, (argv, check) in tools:
-                    m = measure(cluster, argv(cluster), check(cluster))
-                    runs[name].append(m)
-                    print(f"N={n} run {i + 1}/{RUNS} {name}: {m['wall']:.2f}s wall, {m['cpu']:.2f}s cpu, "
-                          f"{m['rss']:.1f} MB, sshd {m['sshd']:.2f}s, cores {m['busy'] * 100:.0f}% busy",
-                          file=sys.stderr, flush=True)
+                tools += [("ansible -m ping", ansible(peers), RUNS), ("pyinfra exec", pyinfra(peers), RUNS)]
+            results[n] = run_rounds(cluster, n, only_selected(tools))
             cluster.stop()
             cluster = None
-            results[n] = runs
     finally:
-        # However the run ends (a failed check exits): no daemon, session or
-        # bench user is left behind.
-        if cluster is not None:
-            cluster.stop()
-        subprocess.run(["pkill", "-u", user])
-        subprocess.run(["userdel", user], capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
-
-    med = lambda xs: statistics.median(xs)
-    print(f"\nSSH fan-out, {CORES} cores, forks {FORKS}, medians of {RUNS} runs; every run reached every host")
-    print(f"floor = sshd CPU of the run / {CORES} cores (what serving the logins alone costs here)\n")
-    print("| N | tool | wall | client CPU | peak RSS | sshd CPU | cores busy | floor | wall / floor |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for n, runs in results.items():
-        for name, ms in runs.items():
-            wall, cpu, rss, sshd, busy = (
-                med([m[k] for m in ms]) for k in ("wall", "cpu", "rss", "sshd", "busy")
-            )
-            floor = sshd / CORES
-            print(f"| {n} | {name} | {wall:.2f} s | {cpu:.2f} s | {rss:.1f} MB | {sshd:.2f} s | "
-                  f"{busy * 100:.0f}% | {floor:.2f} s | {wall / floor if floor else float('nan'):.2f} |")
-        base = med([m["wall"] for m in runs["mkeprep (native)"]])
-        others = ", ".join(
-            f"{name} {med([m['wall'] for m in ms]) / base:.1f}x"
-            for name, ms in runs.items() if name != "mkeprep (native)"
-        )
-        print(f"|   | N={n}: slower than mkeprep (native) by | {others} | | | | | | |")
+        teardown(cluster, user, work)
+    report(
+        results,
+        "mkeprep (native)",
+        f"\nSSH fan-out, {CORES} cores, forks {FORKS}, medians of {RUNS} runs; every run reached every host\n"
+        f"floor = sshd CPU of the run / {CORES} cores (what serving the logins alone costs here)\n",
+    )
 
 
 if __name__ == "__main__":

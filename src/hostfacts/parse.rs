@@ -246,22 +246,11 @@ pub fn hostname(text: &str) -> Result<String, String> {
 
 /// The first line of a text, cut to 200 characters.
 pub fn first_line(text: &str) -> String {
-    let line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
-    crate::util::text::truncate_chars(line, 200)
+    crate::util::text::first_line(text, 200)
 }
 
 /// The last non-empty line of a text (where shells and tools put the
 /// reason), cut to 200 characters.
 pub fn last_line(text: &str) -> String {
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
-    crate::util::text::truncate_chars(line, 200)
+    crate::util::text::last_line(text, 200)
 }

@@ -54,28 +54,12 @@ where
     F: Fn(Host, Arc<SshSettings>) -> Fut,
     Fut: Future<Output = T> + Send + 'static,
 {
-    each_host_of(cx, hosts, hosts.len(), doing, work).await
+    each_host_then(cx, hosts, hosts.len(), doing, work, |_, t| t).await
 }
 
 /// [`each_host`] over some of a step's `total` hosts (the others were
-/// reported by an earlier phase), so `host` events count against the
-/// step's whole fan-out.
-pub async fn each_host_of<T, F, Fut>(
-    cx: &StepContext<'_>,
-    hosts: &[Host],
-    total: usize,
-    doing: &str,
-    work: F,
-) -> Vec<T>
-where
-    T: HostOutcome,
-    F: Fn(Host, Arc<SshSettings>) -> Fut,
-    Fut: Future<Output = T> + Send + 'static,
-{
-    each_host_then(cx, hosts, total, doing, work, |_, t| t).await
-}
-
-/// [`each_host_of`] with `then`, which sees each host's outcome (with the
+/// reported by an earlier phase, so `host` events count against the step's
+/// whole fan-out), with `then`, which sees each host's outcome (with the
 /// host's index in `hosts`) as it arrives, on the step's side of the
 /// fan-out (where the step's templates and journal are), and may settle it
 /// before its `host` event is streamed.

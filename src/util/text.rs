@@ -67,6 +67,23 @@ pub fn format_size(bytes: u64) -> String {
     }
 }
 
+/// The first non-empty line of `text`, trimmed, cut to `max` characters.
+pub fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    truncate_chars(line.trim(), max)
+}
+
+/// The last non-empty line of `text` (where shells and tools put the
+/// reason), trimmed, cut to `max` characters.
+pub fn last_line(text: &str, max: usize) -> String {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    truncate_chars(line.trim(), max)
+}
+
 /// `s` cut to at most `max` characters, ending in `…` when it was cut.
 pub fn truncate_chars(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -109,6 +126,9 @@ mod tests {
 
     #[test]
     fn truncation_counts_characters() {
+        assert_eq!(first_line("\n  a \nb\n", 9), "a");
+        assert_eq!(last_line("a\n b \n\n", 9), "b");
+        assert_eq!(last_line("", 9), "");
         assert_eq!(truncate_chars("héllo", 10), "héllo");
         assert_eq!(truncate_chars("héllo", 2), "hé…");
     }

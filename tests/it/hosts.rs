@@ -22,7 +22,7 @@ fn host_events(run: &Run) -> Vec<(String, String, String, String)> {
     host_events_of(run, "check-hosts")
 }
 
-fn host_events_of(run: &Run, step: &str) -> Vec<(String, String, String, String)> {
+pub(crate) fn host_events_of(run: &Run, step: &str) -> Vec<(String, String, String, String)> {
     run.events()
         .iter()
         .filter(|e| e["event"] == "host" && e["step"] == step)

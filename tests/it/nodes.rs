@@ -15,15 +15,15 @@ fn run(d: &Dir, extra: &[&str]) -> Run {
 }
 
 /// The `host` events of step `step`: (address, status, cause, message).
-pub fn host_events(run: &Run, step: &str) -> Vec<(String, String, String, String)> {
-    run.events()
-        .iter()
-        .filter(|e| e["event"] == "host" && e["step"] == step)
-        .map(|e| {
-            let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
-            (s("host"), s("status"), s("cause"), s("message"))
-        })
-        .collect()
+pub(crate) use crate::hosts::host_events_of as host_events;
+
+/// How many hosts the journal records an action done on.
+pub(crate) fn done_in_journal(d: &Dir) -> usize {
+    d.read(".mkeprep/journal.jsonl")
+        .lines()
+        .filter(|l| l.contains("remote:done"))
+        .map(|l| l.matches("127.0.").count())
+        .sum()
 }
 
 /// Node `n`'s loopback address in the sandbox.
@@ -447,14 +447,7 @@ fn a_run_killed_during_an_action_resumes_without_applying_twice() {
             .cmd(&["run", "pb.yaml", "--sandbox", "--yes", "-f", "20"])
             .spawn(d.path(), "killed");
         // Wait until 19 hosts are recorded done in the journal.
-        let done = wait_until(Duration::from_secs(60), || {
-            let j = d.read(".mkeprep/journal.jsonl");
-            j.lines()
-                .filter(|l| l.contains("remote:done"))
-                .map(|l| l.matches("127.0.").count())
-                .sum::<usize>()
-                >= 19
-        });
+        let done = wait_until(Duration::from_secs(60), || done_in_journal(&d) >= 19);
         assert!(done, "19 hosts never finished:\n{}", d.read("killed.err"));
         bg.signal(libc::SIGKILL);
         assert_eq!(bg.wait(Duration::from_secs(10)), Some(137));

@@ -14,7 +14,7 @@ use crate::hosts::{
     Sshd, current_user, free_port, inventory_entry, keygen, known_hosts_line, loopback,
     sshd_available, start_sshd_logging,
 };
-use crate::nodes::host_events;
+use crate::nodes::{done_in_journal, host_events};
 
 /// `n` loopback hosts served by real sshd, an inventory and known_hosts.
 struct Fleet {
@@ -363,13 +363,7 @@ fn real_sshd_killed_action_resumes_without_reapplying() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut bg = f.d.cmd(&args).spawn(&dir, "killed");
     let finished = wait_until(Duration::from_secs(60), || {
-        let j = f.d.read(".mkeprep/journal.jsonl");
-        let done: usize = j
-            .lines()
-            .filter(|l| l.contains("remote:done"))
-            .map(|l| l.matches("127.0.").count())
-            .sum();
-        done >= 19 && !marks(&dir, slow).is_empty()
+        done_in_journal(&f.d) >= 19 && !marks(&dir, slow).is_empty()
     });
     assert!(
         finished,

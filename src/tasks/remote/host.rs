@@ -93,13 +93,7 @@ impl HostRun {
 
 /// The last non-empty line of a text, at most 160 characters, quoted.
 pub fn tail(text: &str) -> String {
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
-    format!("{:?}", crate::util::text::truncate_chars(line, 160))
+    format!("{:?}", crate::util::text::last_line(text, 160))
 }
 
 /// `rc N, stdout "…", stderr "…"` for messages.
