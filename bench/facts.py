@@ -93,7 +93,12 @@ def main():
     try:
         for n in NS:
             cluster = fan.Cluster(work, n, user)
-            tools = [("mkeprep facts (native)", mkeprep_facts("native"), RUNS)]
+            tools = [
+                ("mkeprep facts (native)", mkeprep_facts("native"), RUNS),
+                # The same logins running only `true`: what the machine's
+                # contention does to wall / floor, for reference.
+                ("mkeprep hosts check (reference)", fan.mkeprep("native"), RUNS),
+            ]
             if peers and n <= PEER_MAX_N:
                 tools += [
                     ("ansible -m setup", ansible_setup(peers, None), PEER_RUNS),
@@ -110,7 +115,9 @@ def main():
         "mkeprep facts (native)",
         f"\nFacts, {fan.CORES} cores, forks {FORKS}, medians (mkeprep {RUNS} runs, peers {PEER_RUNS}); "
         "every run read every host\n"
-        f"floor = sshd CPU of the run (sessions and the commands they ran included) / {fan.CORES} cores\n",
+        f"floor = sshd CPU of the run / {fan.CORES} cores, as bench/ssh-fanout.sh measures it; server floor = "
+        "the CPU of the daemons and every process they started (a cpuacct cgroup) / cores\n",
+        server_columns=True,
     )
 
 

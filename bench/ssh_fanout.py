@@ -114,9 +114,27 @@ def proc_cpu(pid):
     return sum(int(x) for x in fields[11:15]) / TICK
 
 
+CPUACCT = "/sys/fs/cgroup/cpuacct"
+
+
+def server_cgroup():
+    """A cgroup v1 cpuacct group for the daemons, when the machine has one:
+    it counts every process they start (sessions, shells, the commands),
+    whether or not the daemons have reaped them yet. None elsewhere."""
+    if not os.path.isdir(CPUACCT):
+        return None
+    path = os.path.join(CPUACCT, f"mkeprep-bench-{os.getpid()}")
+    try:
+        os.makedirs(path, exist_ok=True)
+        return path
+    except OSError:
+        return None
+
+
 class Cluster:
     def __init__(self, work, n, user):
         self.work, self.n, self.user = work, n, user
+        self.cgroup = server_cgroup()
         self.addrs = [address(i) for i in range(n)]
         self.port = free_port(self.addrs)
         self.key = os.path.join(work, "client_key")
@@ -148,6 +166,9 @@ class Cluster:
                     stderr=open(os.path.join(work, f"sshd{d}.log"), "w"),
                 )
             )
+            if self.cgroup:
+                with open(os.path.join(self.cgroup, "cgroup.procs"), "w") as f:
+                    f.write(str(self.daemons[-1].pid))
         deadline = time.time() + 30
         for a in self.addrs:
             while True:
@@ -185,6 +206,14 @@ class Cluster:
     def sshd_cpu(self):
         return sum(proc_cpu(d.pid) for d in self.daemons)
 
+    def server_cpu(self):
+        """CPU seconds of the daemons and everything they started (cgroup),
+        or None without cpuacct."""
+        if not self.cgroup:
+            return None
+        with open(os.path.join(self.cgroup, "cpuacct.usage")) as f:
+            return int(f.read()) / 1e9
+
     def stop(self):
         subprocess.run(["pkill", "-u", self.user])  # sessions left behind
         for d in self.daemons:
@@ -194,6 +223,13 @@ class Cluster:
                 d.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 d.kill()
+        if self.cgroup:
+            for _ in range(50):
+                try:
+                    os.rmdir(self.cgroup)
+                    break
+                except OSError:
+                    time.sleep(0.1)
 
 
 def measure(cluster, argv, check, env=None):
@@ -206,6 +242,7 @@ def measure(cluster, argv, check, env=None):
         cleanup, argv = argv[1], argv[2:]
     time.sleep(0.2)
     sshd_before = cluster.sshd_cpu()
+    server_before = cluster.server_cpu()
     busy_before = cpu_busy()
     started = time.monotonic()
     # A fresh child process per run, so RUSAGE_CHILDREN covers just this run.
@@ -230,11 +267,13 @@ def measure(cluster, argv, check, env=None):
         time.sleep(1.0)
     time.sleep(0.5)  # let the daemons reap the last sessions
     sshd = cluster.sshd_cpu() - sshd_before
+    server = cluster.server_cpu()
+    server = None if server is None else server - server_before
     r = json.loads(res.stdout)
     problem = check(r)
     if problem:
         sys.exit(f"{' '.join(argv[:3])}…: {problem}\nstdout: {r['out'][-3000:]}\nstderr: {r['err'][-3000:]}")
-    return {"wall": wall, "cpu": r["cpu"], "rss": r["rss"] / 1024, "sshd": sshd,
+    return {"wall": wall, "cpu": r["cpu"], "rss": r["rss"] / 1024, "sshd": sshd, "server": server,
             "busy": busy[0] / busy[1] if busy[1] else 0.0}
 
 
@@ -391,12 +430,15 @@ def teardown(cluster, user, work):
     shutil.rmtree(work, ignore_errors=True)
 
 
-def report(results, base, header):
-    """The table of medians, and how much slower each tool was than `base`."""
+def report(results, base, header, server_columns=False):
+    """The table of medians, and how much slower each tool was than `base`.
+    `server_columns`: also the CPU of everything the daemons started
+    (cgroup), and wall over that floor."""
     med = statistics.median
     print(header)
-    print("| N | tool | wall | client CPU | peak RSS | sshd CPU | cores busy | floor | wall / floor |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    extra = " server CPU (cgroup) | wall / server floor |" if server_columns else ""
+    print("| N | tool | wall | client CPU | peak RSS | sshd CPU | cores busy | floor | wall / floor |" + extra)
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if server_columns else ""))
     for n, runs in results.items():
         for name, ms in runs.items():
             if not ms:
@@ -405,8 +447,16 @@ def report(results, base, header):
                 med([m[k] for m in ms]) for k in ("wall", "cpu", "rss", "sshd", "busy")
             )
             floor = sshd / CORES
-            print(f"| {n} | {name} | {wall:.2f} s | {cpu:.2f} s | {rss:.1f} MB | {sshd:.2f} s | "
-                  f"{busy * 100:.0f}% | {floor:.2f} s | {wall / floor if floor else float('nan'):.2f} |")
+            row = (f"| {n} | {name} | {wall:.2f} s | {cpu:.2f} s | {rss:.1f} MB | {sshd:.2f} s | "
+                   f"{busy * 100:.0f}% | {floor:.2f} s | {wall / floor if floor else float('nan'):.2f} |")
+            if server_columns:
+                servers = [m["server"] for m in ms if m.get("server") is not None]
+                if servers:
+                    server = med(servers)
+                    row += f" {server:.2f} s | {wall / (server / CORES) if server else float('nan'):.2f} |"
+                else:
+                    row += " — | — |"
+            print(row)
         if not runs.get(base):
             continue
         first = med([m["wall"] for m in runs[base]])

@@ -53,6 +53,23 @@ pub const SAMPLES: &[Sample] = &[
     sample!("debian-12"),
 ];
 
+/// What `grep -o` with [`super::LISTENING`] prints of a `/proc/net/tcp`
+/// table: each row in the listening state (`0A`), up to its state.
+pub fn listening_rows(table: &str) -> String {
+    let mut out = String::new();
+    for line in table.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() < 4 || !words[0].ends_with(':') || words[3] != "0A" {
+            continue;
+        }
+        // The row up to the end of its state word, leading blanks kept.
+        let end = line.find(" 0A").map_or(line.len(), |i| i + 3);
+        out.push_str(&line[..end]);
+        out.push('\n');
+    }
+    out
+}
+
 /// The sample of distribution `name`.
 pub fn sample(name: &str) -> Option<&'static Sample> {
     SAMPLES.iter().find(|s| s.name == name)
@@ -67,13 +84,10 @@ impl Sample {
             rc: Some(0),
             text: text.into(),
         };
-        // `grep ' 0A ' FILE`: the listening rows, exit 1 when there are none.
+        // `grep -o LISTENING FILE`: the listening rows cut after their
+        // state, exit 1 when there are none.
         let grep = |name: &str, table: &str| {
-            let rows: String = table
-                .lines()
-                .filter(|l| l.contains(" 0A "))
-                .map(|l| format!("{l}\n"))
-                .collect();
+            let rows = listening_rows(table);
             SectionOutput {
                 name: name.into(),
                 rc: Some(if rows.is_empty() { 1 } else { 0 }),

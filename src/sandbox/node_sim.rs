@@ -6,7 +6,8 @@
 
 use super::options::{Count, PerNode, SandboxOptions, Size, Word, for_node};
 use super::topology::Role;
-use crate::hostfacts::samples::{Sample, sample};
+use crate::hostfacts::LISTENING;
+use crate::hostfacts::samples::{Sample, listening_rows, sample};
 
 /// The Docker (MCR) version every simulated node reports.
 pub const MCR_VERSION: &str = "25.0.12";
@@ -216,8 +217,10 @@ impl Sim {
             } else {
                 "tmpfs\n".into()
             }),
-            ["grep", " 0A ", table @ ("/proc/net/tcp" | "/proc/net/tcp6")] => {
-                let rows = self.listeners(*table == "/proc/net/tcp6");
+            ["grep", "-o", pattern, table @ ("/proc/net/tcp" | "/proc/net/tcp6")]
+                if *pattern == LISTENING =>
+            {
+                let rows = listening_rows(&self.listeners(*table == "/proc/net/tcp6"));
                 let rc = u32::from(rows.is_empty());
                 Some((rows, String::new(), rc))
             }

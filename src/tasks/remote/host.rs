@@ -17,6 +17,9 @@ pub struct Ran {
     pub rc: i32,
     pub stdout: String,
     pub stderr: String,
+    /// `rc N, stdout "…", stderr "…"` of the whole output, kept once the
+    /// texts are cut to what is registered ([`Ran::compact`]).
+    pub summary: Option<String>,
 }
 
 impl Ran {
@@ -34,7 +37,17 @@ impl Ran {
             rc: out.status,
             stdout: chomp(out.stdout),
             stderr: chomp(out.stderr),
+            summary: None,
         }
+    }
+
+    /// Keeps only what is registered of each stream (a host's whole
+    /// output is not held until the step ends: a thousand hosts printing
+    /// a megabyte each would be a gigabyte), and the summary messages use.
+    pub fn compact(&mut self) {
+        self.summary = Some(said(self));
+        self.stdout = super::verdict::kept(&self.stdout);
+        self.stderr = super::verdict::kept(&self.stderr);
     }
 }
 
@@ -98,6 +111,9 @@ pub fn tail(text: &str) -> String {
 
 /// `rc N, stdout "…", stderr "…"` for messages.
 pub fn said(ran: &Ran) -> String {
+    if let Some(s) = &ran.summary {
+        return s.clone();
+    }
     let mut s = format!("rc {}", ran.rc);
     if !ran.stdout.trim().is_empty() {
         s.push_str(&format!(", stdout {}", tail(&ran.stdout)));

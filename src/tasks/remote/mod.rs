@@ -375,13 +375,18 @@ impl Module for Remote {
             String::new()
         };
         if due.is_empty() {
-            return Ok(Check::InSync {
-                message: format!(
+            let message = if before == hosts.len() {
+                format!(
+                    "done on {} by the interrupted earlier run",
+                    plural(before, "host", "hosts")
+                )
+            } else {
+                format!(
                     "in sync on {}{earlier}",
                     plural(hosts.len() - before, "host", "hosts")
-                ),
-                output,
-            });
+                )
+            };
+            return Ok(Check::InSync { message, output });
         }
         let mut change = Change::new(
             "hosts",

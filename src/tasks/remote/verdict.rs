@@ -102,23 +102,27 @@ pub fn settle(
                 .map_err(|err| error_text(&err))
         }
     };
+    if let Some(ran) = &mut run.ran {
+        ran.compact();
+    }
+    let said = run
+        .ran
+        .as_ref()
+        .and_then(|r| r.summary.clone())
+        .unwrap_or_default();
     run.state = match failed {
         Ok(false) if action => State::Changed,
         Ok(false) => State::Passed,
         Ok(true) => State::Failed(
             Cause::Command,
-            format!(
-                "`failed_when: {}` holds: {}",
-                expr.unwrap_or("rc != 0"),
-                super::host::said(ran)
-            ),
+            format!("`failed_when: {}` holds: {said}", expr.unwrap_or("rc != 0")),
         ),
         Err(why) => State::Failed(Cause::Other, format!("`failed_when`: {why}")),
     };
 }
 
 /// `text` cut to [`KEEP`] bytes (on a character boundary), saying so.
-fn kept(text: &str) -> String {
+pub fn kept(text: &str) -> String {
     if text.len() <= KEEP {
         return text.to_string();
     }
@@ -137,8 +141,10 @@ pub fn record(run: &HostRun) -> Json {
     let r = ran.unwrap_or(&empty);
     let mut m = Map::new();
     m.insert("rc".into(), ran.map_or(Json::Null, |r| json!(r.rc)));
-    m.insert("stdout".into(), kept(&r.stdout).into());
-    m.insert("stderr".into(), kept(&r.stderr).into());
+    // Compacted texts are cut already.
+    let cut = |t: &str| if r.summary.is_some() { t.to_string() } else { kept(t) };
+    m.insert("stdout".into(), cut(&r.stdout).into());
+    m.insert("stderr".into(), cut(&r.stderr).into());
     m.insert("ok".into(), run.ok().into());
     m.insert("changed".into(), run.changed().into());
     match &run.state {
@@ -155,4 +161,33 @@ pub fn record(run: &HostRun) -> Json {
         _ => {}
     }
     Json::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_output_is_cut_to_what_is_registered_and_its_last_line_kept() {
+        let mut ran = Ran {
+            rc: 1,
+            stdout: format!("{}\nEND OF IT", "x".repeat(3 * KEEP)),
+            stderr: "é".repeat(KEEP),
+            summary: None,
+        };
+        ran.compact();
+        assert!(ran.stdout.starts_with("xxx"));
+        assert!(ran.stdout.ends_with(&format!("…[cut: {} bytes in all]", 3 * KEEP + 10)));
+        assert!(ran.stdout.len() < KEEP + 40);
+        // Cut on a character boundary.
+        assert!(ran.stderr.contains("…[cut: "));
+        let said = super::super::host::said(&ran);
+        assert!(said.starts_with("rc 1, stdout \"END OF IT\", stderr \"éé"), "{said}");
+        // The record does not cut twice.
+        let run = HostRun {
+            ran: Some(ran.clone()),
+            ..HostRun::new(State::Passed)
+        };
+        assert_eq!(record(&run)["stdout"], ran.stdout.as_str());
+    }
 }
