@@ -91,9 +91,16 @@ pub struct RunArgs {
     /// Skip the steps before this step id.
     #[arg(long, value_name = "STEP_ID")]
     pub start_at: Option<String>,
-    /// Ignore an unfinished run in the journal and start over.
+    /// Ignore an unfinished run in the journal and start over. An earlier
+    /// apply whose outcome is unknown (a KDD PUT cut off) is still read back
+    /// first: see --resend.
     #[arg(long)]
     pub fresh: bool,
+    /// Forget that an earlier apply of STEP_ID has an unknown outcome, so it
+    /// is sent again if its check finds drift: `--resend migrate-kdd`
+    /// re-sends the KDD migration. Only after checking the cluster.
+    #[arg(long, value_name = "STEP_ID")]
+    pub resend: Vec<String>,
     /// Where the journal, the lock and saved configuration live.
     #[arg(
         long,

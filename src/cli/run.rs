@@ -13,7 +13,7 @@ use super::{Output, RunArgs, VarsArgs, print_error};
 use crate::engine::approve::{ApproveAll, RefuseAll};
 use crate::engine::journal::Inputs;
 use crate::engine::lock::RunLock;
-use crate::engine::{Approver, RunOptions, Runner, check_selection};
+use crate::engine::{Approver, RunOptions, Runner, check_selection, selected_steps};
 use crate::model::events::{Event, Reporter, spawn_reporter};
 use crate::model::exit;
 use crate::report::Fanout;
@@ -258,6 +258,21 @@ async fn run_loaded(
             return exit::USAGE;
         }
     };
+    if let Err(why) = &mke {
+        let needing: Vec<&str> =
+            selected_steps(&playbook, &a.tags, &a.skip_tags, a.start_at.as_deref())
+                .into_iter()
+                .filter(|s| crate::tasks::needs_api(s.module))
+                .map(|s| s.id.as_str())
+                .collect();
+        if !needing.is_empty() {
+            print_error(&format!(
+                "{why}, and these steps need the MKE API: {}\n  help: export MKE_HOST, MKE_USERNAME and MKE_PASSWORD (or use --password-file), or rehearse with --sandbox; nothing was contacted",
+                needing.join(", ")
+            ));
+            return exit::USAGE;
+        }
+    }
 
     let inputs = Inputs {
         playbook: playbook.path.display().to_string(),
@@ -371,6 +386,7 @@ async fn run_loaded(
         skip_tags: a.skip_tags,
         start_at: a.start_at,
         fresh: a.fresh,
+        resend: a.resend,
         state_dir: a.state_dir,
         inputs,
     };

@@ -54,6 +54,12 @@ impl<'a> Plan<'a> {
         })
     }
 
+    /// Stops the run at `key` whatever the mode (MKE rejected the
+    /// credentials: nothing after may log in again).
+    pub fn stop(&mut self, key: &str) {
+        self.stopped_at = Some(key.to_string());
+    }
+
     /// Why nothing more runs, once a real run stopped at a problem.
     pub fn stopped(&self) -> Option<String> {
         self.stopped_at
@@ -78,14 +84,7 @@ impl<'a> Plan<'a> {
     }
 
     fn selected(&self, step: &Step) -> bool {
-        let has = |t: &str| step.tags.iter().any(|s| s == t);
-        if self.opts.skip_tags.iter().any(|t| has(t)) {
-            return false;
-        }
-        if has("never") && !self.opts.tags.iter().any(|t| has(t)) {
-            return false;
-        }
-        self.opts.tags.is_empty() || has("always") || self.opts.tags.iter().any(|t| has(t))
+        tag_selected(step, &self.opts.tags, &self.opts.skip_tags)
     }
 
     /// A blocked outcome when an earlier step that `step` requires has not
@@ -215,6 +214,35 @@ impl<'a> Plan<'a> {
         }
         None
     }
+}
+
+/// Whether `--tags` and `--skip-tags` select `step`.
+fn tag_selected(step: &Step, tags: &[String], skip_tags: &[String]) -> bool {
+    let has = |t: &str| step.tags.iter().any(|s| s == t);
+    if skip_tags.iter().any(|t| has(t)) {
+        return false;
+    }
+    if has("never") && !tags.iter().any(|t| has(t)) {
+        return false;
+    }
+    tags.is_empty() || has("always") || tags.iter().any(|t| has(t))
+}
+
+/// The steps a run with this selection may run (from `--start-at` on,
+/// selected by the tags).
+pub fn selected_steps<'p>(
+    pb: &'p Playbook,
+    tags: &[String],
+    skip_tags: &[String],
+    start_at: Option<&str>,
+) -> Vec<&'p Step> {
+    let first = start_at
+        .and_then(|id| pb.steps.iter().position(|s| s.id == id))
+        .unwrap_or(0);
+    pb.steps[first..]
+        .iter()
+        .filter(|s| tag_selected(s, tags, skip_tags))
+        .collect()
 }
 
 /// Tags with a meaning of their own: `always` runs whatever `--tags`

@@ -62,13 +62,6 @@ impl Run<'_, '_> {
         })
     }
 
-    pub fn recorder_ms(&self, key: &str) -> u64 {
-        match self.resume.finished.get(key) {
-            Some(Record::StepEnd { duration_ms, .. }) => *duration_ms,
-            _ => 0,
-        }
-    }
-
     /// Records and reports a step key's outcome.
     pub fn finish(
         &mut self,
@@ -84,6 +77,7 @@ impl Run<'_, '_> {
             self.tally.problem = true;
         }
         self.plan.record(step, &name, &o, ignored);
+        let from_journal = o.from_journal;
         self.recorder.step_end(
             &name,
             step.module,
@@ -91,10 +85,10 @@ impl Run<'_, '_> {
             &o,
             ms,
             ignored,
-            false,
+            from_journal,
         )?;
         self.tally.add(o.status);
-        runner.end(step, key, o, ms, false, ignored);
+        runner.end(step, key, o, ms, from_journal, ignored);
         Ok(())
     }
 }

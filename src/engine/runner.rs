@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub skip_tags: Vec<String>,
     pub start_at: Option<String>,
     pub fresh: bool,
+    /// Steps whose earlier apply of unknown outcome to forget (`--resend`).
+    pub resend: Vec<String>,
     pub state_dir: PathBuf,
     pub inputs: Inputs,
 }
@@ -191,28 +193,13 @@ impl Runner<'_> {
         item: Option<&serde_json::Value>,
     ) -> Result<Flow<(), (Status, Facts)>, RunError> {
         let name = key.to_string();
-        if let Some(o) = run.journaled(&name, item) {
-            let ms = run.recorder_ms(&name);
-            if item.is_none() {
-                self.scope
-                    .set_output(&step.id, step.register.as_deref(), to_value(&o.output));
-            }
-            run.recorder.step_end(
-                &name,
-                step.module,
-                step.name.as_deref(),
-                &o,
-                ms,
-                false,
-                true,
-            )?;
-            self.start(step, key);
-            run.plan.record(step, &name, &o, false);
-            run.tally.add(o.status);
-            let done = (o.status, o.output.clone());
-            self.end(step, key, o, ms, true, false);
-            return Ok(Flow::Continue(done));
-        }
+        // What the run this one resumes applied is never applied again;
+        // everything else is checked again.
+        let applied_before = run.resume.applied.contains(&name).then(|| {
+            run.journaled(&name, item).unwrap_or_else(|| {
+                Outcome::new(Status::Changed, "applied by the run this one resumes")
+            })
+        });
         if *run.interrupt.borrow() {
             return Ok(Flow::Break(()));
         }
@@ -239,6 +226,7 @@ impl Runner<'_> {
             key,
             pending: run.plan.pending(),
             earlier_apply: run.resume.open_applies.get(&name).map(Vec::as_slice),
+            applied_before: applied_before.as_ref(),
         };
         let result = tokio::select! {
             r = with_timeout(step, env.run(&job)) => Some(r),
@@ -261,6 +249,20 @@ impl Runner<'_> {
             return Ok(Flow::Break(()));
         };
         let mut outcome = run.plan.explain_in_check(step, result?);
+        if let Ok(client) = &self.conn.mke
+            && let Some(denied) = client.denied()
+        {
+            // No fallback may hide rejected credentials, and nothing after
+            // may log in again: the run stops here, in --check too.
+            outcome.status = Status::Failed;
+            outcome.message = denied.to_string();
+            outcome.remedy = Some(
+                "check MKE_USERNAME and MKE_PASSWORD (or --password-file); if the account is locked, ask its directory's administrators".into(),
+            );
+            outcome.after = None;
+            run.tally.problem = true;
+            run.plan.stop(&name);
+        }
         if let Some(item) = item {
             outcome.output = items::item_output(std::mem::take(&mut outcome.output), item);
         }

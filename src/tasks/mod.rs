@@ -116,6 +116,9 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
     const DISRUPTIVE: bool = false;
     /// What the module does in check mode.
     const CHECK_MODE: &'static str = "full: the check phase is read-only";
+    /// Whether a step of this module cannot work without the MKE API (a
+    /// run whose selected steps need it refuses to start without one).
+    const NEEDS_API: bool = false;
     /// The fields a step of this module registers, with what each holds;
     /// `None` when the module does not declare them (then `steps.X.field`
     /// is not checked when the playbook loads).
@@ -260,6 +263,16 @@ macro_rules! modules {
                     $(#[cfg(test)] Task::$tvariant(m) => m.apply(cx, changes).await,)*
                 }
             }
+        }
+
+        /// Whether module `name` needs the MKE API.
+        pub fn needs_api(name: &str) -> bool {
+            $(
+                if name == <$ty as Module>::NAME {
+                    return <$ty as Module>::NEEDS_API;
+                }
+            )*
+            false
         }
 
         /// The fields module `name` declares it registers.

@@ -11,4 +11,5 @@ mod runner;
 mod safety;
 mod sandbox;
 mod sandbox_env;
+mod trust;
 mod upgrade;
