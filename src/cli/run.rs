@@ -387,6 +387,8 @@ async fn run_loaded(
         start_at: a.start_at,
         fresh: a.fresh,
         resend: a.resend,
+        // --sandbox --fresh reset the simulated cluster (above).
+        forget_unknown: a.sandbox && a.fresh && !a.check,
         state_dir: a.state_dir,
         inputs,
     };

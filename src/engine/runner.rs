@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub fresh: bool,
     /// Steps whose earlier apply of unknown outcome to forget (`--resend`).
     pub resend: Vec<String>,
+    /// Forget every apply of unknown outcome: the cluster they went to is
+    /// gone (`--sandbox --fresh` resets the simulated cluster).
+    pub forget_unknown: bool,
     pub state_dir: PathBuf,
     pub inputs: Inputs,
 }
