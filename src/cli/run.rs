@@ -437,6 +437,9 @@ async fn run_loaded(
     if let Some(path) = &a.junit {
         reporters.push(Box::new(JunitReporter::new(path.clone())));
     }
+    if let Some(path) = &a.report {
+        reporters.push(super::report::reporter(path, &inputs));
+    }
     let (events, reporter) = spawn_reporter(Box::new(Fanout(reporters)));
     if let Some(inv) = &inventory {
         for w in &inv.warnings {

@@ -1,4 +1,5 @@
-//! Small text helpers: did-you-mean suggestions, digests, durations.
+//! Small text helpers: did-you-mean suggestions, digests, durations, and
+//! text with terminal control sequences taken out.
 
 use std::time::Duration;
 
@@ -31,6 +32,57 @@ pub fn parse_duration_str(s: &str) -> Option<Duration> {
     humantime::parse_duration(s).ok()
 }
 
+/// `text` without terminal control: whole ANSI escape sequences (CSI
+/// `ESC [ … final`, OSC `ESC ] … BEL|ESC \\`, and two-byte `ESC x`), C0
+/// and C1 control characters and DEL, and the bidirectional overrides that
+/// can make text display as something else. Newlines and tabs are kept.
+pub fn strip_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                // CSI: parameters and intermediates up to a final byte @..~.
+                Some('[') => {
+                    for d in chars.by_ref() {
+                        if ('@'..='~').contains(&d) {
+                            break;
+                        }
+                    }
+                }
+                // OSC, DCS, SOS, PM, APC: up to BEL or ST (ESC \\).
+                Some(']' | 'P' | 'X' | '^' | '_') => {
+                    while let Some(d) = chars.next() {
+                        if d == '\x07' {
+                            break;
+                        }
+                        if d == '\x1b' {
+                            if chars.peek() == Some(&'\\') {
+                                chars.next();
+                            }
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            // C1 CSI and OSC introducers, as one character.
+            '\u{9b}' => {
+                for d in chars.by_ref() {
+                    if ('@'..='~').contains(&d) {
+                        break;
+                    }
+                }
+            }
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => {}
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +102,21 @@ mod tests {
         assert_eq!(parse_duration_str("1h30m"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration_str("-1"), None);
         assert_eq!(sha256_hex(b"").len(), 64);
+    }
+
+    #[test]
+    fn terminal_control_sequences_are_taken_out_whole() {
+        assert_eq!(strip_controls("a\x1b[1;31mred\x1b[0m b"), "ared b");
+        assert_eq!(
+            strip_controls("x\x1b]8;;https://e.invalid\x07link\x1b]8;;\x1b\\y"),
+            "xlinky"
+        );
+        assert_eq!(strip_controls("c\r\x07\x7f\u{85}\u{9b}2Jd"), "cd");
+        assert_eq!(strip_controls("l\u{202e}txt.exe\u{2066}"), "ltxt.exe");
+        assert_eq!(
+            strip_controls("keep\nlines\tand tabs"),
+            "keep\nlines\tand tabs"
+        );
+        assert_eq!(strip_controls("trailing \x1b"), "trailing ");
     }
 }
