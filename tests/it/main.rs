@@ -2,10 +2,12 @@
 
 mod architecture;
 mod campaign;
+mod chromium;
 mod common;
 mod faults;
 mod hosts;
 mod people;
+mod report;
 mod runner;
 mod safety;
 mod sandbox;

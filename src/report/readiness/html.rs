@@ -156,7 +156,7 @@ fn steps(o: &mut String, r: &Report) {
     }
     for (i, s) in r.steps.iter().enumerate() {
         let e = &s.end;
-        let pct = if longest == 0 {
+        let pct = if longest == 0 || e.duration_ms == 0 {
             0
         } else {
             (e.duration_ms * 100 / longest).max(1)
