@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::{ReportArgs, print_error};
 use crate::engine::journal::{self, Inputs, Record};
-use crate::engine::runner::exit;
+use crate::engine::resume::open_applies;
 use crate::model::events::{self, Event, Reporter, Status};
+use crate::model::exit;
 use crate::report::readiness::{self, Format, Report, ReportReporter};
 
 /// clap's value parser for a report file: `.html` or `.md`, or a usage
@@ -100,7 +101,6 @@ pub fn from_journal(run: &[Record], dir: &Path) -> Report {
     let mut report = Report::new();
     report.source = format!("the journal in {}", dir.display());
     let mut started_ts = None;
-    let mut open_apply: Option<String> = None;
     let mut counts: BTreeMap<&'static str, usize> =
         Status::ALL.iter().map(|s| (s.json_name(), 0)).collect();
     for r in run {
@@ -127,20 +127,7 @@ pub fn from_journal(run: &[Record], dir: &Path) -> Report {
                     state_dir: dir.display().to_string(),
                 }));
             }
-            Record::ApplyStart { step, .. } => open_apply = Some(step.clone()),
-            Record::ApplyEnd {
-                step,
-                unknown,
-                message,
-                ..
-            } => {
-                open_apply = None;
-                if *unknown {
-                    report.warnings.push(format!(
-                        "{step}: the apply's outcome is unknown ({message}); the next run reads the cluster before doing anything"
-                    ));
-                }
-            }
+            Record::ApplyStart { .. } | Record::ApplyEnd { .. } | Record::Checkpoint { .. } => {}
             Record::StepEnd {
                 step,
                 module,
@@ -172,7 +159,6 @@ pub fn from_journal(run: &[Record], dir: &Path) -> Report {
                     diffs: Vec::new(),
                 }));
             }
-            Record::Checkpoint { .. } => {}
             Record::RunEnd {
                 ts,
                 status,
@@ -192,10 +178,63 @@ pub fn from_journal(run: &[Record], dir: &Path) -> Report {
             }
         }
     }
-    if let Some(step) = open_apply {
+    for step in open_applies(run).keys() {
         report.warnings.push(format!(
-            "{step}: an apply started and no result was recorded (the run was cut off); the next run checks it again first"
+            "{step}: the outcome of its apply is unknown (cut off, timed out or unanswered); the next run reads the cluster back before anything else"
         ));
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::readiness::Verdict;
+
+    fn parse(lines: &[&str]) -> Vec<Record> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("a record"))
+            .collect()
+    }
+
+    #[test]
+    fn a_cut_off_run_from_the_journal_is_not_ready_and_names_the_open_apply() {
+        let run = parse(&[
+            r#"{"type":"run_start","run_id":"r","ts":"2026-01-01T10:00:00.000Z","pid":1,"inputs":{"playbook":"gone.yaml","playbook_digest":"d","target":"https://mke.example"}}"#,
+            r#"{"type":"step_end","run_id":"r","ts":"2026-01-01T10:00:01.000Z","step":"verify-version","module":"mke_version","status":"ok","message":"fine","duration_ms":5,"output":{"version":"3.8.10","target":"4.1.5"}}"#,
+            r#"{"type":"apply_start","run_id":"r","ts":"2026-01-01T10:00:02.000Z","step":"migrate-kdd","changes":[]}"#,
+            r#"{"type":"checkpoint","run_id":"r","ts":"2026-01-01T10:00:02.500Z","step":"migrate-kdd","name":"put-sent"}"#,
+        ]);
+        let r = from_journal(&run, Path::new("state"));
+        assert_eq!(r.verdict(), Verdict::NotReady);
+        assert!(r.reason().contains("did not finish"), "{}", r.reason());
+        assert_eq!(r.started.as_deref(), Some("2026-01-01T10:00:00.000Z"));
+        assert_eq!(r.mke_host.as_deref(), Some("https://mke.example"));
+        assert_eq!(r.cluster().mke_version.as_deref(), Some("3.8.10"));
+        assert_eq!(r.source, "the journal in state");
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with("migrate-kdd: the outcome of its apply is unknown")),
+            "{:?}",
+            r.warnings
+        );
+        // The playbook file is gone: the title falls back to its path.
+        assert_eq!(r.title.as_deref(), Some("gone.yaml"));
+    }
+
+    #[test]
+    fn a_finished_run_from_the_journal_has_its_duration() {
+        let run = parse(&[
+            r#"{"type":"run_start","run_id":"r","ts":"2026-01-01T10:00:00.000Z","pid":1,"inputs":{"playbook":"p.yaml","playbook_digest":"d"}}"#,
+            r#"{"type":"step_end","run_id":"r","ts":"2026-01-01T10:00:01.000Z","step":"a","status":"changed","message":"done","duration_ms":5,"changes":[{"key":"k","summary":"s","from":false,"to":true}]}"#,
+            r#"{"type":"run_end","run_id":"r","ts":"2026-01-01T10:01:30.250Z","status":"ok","exit_code":0}"#,
+        ]);
+        let r = from_journal(&run, Path::new("state"));
+        assert_eq!(r.verdict(), Verdict::Ready);
+        assert_eq!(r.duration_ms, Some(90_250));
+        assert_eq!(r.changes().len(), 1);
+        assert!(r.warnings.is_empty());
+    }
 }

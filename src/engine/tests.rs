@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use super::approve::{ApproveAll, RefuseAll};
 use super::journal::{self, Inputs, Record};
 use super::{Approver, RunOptions, RunStatus, Runner};
-use crate::model::events::{Event, Reporter, spawn_reporter};
 use crate::model::Status;
+use crate::model::events::{Event, Reporter, spawn_reporter};
 use crate::playbook;
 use crate::tasks::Connections;
 use crate::tasks::fake::{self, Answer, Apply, Script};
@@ -31,7 +31,9 @@ impl Reporter for Collect {
 fn playbook_text(steps: &[(&str, &str)]) -> String {
     let mut text = String::from("steps:\n");
     for (id, script) in steps {
-        text.push_str(&format!("  - id: {id}\n    fake:\n      script: {script}\n"));
+        text.push_str(&format!(
+            "  - id: {id}\n    fake:\n      script: {script}\n"
+        ));
     }
     text
 }
@@ -69,12 +71,7 @@ impl Bench {
 
     /// Runs the playbook; `interrupt_when` sends SIGINT's stand-in once the
     /// given script has logged an apply.
-    async fn run(
-        &self,
-        check: bool,
-        approver: &dyn Approver,
-        interrupt_when: Option<&str>,
-    ) -> Ran {
+    async fn run(&self, check: bool, approver: &dyn Approver, interrupt_when: Option<&str>) -> Ran {
         let path = self.dir.path().join("pb.yaml");
         std::fs::write(&path, &self.text).unwrap();
         let templates = Templates::new();
@@ -141,7 +138,10 @@ impl Bench {
 
 fn unique(name: &str) -> String {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    format!("{name}-{}", N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    format!(
+        "{name}-{}",
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 fn kinds(records: &[Record]) -> Vec<String> {
@@ -218,7 +218,10 @@ async fn blocked_stops_the_run_and_later_steps_are_not_run() {
     let b = Bench::new(&[("a", &s1), ("b", &s2)]);
     let r = b.run(false, &ApproveAll, None).await;
     assert_eq!(r.status, RunStatus::Failed);
-    assert_eq!(r.statuses(), [("a", Status::Blocked), ("b", Status::Skipped)]);
+    assert_eq!(
+        r.statuses(),
+        [("a", Status::Blocked), ("b", Status::Skipped)]
+    );
     assert!(fake::calls(&s2).is_empty());
     // Nothing was finished, so the next run checks `a` again.
     b.run(false, &ApproveAll, None).await;
@@ -260,7 +263,9 @@ async fn a_refused_disruptive_step_applies_nothing() {
     script.disruptive = true;
     fake::script(&s, script);
     let b = Bench::new(&[("a", &s)]);
-    let r = b.run(false, &RefuseAll("no terminal to ask on".into()), None).await;
+    let r = b
+        .run(false, &RefuseAll("no terminal to ask on".into()), None)
+        .await;
     assert_eq!(r.statuses(), [("a", Status::Failed)]);
     assert_eq!(fake::calls(&s), ["check"]);
     assert!(!kinds(&r.records).iter().any(|k| k.starts_with("apply")));
@@ -269,7 +274,10 @@ async fn a_refused_disruptive_step_applies_nothing() {
 #[tokio::test]
 async fn an_interrupted_apply_is_closed_unknown_and_checked_again_on_resume() {
     let (s1, s2, s3) = (unique("done"), unique("hang"), unique("later"));
-    fake::script(&s1, Script::new(&[Answer::Drift, Answer::InSync], Apply::Ok));
+    fake::script(
+        &s1,
+        Script::new(&[Answer::Drift, Answer::InSync], Apply::Ok),
+    );
     fake::script(
         &s2,
         Script::new(&[Answer::Drift], Apply::CheckpointThenHang("sent")),
@@ -278,7 +286,10 @@ async fn an_interrupted_apply_is_closed_unknown_and_checked_again_on_resume() {
     let b = Bench::new(&[("a", &s1), ("b", &s2), ("c", &s3)]);
     let r = b.run(false, &ApproveAll, Some(&s2)).await;
     assert_eq!(r.status, RunStatus::Interrupted);
-    assert_eq!(r.statuses(), [("a", Status::Changed), ("b", Status::Failed)]);
+    assert_eq!(
+        r.statuses(),
+        [("a", Status::Changed), ("b", Status::Failed)]
+    );
     let k = kinds(&r.records);
     assert!(
         k.ends_with(&[
@@ -332,8 +343,15 @@ async fn an_apply_of_unknown_outcome_is_carried_past_a_finished_run() {
     // knows the earlier apply may have taken effect.
     let r = b.run(false, &ApproveAll, None).await;
     assert_eq!(r.status, RunStatus::Failed);
-    assert_eq!(fake::calls(&s), ["check", "apply", "check:earlier", "apply"]);
-    assert!(kinds(&r.records)[1] == "apply_start a", "carried: {:?}", kinds(&r.records));
+    assert_eq!(
+        fake::calls(&s),
+        ["check", "apply", "check:earlier", "apply"]
+    );
+    assert!(
+        kinds(&r.records)[1] == "apply_start a",
+        "carried: {:?}",
+        kinds(&r.records)
+    );
 }
 
 #[tokio::test]
