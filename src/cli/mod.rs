@@ -11,6 +11,7 @@ pub mod man;
 pub mod modules;
 pub mod report;
 pub mod run;
+pub mod stopped;
 pub mod terminal;
 pub mod validate;
 

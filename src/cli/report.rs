@@ -20,13 +20,16 @@ pub fn parse_report_path(s: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// The `--report FILE` reporter of a run with these inputs.
-pub fn reporter(path: &Path, inputs: &Inputs) -> Box<dyn Reporter> {
+/// The `--report FILE` reporter of a run with these inputs (none when the
+/// run stopped before loading them).
+pub fn reporter(path: &Path, inputs: Option<&Inputs>) -> Box<dyn Reporter> {
     // The path was checked by `parse_report_path`.
     let format = Format::from_path(path).unwrap_or(Format::Html);
     Box::new(
-        ReportReporter::new(path.to_path_buf(), format)
-            .with_context(inputs.inventory.clone(), inputs.target.clone()),
+        ReportReporter::new(path.to_path_buf(), format).with_context(
+            inputs.and_then(|i| i.inventory.clone()),
+            inputs.and_then(|i| i.target.clone()),
+        ),
     )
 }
 

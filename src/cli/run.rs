@@ -24,8 +24,6 @@ use crate::model::exit;
 use crate::playbook::{self, Playbook};
 use crate::report::Fanout;
 use crate::report::human::HumanReporter;
-use crate::report::json::JsonReporter;
-use crate::report::junit::JunitReporter;
 use crate::report::live::Live;
 use crate::sandbox::SandboxOptions;
 use crate::ssh::{SshSettings, Transport};
@@ -131,6 +129,7 @@ fn raise_open_file_limit() {
 }
 
 pub fn run(a: RunArgs) -> i32 {
+    super::stopped::mark_start();
     raise_open_file_limit();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -138,8 +137,11 @@ pub fn run(a: RunArgs) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            print_error(&format!("cannot start the async runtime: {e}"));
-            return exit::FAILED;
+            return super::stopped::stopped(
+                &a,
+                exit::FAILED,
+                &format!("cannot start the async runtime: {e}"),
+            );
         }
     };
     let code = rt.block_on(run_async(a));
@@ -223,18 +225,20 @@ fn mke_client(
 
 async fn run_async(mut a: RunArgs) -> i32 {
     if !a.ssh_options.is_empty() && a.ssh_transport != Transport::Openssh {
-        print_error(&format!(
-            "--ssh-option {} is an OpenSSH option, and the SSH transport is `{}`: add --ssh-transport openssh (or MKEPREP_SSH_TRANSPORT=openssh) to use it",
-            a.ssh_options[0],
-            a.ssh_transport.name()
-        ));
-        return exit::USAGE;
+        return super::stopped::stopped(
+            &a,
+            exit::USAGE,
+            &format!(
+                "--ssh-option {} is an OpenSSH option, and the SSH transport is `{}`: add --ssh-transport openssh (or MKEPREP_SSH_TRANSPORT=openssh) to use it",
+                a.ssh_options[0],
+                a.ssh_transport.name()
+            ),
+        );
     }
     let mut creds = match super::credentials::read(a.password_file.as_deref(), a.password_stdin) {
         Ok(c) => c,
         Err(e) => {
-            print_error(&e);
-            return exit::USAGE;
+            return super::stopped::stopped(&a, exit::USAGE, &e);
         }
     };
 
@@ -255,8 +259,7 @@ async fn run_async(mut a: RunArgs) -> i32 {
             extra_vars: a.vars.extra_vars.clone(),
         };
         if let Err(e) = load_inputs(&a.playbook, &vars, placeholders) {
-            print_error(&e.to_string());
-            return exit::USAGE;
+            return super::stopped::stopped(&a, exit::USAGE, &e.to_string());
         }
     }
     // With --sandbox even --check takes the lock: the simulated cluster
@@ -271,14 +274,12 @@ async fn run_async(mut a: RunArgs) -> i32 {
             )
         });
         if let Err(e) = made {
-            print_error(&e);
-            return exit::FAILED;
+            return super::stopped::stopped(&a, exit::FAILED, &e);
         }
         match RunLock::acquire(&a.state_dir) {
             Ok(l) => Some(l),
             Err(e) => {
-                print_error(&e.to_string());
-                return e.exit_code();
+                return super::stopped::stopped(&a, e.exit_code(), &e.to_string());
             }
         }
     };
@@ -292,8 +293,7 @@ async fn run_async(mut a: RunArgs) -> i32 {
         let opts = match sandbox_options(&a.playbook, &a.sandbox_set) {
             Ok(o) => o,
             Err(e) => {
-                print_error(&e);
-                return exit::USAGE;
+                return super::stopped::stopped(&a, exit::USAGE, &e);
             }
         };
         let dir = a.state_dir.join("sandbox");
@@ -303,8 +303,11 @@ async fn run_async(mut a: RunArgs) -> i32 {
         let sb = match crate::sandbox::start(&opts, &dir).await {
             Ok(sb) => sb,
             Err(e) => {
-                print_error(&format!("cannot start the sandbox: {e}"));
-                return exit::FAILED;
+                return super::stopped::stopped(
+                    &a,
+                    exit::FAILED,
+                    &format!("cannot start the sandbox: {e}"),
+                );
             }
         };
         // Templates see the sandbox's connection as `env.MKE_*`.
@@ -344,8 +347,7 @@ async fn run_loaded(
     let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides) {
         Ok(l) => l,
         Err(e) => {
-            print_error(&e.to_string());
-            return exit::USAGE;
+            return super::stopped::stopped(&a, exit::USAGE, &e.to_string());
         }
     };
     let Loaded {
@@ -365,8 +367,7 @@ async fn run_loaded(
     ) {
         Ok(m) => m,
         Err(e) => {
-            print_error(&e);
-            return exit::USAGE;
+            return super::stopped::stopped(&a, exit::USAGE, &e);
         }
     };
 
@@ -429,21 +430,20 @@ async fn run_loaded(
                 a.diff,
                 a.verbose,
             )
-            .err_color(color && std::io::stderr().is_terminal());
+            .err_color(color && std::io::stderr().is_terminal())
+            .step_ids(playbook.steps.iter().map(|s| s.id.as_str()));
             if live_progress() {
                 human = human.live(Live::stderr(color));
             }
             reporters.push(Box::new(human));
         }
-        Output::Json => reporters.push(Box::new(JsonReporter::new(std::io::stdout()))),
+        // JSON is one of the machine sinks below.
+        Output::Json => {}
     }
-    if let Some(path) = &a.junit {
-        reporters.push(Box::new(JunitReporter::new(path.clone())));
-    }
-    if let Some(path) = &a.report {
-        reporters.push(super::report::reporter(path, &inputs));
-    }
+    reporters.extend(super::stopped::sinks(&a, Some(&inputs)));
     let (events, reporter) = spawn_reporter(Box::new(Fanout(reporters)));
+    // Kept to end the run's outputs if the engine stops outside its steps.
+    let tail = events.clone();
     if let Some(inv) = &inventory {
         for w in &inv.warnings {
             events.emit(Event::Warning { message: w.clone() });
@@ -502,11 +502,9 @@ async fn run_loaded(
     };
     let code = match runner.run(interrupt).await {
         Ok(status) => status.exit_code(),
-        Err(e) => {
-            print_error(&e.to_string());
-            e.exit_code()
-        }
+        Err(e) => super::stopped::stopped_running(&tail, e.exit_code(), &e.to_string()),
     };
+    drop(tail);
     let finished = reporter
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("the reporter thread panicked")));

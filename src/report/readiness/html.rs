@@ -7,7 +7,8 @@
 use std::fmt::Write as _;
 
 use super::clean;
-use super::model::{HostRow, Report, StepRow, change_value, step_notes};
+use super::hosts::HostRow;
+use super::model::{Report, StepRow, change_value, step_notes};
 use crate::model::events::Status;
 use crate::report::human_ms;
 
@@ -31,6 +32,12 @@ pub fn h(text: &str) -> String {
         }
     }
     out
+}
+
+/// HTML-escaped text for `<pre>`: newlines kept as they are (an input
+/// error's source excerpt and caret line up only in a fixed font).
+fn h_pre(text: &str) -> String {
+    h(text).replace("<br>", "\n")
 }
 
 fn status_badge(status: Status) -> String {
@@ -87,6 +94,13 @@ pub fn render(r: &Report) -> String {
     }
     o.push_str("</dl>\n</section>\n");
 
+    if !r.errors.is_empty() {
+        o.push_str("<section id=\"errors\" class=\"todo\">\n<h2>Why the run stopped</h2>\n");
+        for e in &r.errors {
+            let _ = writeln!(o, "<pre class=\"error\">{}</pre>", h_pre(e));
+        }
+        o.push_str("</section>\n");
+    }
     todo(&mut o, r);
     steps(&mut o, r);
     changes(&mut o, r);

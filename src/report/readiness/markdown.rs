@@ -61,6 +61,17 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(o, "| {} | {} |", md(label), md(&value));
     }
 
+    if !r.errors.is_empty() {
+        o.push_str("\n## Why the run stopped\n\n");
+        for e in &r.errors {
+            // A fenced block keeps an input error's caret under its column;
+            // the fence is longer than any backtick run inside.
+            let text = clean(e);
+            let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+            let fence = "`".repeat(longest.max(2) + 1);
+            let _ = writeln!(o, "{fence}text\n{}\n{fence}", text.trim_end());
+        }
+    }
     let problems: Vec<&StepRow> = r.problems().collect();
     if !problems.is_empty() {
         o.push_str("\n## What to do\n\n");

@@ -10,13 +10,15 @@
 //! an event; every text they show has had secrets masked and terminal
 //! control taken out ([`clean`]) before it is escaped.
 
+mod hosts;
 pub mod html;
 pub mod markdown;
 mod model;
 
 use std::path::{Path, PathBuf};
 
-pub use model::{Cluster, HostRow, Report, StepRow, Verdict};
+pub use hosts::HostRow;
+pub use model::{Cluster, Report, StepRow, Verdict};
 
 use crate::model::events::{Event, Reporter};
 use crate::util::secret::redact;

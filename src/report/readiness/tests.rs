@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::model::host_rows;
+use super::hosts::host_rows;
 use super::*;
 use crate::model::events::{HostResult, RunEnd, RunStart, Status, StepEnd};
 use crate::model::{Change, Facts};
@@ -241,6 +241,9 @@ fn hostile() -> Report {
         Event::Warning {
             message: nasty.into(),
         },
+        Event::Error {
+            message: format!("```\n{nasty}\n</pre>"),
+        },
         Event::StepEnd(s),
         end("failed", 1),
     ])
@@ -274,7 +277,7 @@ fn html_escapes_everything_masks_secrets_and_loads_nothing() {
     let known = [
         "!DOCTYPE", "html", "head", "meta", "link", "title", "style", "body", "header", "div", "p",
         "h1", "h2", "span", "main", "section", "dl", "dt", "dd", "ol", "ul", "li", "code", "b",
-        "table", "thead", "tbody", "tr", "th", "td", "br", "a", "footer",
+        "table", "thead", "tbody", "tr", "th", "td", "br", "a", "footer", "pre",
     ];
     for tag in html.split('<').skip(1) {
         let tag = tag.split('>').next().unwrap_or("");
@@ -300,20 +303,37 @@ fn html_escapes_everything_masks_secrets_and_loads_nothing() {
         html.matches("<table").count(),
         html.matches("</table>").count()
     );
+    // The error's own `</pre>` is text, not the end of the block.
+    assert_eq!(html.matches("<pre").count(), 1);
+    assert_eq!(html.matches("</pre>").count(), 1);
 }
 
 #[test]
 fn markdown_escapes_everything_and_keeps_tables_whole() {
     let md = Format::Markdown.render(&hostile());
-    assert!(!md.contains("<script"));
-    assert!(!md.contains("<img"));
+    // The error is a fenced block (its text shown as is, markup included),
+    // fenced longer than the backticks inside, closed; nothing else may
+    // carry markup.
+    let (before, rest) = md.split_once("\n````text\n").expect("a fenced error");
+    let (_, after) = rest.split_once("\n````\n").expect("the fence is closed");
+    let outside = format!("{before}{after}");
+    assert!(!outside.contains("<script"));
+    assert!(!outside.contains("<img"));
     assert!(!md.contains("s3cr3t-report-value"));
-    assert!(!md.replace("\\]", "").contains("]("), "a link survived");
+    assert!(
+        !outside.replace("\\]", "").contains("]("),
+        "a link survived"
+    );
     no_control(&md);
     // Every table row has as many unescaped pipes as its header.
     let mut header_cells = None;
+    let mut fenced = false;
     for line in md.lines() {
-        if !line.starts_with('|') {
+        if line.starts_with("````") {
+            // (The fence: the error's ``` is shorter.)
+            fenced = !fenced;
+        }
+        if fenced || !line.starts_with('|') {
             header_cells = None;
             continue;
         }
