@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod completions;
 pub mod credentials;
+pub mod inputs;
 pub mod journal;
 pub mod man;
 pub mod modules;
