@@ -32,6 +32,26 @@ pub fn parse_duration_str(s: &str) -> Option<Duration> {
     humantime::parse_duration(s).ok()
 }
 
+/// A duration as a playbook would write it, and [`parse_duration_str`]
+/// reads back: `24h`, `30m`, `1h30m`, `45s`, `0s`; a fraction of a second
+/// as plain seconds (`1.5`).
+pub fn format_duration_str(d: Duration) -> String {
+    if d.subsec_nanos() != 0 {
+        return d.as_secs_f64().to_string();
+    }
+    let s = d.as_secs();
+    if s == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (n, unit) in [(s / 3600, "h"), (s % 3600 / 60, "m"), (s % 60, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    out
+}
+
 /// `text` without terminal control: whole ANSI escape sequences (CSI
 /// `ESC [ … final`, OSC `ESC ] … BEL|ESC \\`, and two-byte `ESC x`), C0
 /// and C1 control characters and DEL, and the bidirectional overrides that
@@ -102,6 +122,23 @@ mod tests {
         assert_eq!(parse_duration_str("1h30m"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration_str("-1"), None);
         assert_eq!(sha256_hex(b"").len(), 64);
+    }
+
+    #[test]
+    fn durations_are_written_as_a_playbook_would_and_read_back() {
+        for (secs, text) in [
+            (86400.0, "24h"),
+            (1800.0, "30m"),
+            (5400.0, "1h30m"),
+            (45.0, "45s"),
+            (3661.0, "1h1m1s"),
+            (0.0, "0s"),
+            (1.5, "1.5"),
+        ] {
+            let d = Duration::from_secs_f64(secs);
+            assert_eq!(format_duration_str(d), text);
+            assert_eq!(parse_duration_str(text), Some(d), "{text}");
+        }
     }
 
     #[test]
