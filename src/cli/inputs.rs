@@ -36,10 +36,14 @@ pub struct Loaded {
 }
 
 /// Loads variables, playbook and inventory; errors are input errors (exit 2).
+/// With `keys_required` (a run), `keyPath` files this machine cannot read
+/// are errors too; without (`validate`), the inventory keeps them in
+/// `key_errors` for the caller to warn about.
 pub fn load_inputs(
     playbook: &std::path::Path,
     vars: &VarsArgs,
     env_overrides: Vec<(String, String)>,
+    keys_required: bool,
 ) -> Result<Loaded, SourceErrors> {
     secret::register_secret_env();
     let mut env = environment();
@@ -47,7 +51,12 @@ pub fn load_inputs(
     let extra = playbook::extra::parse(&vars.extra_vars)?;
     let templates = Templates::new();
     let pb = playbook::load(playbook, &extra, &env, &templates);
-    let inv = vars.inventory.as_deref().map(inventory::load);
+    let inv = vars.inventory.as_deref().map(|p| {
+        inventory::load(p).and_then(|i| match keys_required && !i.key_errors.is_empty() {
+            true => Err(SourceErrors(i.key_errors.clone())),
+            false => Ok(i),
+        })
+    });
     // Report playbook and inventory errors together.
     match (pb, inv) {
         (Ok(playbook), None) => Ok(Loaded {

@@ -125,7 +125,7 @@ async fn run_async(mut a: RunArgs) -> i32 {
             inventory: a.vars.inventory.clone(),
             extra_vars: a.vars.extra_vars.clone(),
         };
-        if let Err(e) = load_inputs(&a.playbook, &vars, placeholders) {
+        if let Err(e) = load_inputs(&a.playbook, &vars, placeholders, true) {
             return super::stopped::stopped(&a, exit::USAGE, &e.to_string());
         }
     }
@@ -211,7 +211,7 @@ async fn run_loaded(
     (home, extra_path, kdd_seconds_per_node): (Option<PathBuf>, Option<PathBuf>, Option<f64>),
     env_overrides: Vec<(String, String)>,
 ) -> i32 {
-    let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides) {
+    let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides, true) {
         Ok(l) => l,
         Err(e) => {
             return super::stopped::stopped(&a, exit::USAGE, &e.to_string());
