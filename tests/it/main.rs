@@ -5,6 +5,7 @@ mod campaign;
 mod chromium;
 mod common;
 mod faults;
+mod fleet;
 mod hosts;
 mod people;
 mod report;
