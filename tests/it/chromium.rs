@@ -205,13 +205,14 @@ impl Browser {
     }
 
     /// Opens `url` in a new page of `width`×`height` CSS pixels (a phone
-    /// when `mobile`), waits for its load event, evaluates `measure` (a JS
-    /// expression whose value is returned by value) and takes a full-page
-    /// PNG screenshot.
+    /// when `mobile`; rendered for `media`, `screen` or `print`), waits for
+    /// its load event, evaluates `measure` (a JS expression whose value is
+    /// returned by value) and takes a full-page PNG screenshot.
     pub fn load(
         &mut self,
         url: &str,
         (width, height, mobile): (u32, u32, bool),
+        media: &str,
         measure: &str,
     ) -> PageLoad {
         let target = self.call(None, "Target.createTarget", json!({"url": "about:blank"}));
@@ -235,6 +236,7 @@ impl Browser {
             "Emulation.setDeviceMetricsOverride",
             json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
         );
+        self.call(s, "Emulation.setEmulatedMedia", json!({"media": media}));
         self.events.clear();
         self.call(s, "Page.navigate", json!({"url": url}));
         self.wait_event(&session, "Page.loadEventFired");

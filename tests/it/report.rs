@@ -319,11 +319,17 @@ steps:
     assert!(scanned >= 5, "the reports and the journal were scanned");
 }
 
-/// What the test page reports: the verdict, the title, whether the page
-/// is wider than the screen, the number of step rows.
-const MEASURE: &str = "JSON.stringify({h1: document.querySelector('h1') && document.querySelector('h1').textContent, \
-title: document.title, scroll: document.documentElement.scrollWidth, width: document.documentElement.clientWidth, \
-rows: document.querySelectorAll('table.steps tbody tr').length})";
+/// What the test page reports: the verdict, the title, the number of step
+/// rows, the page's scroll width against its width, and the right edge of
+/// the rightmost box, of all boxes (`right_all`) and of those outside a
+/// table's own scroll box (`right`).
+const MEASURE: &str = "(() => { const boxes = [...document.querySelectorAll('body *')]; \
+const edge = list => Math.ceil(Math.max(0, ...list.map(e => e.getBoundingClientRect().right))); \
+return JSON.stringify({h1: document.querySelector('h1') && document.querySelector('h1').textContent, \
+title: document.title, rows: document.querySelectorAll('table.steps tbody tr').length, \
+scroll: document.documentElement.scrollWidth, width: document.documentElement.clientWidth, \
+right_all: edge(boxes), \
+right: edge(boxes.filter(e => !(e.parentElement && e.parentElement.closest('.table-wrap')))) }); })()";
 
 #[test]
 fn the_html_report_loads_in_chromium_offline_without_errors_on_a_phone_and_a_desktop() {
@@ -350,7 +356,7 @@ fn the_html_report_loads_in_chromium_offline_without_errors_on_a_phone_and_a_des
 <img src=\"http://127.0.0.1:9/x.png\"><script>console.error('control error')</script></body></html>",
     );
     let control = format!("file://{}", d.join("control.html").display());
-    let load = browser.load(&control, (390, 800, true), MEASURE);
+    let load = browser.load(&control, (390, 800, true), "screen", MEASURE);
     assert!(
         load.requests
             .iter()
@@ -363,8 +369,13 @@ fn the_html_report_loads_in_chromium_offline_without_errors_on_a_phone_and_a_des
     );
 
     let mut shots = Vec::new();
-    for (width, height, mobile) in [(390, 844, true), (1000, 900, false)] {
-        let load = browser.load(&url, (width, height, mobile), MEASURE);
+    // A phone, a desktop, and an A4 page printed (794 CSS pixels wide).
+    for (width, height, mobile, media) in [
+        (390, 844, true, "screen"),
+        (1000, 900, false, "screen"),
+        (794, 1123, false, "print"),
+    ] {
+        let load = browser.load(&url, (width, height, mobile), media, MEASURE);
         assert_eq!(load.requests, vec![url.clone()], "only the file itself");
         assert!(load.errors.is_empty(), "console errors: {:?}", load.errors);
         let m: Value = serde_json::from_str(load.measured.as_str().unwrap_or("{}")).unwrap();
@@ -376,7 +387,18 @@ fn the_html_report_loads_in_chromium_offline_without_errors_on_a_phone_and_a_des
         assert_eq!(m["rows"], 8, "{m}");
         assert!(
             m["scroll"].as_u64() <= m["width"].as_u64(),
-            "the page scrolls sideways at {width}px: {m}"
+            "the page scrolls sideways at {width}px ({media}): {m}"
+        );
+        // Nothing sticks out: on screen a wide table scrolls inside its own
+        // box; on paper there is no scrolling, so nothing at all may.
+        let right = if media == "print" {
+            &m["right_all"]
+        } else {
+            &m["right"]
+        };
+        assert!(
+            right.as_u64() <= m["width"].as_u64(),
+            "a box sticks out at {width}px ({media}): {m}"
         );
         let (w, h) = chromium::png_size(&load.screenshot).expect("a PNG");
         // The page's width, less a desktop scrollbar.
@@ -389,5 +411,12 @@ fn the_html_report_loads_in_chromium_offline_without_errors_on_a_phone_and_a_des
     if std::env::var_os("MKEPREP_UPDATE_DOCS").is_some() {
         let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/readiness-report.png");
         std::fs::write(docs, &shots[1]).expect("write docs screenshot");
+        let _ = std::fs::write(d.join("phone.png"), &shots[0]);
+        let _ = std::fs::write(d.join("print.png"), &shots[2]);
+        let kept = std::env::temp_dir().join("mkeprep-report-shots");
+        let _ = std::fs::create_dir_all(&kept);
+        for (name, shot) in [("phone.png", &shots[0]), ("print.png", &shots[2])] {
+            let _ = std::fs::write(kept.join(name), shot);
+        }
     }
 }

@@ -787,9 +787,13 @@ fn the_mke_password_appears_in_no_output_or_state_file() {
 "#,
     );
     for args in [
-        vec!["run", "pb.yaml", "-vv", "--junit", "j.xml", "--fresh"],
-        vec!["run", "pb.yaml", "--output", "json", "--fresh"],
-        vec!["run", "pb.yaml", "--check", "-vv"],
+        vec![
+            "run", "pb.yaml", "-vv", "--junit", "j.xml", "--fresh", "--report", "r.html",
+        ],
+        vec![
+            "run", "pb.yaml", "--output", "json", "--fresh", "--report", "r.md",
+        ],
+        vec!["run", "pb.yaml", "--check", "-vv", "--report", "c.html"],
     ] {
         let r = d.cmd(&args).env("MKE_PASSWORD", PW).run();
         assert!(r.code == 0 || r.code == 3, "{}", r.both());
