@@ -2,41 +2,14 @@
 //! Markdown) of real sandbox runs, `mkeprep report` from the journal, the
 //! page in headless Chromium, and the secret scan over the report files.
 
+// Text as the report writes it: HTML-escaped, Markdown-escaped.
+use mkeprep::report::readiness::{html::h, markdown::md};
 use serde_json::Value;
 
 use crate::chromium::{self, Browser};
 use crate::common::{Dir, Run, assert_no_secrets, sandbox_args};
 
 const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
-
-/// HTML-escaped text, as the report writes it (newlines as `<br>`).
-fn h(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-        .replace('\n', "<br>")
-}
-
-/// Markdown-escaped text, as the report writes it.
-fn md(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.trim().chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\n' => out.push_str("<br>"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn steps(run: &Run) -> Vec<Value> {
     run.events()
