@@ -264,6 +264,7 @@ Examples:
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// The state directory whose journal holds the run.
     #[arg(
         long,
         value_name = "DIR",

@@ -35,7 +35,8 @@ interrupted one is checked again before anything is applied.
 Examples:
   mkeprep run site.yaml --check              # what would change? (exit 3 if anything)
   mkeprep run site.yaml -e target=4.1.5 -y   # apply, approving disruptive steps
-  mkeprep run site.yaml --output json --junit report.xml";
+  mkeprep run site.yaml --output json --junit report.xml
+  mkeprep run site.yaml --check --report readiness.html   # a page for the change ticket";
 
 /// Colour is allowed at all: not `--no-color`, not `NO_COLOR`, not a dumb
 /// terminal.
