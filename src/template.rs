@@ -266,9 +266,35 @@ pub struct Scope {
     pub inventory: Value,
     steps: Mutex<IndexMap<String, Value>>,
     registered: Mutex<IndexMap<String, Value>>,
+    /// `item` and `loop` while a looping step runs one of its items.
+    iteration: Mutex<Option<(Value, Value)>>,
+}
+
+/// While it lives, templates see one loop item as `item` and `loop`.
+pub struct Iteration<'s>(&'s Scope);
+
+impl Drop for Iteration<'_> {
+    fn drop(&mut self) {
+        *self.0.iteration.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 impl Scope {
+    /// Makes `item` the current loop item (`index0` of `length`), with
+    /// `loop.index` (from 1), `loop.index0`, `loop.first`, `loop.last` and
+    /// `loop.length`, until the returned guard is dropped.
+    pub fn enter_iteration(&self, item: Value, index0: usize, length: usize) -> Iteration<'_> {
+        let info = minijinja::context! {
+            index => index0 + 1,
+            index0 => index0,
+            first => index0 == 0,
+            last => index0 + 1 == length,
+            length => length,
+        };
+        *self.iteration.lock().unwrap_or_else(|e| e.into_inner()) = Some((item, info));
+        Iteration(self)
+    }
+
     pub fn new(
         vars: IndexMap<String, Value>,
         extra: IndexMap<String, Value>,
@@ -290,6 +316,7 @@ impl Scope {
             inventory,
             steps: Mutex::default(),
             registered: Mutex::default(),
+            iteration: Mutex::default(),
         })
     }
 
@@ -323,6 +350,16 @@ impl Object for Scope {
             "env" => return Some(Value::from_object(EnvNs(self.env.clone()))),
             "steps" => return Some(Value::from_object(StepsNs(self.clone()))),
             "inventory" if !self.inventory.is_undefined() => return Some(self.inventory.clone()),
+            "item" | "loop" => {
+                let it = self.iteration.lock().unwrap_or_else(|e| e.into_inner());
+                return it.as_ref().map(|(item, info)| {
+                    if key == "item" {
+                        item.clone()
+                    } else {
+                        info.clone()
+                    }
+                });
+            }
             _ => {}
         }
         if let Some(v) = self.extra.get(key) {

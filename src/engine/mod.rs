@@ -7,11 +7,14 @@
 use std::path::PathBuf;
 
 pub mod approve;
+mod items;
 pub mod journal;
 pub mod lock;
 mod plan;
+mod prepare;
 pub mod recorder;
 pub mod resume;
+mod run_state;
 pub mod runner;
 mod step;
 #[cfg(test)]

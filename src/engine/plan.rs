@@ -57,13 +57,20 @@ impl<'a> Plan<'a> {
         })
     }
 
+    /// Why nothing more runs, once a real run stopped at a problem.
+    pub fn stopped(&self) -> Option<String> {
+        self.stopped_at
+            .as_ref()
+            .map(|at| format!("not run: the run stopped at `{at}`"))
+    }
+
     /// Why `step` does not run at all, if it does not.
     pub fn skip_reason(&mut self, step: &Step) -> Option<String> {
         if self.opts.start_at.as_deref() == Some(step.id.as_str()) {
             self.reached_start = true;
         }
-        if let Some(at) = &self.stopped_at {
-            Some(format!("not run: the run stopped at `{at}`"))
+        if let Some(why) = self.stopped() {
+            Some(why)
         } else if !self.reached_start {
             Some("before --start-at".to_string())
         } else if !self.selected(step) {
@@ -118,10 +125,14 @@ impl<'a> Plan<'a> {
 
     /// Takes note of a step's result: its status for later `requires`, a
     /// problem that stops a real run, and pending changes in `--check`.
-    pub fn record(&mut self, step: &Step, o: &Outcome, ignored: bool) {
-        self.passed.insert(step.id.clone(), o.status);
+    /// `key` is the step key (`ID`, or `ID[N]` for a loop's item); a
+    /// looping step's status for `requires` is its worst item's.
+    pub fn record(&mut self, step: &Step, key: &str, o: &Outcome, ignored: bool) {
+        let before = self.passed.get(&step.id).copied();
+        self.passed
+            .insert(step.id.clone(), super::items::worst(before, o.status));
         if o.status.is_problem() && !ignored && !self.opts.check {
-            self.stopped_at = Some(step.id.clone());
+            self.stopped_at = Some(key.to_string());
         }
         if self.opts.check && o.status == Status::WouldChange {
             for c in &o.changes {
