@@ -68,6 +68,26 @@ fn raise_open_file_limit() {
     }
 }
 
+/// The widest step key a run of `pb` can show: a step's id, and for a
+/// looping step its `[N]` suffix (items count from 1: the length of a
+/// literal list; for a list computed at run time, the most a loop may have).
+fn widest_key(pb: &crate::playbook::Playbook) -> usize {
+    let digits = |n: usize| n.max(1).ilog10() as usize + 1;
+    pb.steps
+        .iter()
+        .map(|s| match &s.items {
+            None => s.id.len(),
+            Some(items) => {
+                let last = items
+                    .as_seq()
+                    .map_or(crate::playbook::model::MAX_LOOP_ITEMS, <[_]>::len);
+                s.id.len() + 2 + digits(last)
+            }
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 pub fn run(a: RunArgs) -> i32 {
     super::stopped::mark_start();
     raise_open_file_limit();
@@ -299,7 +319,7 @@ async fn run_loaded(
                 a.verbose,
             )
             .err_color(color && std::io::stderr().is_terminal())
-            .step_ids(playbook.steps.iter().map(|s| s.id.as_str()));
+            .key_width(widest_key(&playbook));
             if live_progress() {
                 human = human.live(Live::stderr(color));
             }

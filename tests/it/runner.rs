@@ -742,6 +742,38 @@ fn human_output_has_status_lines_and_a_recap_without_colour_off_a_terminal() {
     );
 }
 
+/// The detail column of the human output starts at the same place on every
+/// step line, from the first: the width is known before the run (the
+/// longest id, and a loop's `[N]`), not widened when a longer key shows up.
+#[test]
+fn human_step_lines_keep_their_columns_when_a_longer_key_appears() {
+    let d = Dir::new();
+    d.write(
+        "pb.yaml",
+        r#"steps:
+  - id: a
+    debug: {msg: "detail-first"}
+  - id: each-item-of-the-list
+    debug: {msg: "detail-{{ item }}"}
+    loop: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+  - id: computed
+    debug: {msg: "detail-c{{ item }}"}
+    loop: "{{ range(3) | list }}"
+  - id: z
+    debug: {msg: "detail-last"}
+"#,
+    );
+    let r = d.cmd(&["run", "pb.yaml"]).run();
+    r.code(0);
+    let columns: Vec<usize> = r.stdout.lines().filter_map(|l| l.find("detail-")).collect();
+    assert_eq!(columns.len(), 1 + 10 + 3 + 1, "{}", r.stdout);
+    assert!(
+        columns.iter().all(|&c| c == columns[0]),
+        "the detail column moves:\n{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn junit_report_has_one_case_per_step_with_failures() {
     let d = Dir::new();

@@ -89,10 +89,11 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
         self
     }
 
-    /// The step ids of the playbook, so the columns of step lines are as
-    /// wide as the longest id from the first line on (not widened mid-run).
-    pub fn step_ids<'a>(mut self, ids: impl IntoIterator<Item = &'a str>) -> Self {
-        self.width = ids.into_iter().map(str::len).fold(self.width, usize::max);
+    /// The widest step key the run can show (an id, or `id[N]` for a loop's
+    /// item), so the columns of step lines are that wide from the first line
+    /// on, not widened mid-run.
+    pub fn key_width(mut self, width: usize) -> Self {
+        self.width = self.width.max(width);
         self
     }
 
