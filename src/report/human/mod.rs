@@ -379,11 +379,8 @@ mod tests {
     fn step_lines_are_aligned_from_the_first_line_on() {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         {
-            let mut r = HumanReporter::new(&mut out, &mut err, false, false, 0).step_ids([
-                "a",
-                "a-much-longer-step-id",
-                "b",
-            ]);
+            let mut r = HumanReporter::new(&mut out, &mut err, false, false, 0)
+                .key_width("a-much-longer-step-id".len());
             for id in ["a", "a-much-longer-step-id", "b"] {
                 r.event(&end(id, Status::Ok, "fine", None));
             }
