@@ -70,7 +70,7 @@ pub struct VarsArgs {
         env = "MKEPREP_INVENTORY"
     )]
     pub inventory: Option<PathBuf>,
-    /// A variable, KEY=VALUE (a string), or @FILE (a YAML mapping). Repeatable; wins over playbook vars.
+    /// A variable, KEY=VALUE (typed: 5 is a number, false a boolean, '5' a string; decimals stay text), or @FILE (a YAML mapping). Repeatable; wins over vars_files and vars.
     #[arg(short = 'e', long = "extra-vars", value_name = "KEY=VALUE|@FILE")]
     pub extra_vars: Vec<String>,
 }

@@ -13,7 +13,7 @@ use super::{Output, RunArgs, VarsArgs, print_error};
 use crate::engine::approve::{ApproveAll, RefuseAll};
 use crate::engine::journal::Inputs;
 use crate::engine::lock::RunLock;
-use crate::engine::{Approver, RunOptions, Runner};
+use crate::engine::{Approver, RunOptions, Runner, check_selection};
 use crate::model::events::{Event, Reporter, spawn_reporter};
 use crate::model::exit;
 use crate::report::Fanout;
@@ -146,8 +146,19 @@ async fn run_async(mut a: RunArgs) -> i32 {
             inventory: a.vars.inventory.clone(),
             extra_vars: a.vars.extra_vars.clone(),
         };
-        if let Err(e) = load_inputs(&a.playbook, &vars, placeholders, true) {
-            return super::stopped::stopped(&a, exit::USAGE, &e.to_string());
+        // The sandbox supplies the inventory: names only it can answer
+        // wait for the load after it started.
+        match load_inputs(&a.playbook, &vars, placeholders, true) {
+            Err(e) => {
+                return super::stopped::stopped(&a, exit::USAGE, &e.to_string());
+            }
+            Ok(l) => {
+                if let Err(e) =
+                    check_selection(&l.playbook, &a.tags, &a.skip_tags, a.start_at.as_deref())
+                {
+                    return super::stopped::stopped(&a, e.exit_code(), &e.to_string());
+                }
+            }
         }
     }
     // With --sandbox even --check takes the lock: the simulated cluster
@@ -232,18 +243,27 @@ async fn run_loaded(
     (home, extra_path, kdd_seconds_per_node): (Option<PathBuf>, Option<PathBuf>, Option<f64>),
     env_overrides: Vec<(String, String)>,
 ) -> i32 {
-    let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides, true) {
+    let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides, false) {
         Ok(l) => l,
         Err(e) => {
             return super::stopped::stopped(&a, exit::USAGE, &e.to_string());
         }
     };
+    if let Err(e) = check_selection(
+        &loaded.playbook,
+        &a.tags,
+        &a.skip_tags,
+        a.start_at.as_deref(),
+    ) {
+        return super::stopped::stopped(&a, e.exit_code(), &e.to_string());
+    }
     let Loaded {
         playbook,
         inventory,
         extra,
         env,
         templates,
+        ..
     } = loaded;
     let mke = match mke_client(
         &creds,
@@ -262,6 +282,12 @@ async fn run_loaded(
     let inputs = Inputs {
         playbook: playbook.path.display().to_string(),
         playbook_digest: playbook.digest.clone(),
+        files: playbook
+            .files
+            .iter()
+            .filter(|_| playbook.files.len() > 1)
+            .map(|(p, d)| (p.display().to_string(), d.clone()))
+            .collect(),
         inventory: inventory.as_ref().map(|i| i.path.display().to_string()),
         inventory_digest: inventory.as_ref().map(|i| i.digest.clone()),
         // Secret-named variables are compared by digest, never stored.

@@ -21,6 +21,7 @@ mod step;
 mod tests;
 
 pub use approve::{Approval, ApprovalFuture, Approver};
+pub use plan::check_selection;
 pub use runner::{RunOptions, Runner};
 
 use crate::model::exit;
@@ -81,15 +82,36 @@ pub enum RunError {
         started: String,
         what: String,
     },
-    #[error("--start-at `{0}`: no step has that id")]
-    NoSuchStep(String),
+    #[error("--start-at `{id}`: no step has that id{}", did_you_mean(suggestion))]
+    NoSuchStep {
+        id: String,
+        suggestion: Option<String>,
+    },
+    #[error(
+        "{flag} `{tag}`: no step has that tag{}; {known} (a selection that matched nothing would check nothing)",
+        did_you_mean(suggestion)
+    )]
+    UnknownTag {
+        flag: &'static str,
+        tag: String,
+        suggestion: Option<String>,
+        known: String,
+    },
+}
+
+fn did_you_mean(s: &Option<String>) -> String {
+    s.as_ref()
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
 }
 
 impl RunError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RunError::Locked(e) => e.exit_code(),
-            RunError::InputsChanged { .. } | RunError::NoSuchStep(_) => exit::USAGE,
+            RunError::InputsChanged { .. }
+            | RunError::NoSuchStep { .. }
+            | RunError::UnknownTag { .. } => exit::USAGE,
             RunError::Journal(_) | RunError::StateDir { .. } => exit::FAILED,
         }
     }

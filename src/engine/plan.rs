@@ -11,6 +11,7 @@ use super::step::Outcome;
 use crate::model::{Change, Status};
 use crate::playbook::{Playbook, Step};
 use crate::template::{Templates, is_template};
+use crate::util::text::suggest;
 use crate::yaml::{Kind, Node};
 
 pub struct Plan<'a> {
@@ -36,11 +37,7 @@ impl<'a> Plan<'a> {
         opts: &'a RunOptions,
         templates: &'a Templates,
     ) -> Result<Self, RunError> {
-        if let Some(target) = &opts.start_at
-            && !pb.steps.iter().any(|s| &s.id == target)
-        {
-            return Err(RunError::NoSuchStep(target.clone()));
-        }
+        check_selection(pb, &opts.tags, &opts.skip_tags, opts.start_at.as_deref())?;
         Ok(Plan {
             pb,
             opts,
@@ -218,6 +215,57 @@ impl<'a> Plan<'a> {
         }
         None
     }
+}
+
+/// Tags with a meaning of their own: `always` runs whatever `--tags`
+/// says, `never` runs only when named.
+const SPECIAL_TAGS: &[&str] = &["always", "never"];
+
+/// A selection that cannot select silently nothing: every `--tags` and
+/// `--skip-tags` value is a tag some step has (or `always`/`never`), and
+/// `--start-at` names a step.
+pub fn check_selection(
+    pb: &Playbook,
+    tags: &[String],
+    skip_tags: &[String],
+    start_at: Option<&str>,
+) -> Result<(), RunError> {
+    let known = pb.tags();
+    for (flag, values) in [("--tags", tags), ("--skip-tags", skip_tags)] {
+        for tag in values {
+            if known.contains(&tag.as_str()) || SPECIAL_TAGS.contains(&tag.as_str()) {
+                continue;
+            }
+            return Err(RunError::UnknownTag {
+                flag,
+                tag: tag.clone(),
+                suggestion: suggest(tag, known.iter().copied()).map(str::to_string),
+                known: if known.is_empty() {
+                    "no step has a tag".to_string()
+                } else {
+                    format!("tags in this playbook: {}", known.join(", "))
+                },
+            });
+        }
+    }
+    if let Some(target) = start_at
+        && !pb.steps.iter().any(|s| s.id == target)
+    {
+        let ids = pb.steps.iter().map(|s| s.id.as_str());
+        return Err(RunError::NoSuchStep {
+            id: target.to_string(),
+            suggestion: suggest(target, ids)
+                .or_else(|| {
+                    let dashed = target.replace('_', "-");
+                    pb.steps
+                        .iter()
+                        .map(|s| s.id.as_str())
+                        .find(|id| *id == dashed)
+                })
+                .map(str::to_string),
+        });
+    }
+    Ok(())
 }
 
 fn collect_strings<'n>(node: &'n Node, out: &mut Vec<&'n str>) {

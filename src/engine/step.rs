@@ -229,6 +229,24 @@ impl StepEnv<'_> {
                 });
             }
         };
+        if !task.changed(&facts) {
+            let mut merged = output;
+            merged.append(&mut facts);
+            return Ok(Outcome {
+                output: merged,
+                ..Outcome::new(
+                    Status::Ok,
+                    format!(
+                        "{}: `changed_when` says nothing changed",
+                        changes
+                            .iter()
+                            .map(|c| c.summary.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                )
+            });
+        }
         let mut merged = output;
         merged.append(&mut facts);
         let done = changes

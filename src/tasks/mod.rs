@@ -143,6 +143,12 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
         Self::DISRUPTIVE
     }
 
+    /// After a successful apply: whether it changed anything (a `command`
+    /// whose `changed_when` is false did not: the step is `ok`).
+    fn changed(&self, _output: &Facts) -> bool {
+        true
+    }
+
     /// After a successful apply: whether the engine must re-check to call
     /// the step `changed`. Modules that cannot observe their effect (a
     /// `command` without `creates`/`unless`) return false.
@@ -159,6 +165,8 @@ pub struct ModuleDoc {
     pub disruptive: bool,
     pub check_mode: &'static str,
     pub schema: schemars::Schema,
+    /// What a step of the module registers, when declared.
+    pub outputs: Option<&'static [(&'static str, &'static str)]>,
 }
 
 fn doc_of<M: Module>() -> ModuleDoc {
@@ -169,6 +177,7 @@ fn doc_of<M: Module>() -> ModuleDoc {
         disruptive: M::DISRUPTIVE,
         check_mode: M::CHECK_MODE,
         schema: schemars::schema_for!(M),
+        outputs: M::OUTPUTS,
     }
 }
 
@@ -221,6 +230,13 @@ macro_rules! modules {
                 match self {
                     $(Task::$variant(m) => m.disruptive(),)*
                     $(#[cfg(test)] Task::$tvariant(m) => m.disruptive(),)*
+                }
+            }
+
+            pub fn changed(&self, output: &Facts) -> bool {
+                match self {
+                    $(Task::$variant(m) => m.changed(output),)*
+                    $(#[cfg(test)] Task::$tvariant(m) => m.changed(output),)*
                 }
             }
 

@@ -7,6 +7,7 @@ mod common;
 mod faults;
 mod fleet;
 mod hosts;
+mod language;
 mod people;
 mod report;
 mod runner;
