@@ -2,11 +2,14 @@
 
 mod architecture;
 mod campaign;
+mod chromium;
 mod common;
 mod faults;
+mod fleet;
 mod hosts;
 mod language;
 mod people;
+mod report;
 mod runner;
 mod safety;
 mod sandbox;
