@@ -595,6 +595,31 @@ fn ctrl_c_in_a_terminal_leaves_no_spinner_on_screen() {
     );
 }
 
+/// The disruptive step's prompt in a real terminal takes `y` (as `[y/N]`
+/// says) and the run applies; no terminal and no --yes refuses.
+#[test]
+fn the_migration_prompt_takes_y() {
+    if !have("tmux", "tmux") {
+        return;
+    }
+    let d = Dir::new();
+    let script = format!(
+        "cd '{}' && '{}' run '{STANDARD}' --sandbox --sandbox-set kdd_seconds_per_node=0.1; echo \"EXIT=$?\"; sleep 30\n",
+        d.path().display(),
+        bin().display()
+    );
+    let t = Tmux::start(&d, "prompt", &script);
+    let frames = t.frames(|s| s.contains("[y/N]") || s.contains("EXIT="));
+    let last = frames.last().cloned().unwrap_or_default();
+    assert!(last.contains("Apply them now? [y/N]"), "{last}");
+    t.tmux(&["send-keys", "-t", &t.session, "y", "Enter"]);
+    let frames = t.frames(|s| s.contains("EXIT="));
+    drop(t);
+    let last = frames.last().cloned().unwrap_or_default();
+    assert!(last.contains("EXIT=0"), "{last}");
+    assert_eq!(d.config_puts().len(), 1);
+}
+
 // ---------------------------------------------------------------- docs
 
 #[test]
