@@ -392,7 +392,7 @@ fn a_gate_that_failed_is_named_to_fix_not_to_run_the_whole_playbook() {
 #[test]
 fn an_interrupted_migration_says_whether_the_put_was_sent() {
     let d = Dir::new();
-    let mut args = sandbox_args(
+    let args = sandbox_args(
         STANDARD,
         &["kdd_seconds_per_node=10"],
         &["--yes", "--output", "json"],
