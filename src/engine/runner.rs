@@ -198,11 +198,7 @@ impl Runner<'_> {
         let name = key.to_string();
         // What the run this one resumes applied is never applied again;
         // everything else is checked again.
-        let applied_before = run.resume.applied.contains(&name).then(|| {
-            run.journaled(&name, item).unwrap_or_else(|| {
-                Outcome::new(Status::Changed, "applied by the run this one resumes")
-            })
-        });
+        let applied_before = run.applied_before(&name, item);
         if *run.interrupt.borrow() {
             return Ok(Flow::Break(()));
         }
