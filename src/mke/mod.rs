@@ -10,6 +10,7 @@
 //!
 //! The facts this follows are in `reference/mke3-facts.md` §A–§C.
 
+pub mod catalog;
 mod client;
 pub mod config;
 mod error;
