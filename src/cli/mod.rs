@@ -10,6 +10,7 @@ pub mod journal;
 pub mod man;
 pub mod modules;
 pub mod run;
+pub mod terminal;
 pub mod validate;
 
 const AFTER_HELP: &str = "\

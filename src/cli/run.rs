@@ -10,14 +10,17 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use super::credentials::Credentials;
+use super::terminal::{Prompt, can_prompt, interrupt_signal};
 use super::{Output, RunArgs, VarsArgs, print_error};
 use crate::diag::SourceErrors;
+use crate::engine::approve::{ApproveAll, RefuseAll};
 use crate::engine::journal::Inputs;
 use crate::engine::lock::RunLock;
-use crate::engine::runner::{RunOptions, Runner, can_prompt, exit, interrupt_signal};
+use crate::engine::{Approver, RunOptions, Runner};
 use crate::inventory::{self, Inventory};
 use crate::mke::{ClientConfig, MkeClient, MkeTarget};
 use crate::model::events::{Event, Reporter, spawn_reporter};
+use crate::model::exit;
 use crate::playbook::{self, Playbook};
 use crate::report::Fanout;
 use crate::report::human::HumanReporter;
@@ -267,15 +270,15 @@ async fn run_async(mut a: RunArgs) -> i32 {
                 a.state_dir.display()
             )
         });
-        match made.and_then(|()| RunLock::acquire(&a.state_dir).map_err(|e| e.to_string())) {
+        if let Err(e) = made {
+            print_error(&e);
+            return exit::FAILED;
+        }
+        match RunLock::acquire(&a.state_dir) {
             Ok(l) => Some(l),
             Err(e) => {
-                print_error(&e);
-                return if e.contains("holds the lock") {
-                    exit::LOCKED
-                } else {
-                    exit::FAILED
-                };
+                print_error(&e.to_string());
+                return e.exit_code();
             }
         }
     };
@@ -469,19 +472,33 @@ async fn run_loaded(
     };
     let opts = RunOptions {
         check: a.check,
-        yes: a.yes,
         tags: a.tags,
         skip_tags: a.skip_tags,
         start_at: a.start_at,
         fresh: a.fresh,
         state_dir: a.state_dir,
-        interactive: can_prompt() && !a.password_stdin,
         inputs,
     };
+    let approver: Box<dyn Approver> = if a.yes {
+        Box::new(ApproveAll)
+    } else if can_prompt() && !a.password_stdin {
+        Box::new(Prompt)
+    } else {
+        Box::new(RefuseAll("no terminal to ask on".into()))
+    };
     let interrupt = interrupt_signal();
-    let runner = Runner::new(&playbook, &opts, &templates, scope, events, &conn).with_lock(lock);
+    let runner = Runner {
+        pb: &playbook,
+        opts: &opts,
+        templates: &templates,
+        scope,
+        events,
+        conn: &conn,
+        approver: approver.as_ref(),
+        lock,
+    };
     let code = match runner.run(interrupt).await {
-        Ok(c) => c,
+        Ok(status) => status.exit_code(),
         Err(e) => {
             print_error(&e.to_string());
             e.exit_code()

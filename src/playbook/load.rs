@@ -48,6 +48,7 @@ pub fn parse_duration(node: &Node) -> Result<Duration, String> {
 
 struct Loader<'a> {
     src: Arc<Source>,
+    file: Arc<Path>,
     errors: Vec<SourceError>,
     templates: &'a Templates,
     /// Step id (and its `_` spelling) → line, of the steps loaded so far.
@@ -112,6 +113,7 @@ pub fn load(
     let root = yaml::parse(&src)?;
     let mut l = Loader {
         src: src.clone(),
+        file: Arc::from(path),
         errors: Vec::new(),
         templates,
         ids: HashMap::new(),
@@ -566,6 +568,7 @@ fn load_step(
     Some(Step {
         id: id?,
         name,
+        file: l.file.clone(),
         pos: node.pos,
         module: module_name,
         params,

@@ -49,7 +49,8 @@ pub struct Playbook {
 pub struct Step {
     pub id: String,
     pub name: Option<String>,
-    /// Where the step starts.
+    /// The file the step is written in, and where in it the step starts.
+    pub file: Arc<std::path::Path>,
     pub pos: Pos,
     pub module: &'static str,
     /// The module's parameters, unrendered.
