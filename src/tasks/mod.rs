@@ -18,6 +18,7 @@ pub mod fake;
 pub mod fanout;
 pub mod hosts;
 pub mod mke_backup;
+pub mod mke_compat;
 pub mod mke_config;
 pub mod mke_health;
 pub mod mke_version;
@@ -251,6 +252,7 @@ modules! {
     Mkectl => mkectl::Mkectl,
     Hosts => hosts::Hosts,
     MkeConfig => mke_config::MkeConfig,
+    MkeCompat => mke_compat::MkeCompat,
     CalicoKdd => calico_kdd::CalicoKdd,
     MkeHealth => mke_health::MkeHealth,
     Assert => assert::Assert,

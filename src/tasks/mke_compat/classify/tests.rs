@@ -33,17 +33,29 @@ fn flatten_walks_tables_and_keeps_arrays_and_empty_tables_as_leaves() {
     let keys: Vec<&str> = s.iter().map(|s| s.key.as_str()).collect();
     assert!(keys.contains(&"auth.sessions.per_user_limit"));
     assert!(keys.contains(&"cluster_config.ingress_controller.ingress_extra_args.http_port"));
-    assert!(keys.contains(&"registries"), "an array of tables is one leaf");
+    assert!(
+        keys.contains(&"registries"),
+        "an array of tables is one leaf"
+    );
     assert!(keys.contains(&"cluster_config.custom_kubelet_flags_profiles"));
-    assert!(keys.contains(&"cluster_config.k8s_event_rate_limit"), "an empty table");
-    let kdd = s.iter().find(|s| s.key == "cluster_config.calico_kdd").unwrap();
+    assert!(keys.contains(&"cluster_config.k8s_event_rate_limit.enabled"));
+    let empty = flatten("[custom_api_server_headers]\n[a]\nb = 1\n").unwrap();
+    assert_eq!(
+        empty[0].key, "custom_api_server_headers",
+        "an empty table is a leaf"
+    );
+    assert_eq!(empty[0].value, serde_json::json!({}));
+    let kdd = s
+        .iter()
+        .find(|s| s.key == "cluster_config.calico_kdd")
+        .unwrap();
     assert_eq!(kdd.value, Value::Bool(false));
 }
 
 #[test]
 fn flatten_errors_give_the_place_not_the_text() {
     let e = flatten("[auth]\npassword = \"hunter2\nx").unwrap_err();
-    assert!(e.contains("line 2"), "{e}");
+    assert!(e.contains("line ") && e.contains("column "), "{e}");
     assert!(!e.contains("hunter2"), "{e}");
 }
 
@@ -51,16 +63,28 @@ fn flatten_errors_give_the_place_not_the_text() {
 fn the_sample_classifies_as_the_reference_says() {
     let r = rows(SAMPLE, "4.1.5", false);
     assert_eq!(class_of(&r, "cluster_config.calico_kdd"), Class::Blocker);
-    assert_eq!(class_of(&r, "cluster_config.kube_proxy_mode"), Class::Supported);
+    assert_eq!(
+        class_of(&r, "cluster_config.kube_proxy_mode"),
+        Class::Supported
+    );
     // Not supported, but at the MKE 3 default: nothing is lost.
-    assert_eq!(class_of(&r, "cluster_config.controller_port"), Class::Skipped);
+    assert_eq!(
+        class_of(&r, "cluster_config.controller_port"),
+        Class::Skipped
+    );
     assert_eq!(
         class_of(&r, "scheduling_configuration.enable_admin_ucp_scheduling"),
         Class::Skipped
     );
     assert_eq!(class_of(&r, "cluster_config.pod_cidr"), Class::Supported);
-    assert_eq!(class_of(&r, "cluster_config.calico_ebpf_enabled"), Class::Skipped);
-    assert_eq!(class_of(&r, "cluster_config.custom_kubelet_flags"), Class::Supported);
+    assert_eq!(
+        class_of(&r, "cluster_config.calico_ebpf_enabled"),
+        Class::Skipped
+    );
+    assert_eq!(
+        class_of(&r, "cluster_config.custom_kubelet_flags"),
+        Class::Supported
+    );
     // A later step converts Calico: pending, not a blocker.
     let r = rows(SAMPLE, "4.1.5", true);
     assert_eq!(class_of(&r, "cluster_config.calico_kdd"), Class::Pending);
@@ -71,13 +95,29 @@ fn blockers_depend_on_value_and_target() {
     let doc = "[cluster_config]\ncalico_kdd = true\ncalico_ebpf_enabled = true\nkube_proxy_mode = \"ipvs\"\nunmanaged_cni = true\n";
     let r = rows(doc, "4.1.5", false);
     assert_eq!(class_of(&r, "cluster_config.calico_kdd"), Class::Supported);
-    assert_eq!(class_of(&r, "cluster_config.calico_ebpf_enabled"), Class::Blocker);
-    assert_eq!(class_of(&r, "cluster_config.kube_proxy_mode"), Class::Blocker);
-    assert_eq!(class_of(&r, "cluster_config.unmanaged_cni"), Class::Supported);
+    assert_eq!(
+        class_of(&r, "cluster_config.calico_ebpf_enabled"),
+        Class::Blocker
+    );
+    assert_eq!(
+        class_of(&r, "cluster_config.kube_proxy_mode"),
+        Class::Blocker
+    );
+    assert_eq!(
+        class_of(&r, "cluster_config.unmanaged_cni"),
+        Class::Supported
+    );
     let r = rows(doc, "4.1.0", false);
     assert_eq!(class_of(&r, "cluster_config.unmanaged_cni"), Class::Blocker);
-    let r = rows("[cluster_config]\nkube_proxy_mode = \"disabled\"\n", "4.2.1", false);
-    assert_eq!(class_of(&r, "cluster_config.kube_proxy_mode"), Class::Blocker);
+    let r = rows(
+        "[cluster_config]\nkube_proxy_mode = \"disabled\"\n",
+        "4.2.1",
+        false,
+    );
+    assert_eq!(
+        class_of(&r, "cluster_config.kube_proxy_mode"),
+        Class::Blocker
+    );
 }
 
 #[test]
@@ -97,21 +137,35 @@ fn set_means_off_default_and_switches_gate_their_settings() {
   pid_limit = 100
 "#;
     let r = rows(doc, "4.1.5", false);
-    assert_eq!(class_of(&r, "cluster_config.etcd_storage_quota"), Class::NotSupported);
-    assert_eq!(class_of(&r, "cluster_config.metrics_scrape_interval"), Class::Skipped);
+    assert_eq!(
+        class_of(&r, "cluster_config.etcd_storage_quota"),
+        Class::NotSupported
+    );
+    assert_eq!(
+        class_of(&r, "cluster_config.metrics_scrape_interval"),
+        Class::Skipped
+    );
     assert_eq!(class_of(&r, "cluster_config.calico_mtu"), Class::Supported);
     assert_eq!(class_of(&r, "cluster_config.no_such_key"), Class::Unknown);
     assert_eq!(class_of(&r, "cluster_config.other_unknown"), Class::Skipped);
-    assert_eq!(class_of(&r, "backup_schedule_config.cron_spec"), Class::Skipped);
-    assert_eq!(class_of(&r, "hardening_configuration.hardening_enabled"), Class::Unknown);
-    assert_eq!(class_of(&r, "hardening_configuration.pid_limit"), Class::Unknown);
+    assert_eq!(
+        class_of(&r, "backup_schedule_config.cron_spec"),
+        Class::Skipped
+    );
+    assert_eq!(
+        class_of(&r, "hardening_configuration.hardening_enabled"),
+        Class::Unknown
+    );
+    assert_eq!(
+        class_of(&r, "hardening_configuration.pid_limit"),
+        Class::Unknown
+    );
 }
 
 #[test]
 fn supported_keys_with_a_caution_say_so_when_set() {
     let catalog = Catalog::builtin().unwrap();
-    let settings =
-        flatten("[cluster_config.ingress_controller]\nenabled = true\n").unwrap();
+    let settings = flatten("[cluster_config.ingress_controller]\nenabled = true\n").unwrap();
     let policy = Policy {
         target: v("4.1.5"),
         fixed_later: false,
@@ -124,7 +178,10 @@ fn supported_keys_with_a_caution_say_so_when_set() {
         target: v("4.1.2"),
         fixed_later: false,
     };
-    assert_eq!(classify(catalog, &settings, &policy)[0].class, Class::NotSupported);
+    assert_eq!(
+        classify(catalog, &settings, &policy)[0].class,
+        Class::NotSupported
+    );
 }
 
 #[test]
@@ -147,11 +204,20 @@ fn secrets_are_never_shown() {
 #[test]
 fn show_keeps_lines_short() {
     assert_eq!(show(&Value::String("8GB".into()), false), "\"8GB\"");
-    assert_eq!(show(&Value::String("a\nb\nc".into()), false), "(3 lines of text)");
+    assert_eq!(
+        show(&Value::String("a\nb\nc".into()), false),
+        "(3 lines of text)"
+    );
     let long = Value::String("x".repeat(100));
     assert!(show(&long, false).chars().count() <= 48);
     assert_eq!(show(&serde_json::json!({}), false), "{}");
-    assert!(loose_eq(&serde_json::json!("1480"), &serde_json::json!(1480)));
-    assert!(!loose_eq(&serde_json::json!("1480"), &serde_json::json!(1450)));
+    assert!(loose_eq(
+        &serde_json::json!("1480"),
+        &serde_json::json!(1480)
+    ));
+    assert!(!loose_eq(
+        &serde_json::json!("1480"),
+        &serde_json::json!(1450)
+    ));
     assert!(!truthy(&serde_json::json!(" ")));
 }
