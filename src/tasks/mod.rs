@@ -24,6 +24,7 @@ pub mod mke_health;
 pub mod mke_version;
 pub mod mkectl;
 mod params;
+pub mod upgrade_inputs;
 
 pub use context::{Connections, StepContext};
 pub(crate) use params::Scalar;
@@ -253,6 +254,7 @@ modules! {
     Hosts => hosts::Hosts,
     MkeConfig => mke_config::MkeConfig,
     MkeCompat => mke_compat::MkeCompat,
+    UpgradeInputs => upgrade_inputs::UpgradeInputs,
     CalicoKdd => calico_kdd::CalicoKdd,
     MkeHealth => mke_health::MkeHealth,
     Assert => assert::Assert,
