@@ -5,6 +5,7 @@
 //! owns its HTTP connection pool, TLS setup and token, so tests can point
 //! any number of clients at any number of servers.
 
+mod content;
 mod settings;
 mod transport;
 
