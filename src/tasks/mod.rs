@@ -10,6 +10,7 @@ pub use crate::model::{Change, Facts, TextDiff};
 
 pub mod assert;
 pub mod calico_kdd;
+pub mod cluster_content;
 pub mod command;
 mod context;
 pub mod debug;
@@ -255,6 +256,7 @@ modules! {
     MkeConfig => mke_config::MkeConfig,
     MkeCompat => mke_compat::MkeCompat,
     UpgradeInputs => upgrade_inputs::UpgradeInputs,
+    ClusterContent => cluster_content::ClusterContent,
     CalicoKdd => calico_kdd::CalicoKdd,
     MkeHealth => mke_health::MkeHealth,
     Assert => assert::Assert,

@@ -24,7 +24,7 @@ use crate::mke::catalog::Catalog;
 pub mod classify;
 pub mod flags;
 pub mod mkectl_check;
-mod report;
+pub mod report;
 
 use classify::{Class, Policy, Row};
 

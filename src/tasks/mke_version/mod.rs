@@ -180,10 +180,6 @@ impl Module for MkeVersionCheck {
 mod tests {
     use super::*;
 
-    fn v(s: &str) -> Version {
-        parse_version(s).unwrap()
-    }
-
     #[test]
     fn versions_with_v_and_prereleases() {
         assert_eq!(parse_version("v4.2.0-rc.8").unwrap().pre.as_str(), "rc.8");
