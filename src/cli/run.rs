@@ -313,6 +313,7 @@ async fn run_async(mut a: RunArgs) -> i32 {
             ("MKE_USERNAME".to_string(), sb.username.clone()),
             ("MKE_PASSWORD".to_string(), sb.password.expose().to_string()),
         ];
+        env_overrides.extend(sb.upgrade_env());
         creds.host = Some(sb.mke_host.clone());
         creds.username = Some(sb.username.clone());
         creds.password = Some(sb.password.clone());

@@ -179,12 +179,38 @@ impl Module for MkeCompat {
             .iter()
             .filter_map(|r| {
                 let severity = self.severity(r)?;
+                let (text, remedy) = match r.class {
+                    Class::Pending => (
+                        format!(
+                            "a later step converts it ({}: migrate-kdd in the standard playbook); mkectl stops while it is false",
+                            r.entry.and_then(|e| e.fixed_by.as_deref()).unwrap_or("calico_kdd")
+                        ),
+                        None,
+                    ),
+                    Class::NotSupported => (
+                        r.note.clone().unwrap_or_else(|| {
+                            "no MKE 4 counterpart: lost in the upgrade; mkectl asks to halt or continue (--force continues)".into()
+                        }),
+                        Some(r.remedy.clone().unwrap_or_else(|| {
+                            "plan a replacement in MKE 4 if you rely on it, then add the key to `acknowledged`".to_string()
+                        })),
+                    ),
+                    Class::Unknown => (
+                        r.note.clone().unwrap_or_else(|| {
+                            "set, with no published MKE 4 status".into()
+                        }),
+                        Some(r.remedy.clone().unwrap_or_else(|| {
+                            "check it with the target's `mkectl check mke3` or ask Mirantis".into()
+                        })),
+                    ),
+                    _ => (r.note.clone().unwrap_or_default(), r.remedy.clone()),
+                };
                 Some(Finding {
                     subject: r.key.clone(),
                     class: r.class.word().to_string(),
                     value: classify::show(&r.value, r.secret),
-                    text: r.note.clone().unwrap_or_default(),
-                    remedy: r.remedy.clone(),
+                    text,
+                    remedy,
                     severity,
                 })
             })

@@ -225,9 +225,14 @@ impl Module for UpgradeInputs {
         let line = command::shell_line(&argv);
         output.insert("argv".into(), json!(argv));
         output.insert("command".into(), line.clone().into());
+        let when = if cx.check_mode && !cx.pending.is_empty() {
+            "once the changes above are applied, run"
+        } else {
+            "run"
+        };
         Ok(Check::InSync {
             message: format!(
-                "ready: {address} answers on 6443, 9443 and {}; gateway NodePorts {}. Run next (with MKE_PASSWORD exported, and the mkectl of {target}):\n      {line}",
+                "ready: {address} answers on 6443, 9443 and {}; gateway NodePorts {}. Next, {when} (with MKE_PASSWORD exported, and the mkectl of {target}):\n      {line}",
                 lb.map_or(443, |l| l.listener),
                 match (self.gateway_https_node_port, self.gateway_http_node_port) {
                     (Some(s), Some(h)) => format!("{s} (HTTPS) and {h} (HTTP) are free"),
