@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod completions;
+pub mod connect;
 pub mod credentials;
+pub mod inventory;
 pub mod journal;
 pub mod man;
 pub mod modules;
@@ -39,6 +41,9 @@ pub enum Command {
     Journal(JournalArgs),
     /// List task modules, or show one module's parameters and defaults.
     Modules(ModulesArgs),
+    /// Print a mkectl hosts.yaml for every node of the MKE 3 cluster (GET /nodes).
+    #[command(after_help = inventory::AFTER_HELP)]
+    Inventory(inventory::InventoryArgs),
     /// Start the simulated MKE 3 cluster alone and print how to use it.
     Sandbox(crate::sandbox::cli::SandboxArgs),
     /// Print a shell completion script.
@@ -262,6 +267,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Validate(a) => validate::run(a),
         Command::Journal(a) => journal::run(a),
         Command::Modules(a) => modules::run(a),
+        Command::Inventory(a) => inventory::run(a),
         Command::Sandbox(a) => crate::sandbox::cli::run_standalone(a),
         Command::Completions(a) => completions::run(a),
         Command::Man => man::run(),

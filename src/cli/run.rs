@@ -18,7 +18,6 @@ use crate::engine::journal::Inputs;
 use crate::engine::lock::RunLock;
 use crate::engine::{Approver, RunOptions, Runner};
 use crate::inventory::{self, Inventory};
-use crate::mke::{ClientConfig, MkeClient, MkeTarget};
 use crate::model::events::{Event, Reporter, spawn_reporter};
 use crate::model::exit;
 use crate::playbook::{self, Playbook};
@@ -175,52 +174,6 @@ fn sandbox_options(playbook: &std::path::Path, sets: &[String]) -> Result<Sandbo
     })
 }
 
-/// Builds the MKE API client from credentials, the playbook's `mke:`
-/// section and flags. `Err` is an input error; `Ok(Err(why))` means no API
-/// is configured (steps that need it fail and say how to configure it).
-fn mke_client(
-    creds: &Credentials,
-    pb: &Playbook,
-    ca_cert: Option<PathBuf>,
-    insecure: bool,
-    sandbox: bool,
-    request_timeout: Duration,
-) -> Result<Result<MkeClient, String>, String> {
-    // Under --sandbox the sandbox's connection wins over the playbook's
-    // `mke:` section, so a rehearsal can never reach a real cluster.
-    let text = |k: &str| {
-        pb.mke
-            .get(k)
-            .filter(|_| !sandbox)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let Some(host) = text("host").or_else(|| creds.host.clone()) else {
-        return Ok(Err("MKE_HOST is not set".into()));
-    };
-    let target = MkeTarget::parse(&host).map_err(|e| e.to_string())?;
-    let Some(username) = text("username").or_else(|| creds.username.clone()) else {
-        return Ok(Err("MKE_USERNAME is not set".into()));
-    };
-    let Some(password) = creds.password.clone() else {
-        return Ok(Err(
-            "no MKE password: set MKE_PASSWORD, or use --password-file or --password-stdin".into(),
-        ));
-    };
-    let mut cfg = ClientConfig::new(target, username, password);
-    cfg.request_timeout = request_timeout;
-    cfg.ca_cert = ca_cert.or_else(|| text("ca_cert").map(PathBuf::from));
-    cfg.insecure = insecure
-        || (!sandbox
-            && pb
-                .mke
-                .get("insecure")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false));
-    MkeClient::new(cfg).map(Ok).map_err(|e| e.to_string())
-}
-
 async fn run_async(mut a: RunArgs) -> i32 {
     if !a.ssh_options.is_empty() && a.ssh_transport != Transport::Openssh {
         print_error(&format!(
@@ -356,9 +309,9 @@ async fn run_loaded(
         env,
         templates,
     } = loaded;
-    let mke = match mke_client(
+    let mke = match super::connect::mke_client(
         &creds,
-        &playbook,
+        &playbook.mke,
         a.ca_cert.clone(),
         a.insecure,
         a.sandbox,
