@@ -6,6 +6,7 @@ mod common;
 mod faults;
 mod hosts;
 mod people;
+mod readiness;
 mod runner;
 mod safety;
 mod sandbox;
