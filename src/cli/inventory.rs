@@ -134,7 +134,7 @@ async fn list(
     key: Option<PathBuf>,
     ports: &SshOf,
 ) -> i32 {
-    let client = match super::connect::mke_client(
+    let client = match super::inputs::mke_client(
         &creds,
         &IndexMap::new(),
         ca_cert,

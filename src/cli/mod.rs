@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod completions;
-pub mod connect;
 pub mod credentials;
+pub mod inputs;
 pub mod inventory;
 pub mod journal;
 pub mod man;

@@ -4,7 +4,7 @@ use super::{ValidateArgs, print_error};
 use crate::model::exit;
 
 pub fn run(a: ValidateArgs) -> i32 {
-    match super::run::load_inputs(&a.playbook, &a.vars, Vec::new()) {
+    match super::inputs::load_inputs(&a.playbook, &a.vars, Vec::new()) {
         Ok(l) => {
             let mut modules: Vec<&str> = l.playbook.steps.iter().map(|s| s.module).collect();
             modules.sort_unstable();

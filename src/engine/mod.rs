@@ -14,6 +14,8 @@ pub mod recorder;
 pub mod resume;
 pub mod runner;
 mod step;
+#[cfg(test)]
+mod tests;
 
 pub use approve::{Approval, ApprovalFuture, Approver};
 pub use runner::{RunOptions, Runner};

@@ -13,6 +13,7 @@ use super::recorder::Recorder;
 use crate::model::events::Events;
 use crate::model::{Change, Facts, Status, StepKey, TextDiff};
 use crate::playbook::Step;
+use crate::playbook::typing::render_and_type;
 use crate::tasks::{Check, Connections, StepContext, Task, TaskError};
 use crate::template::{Scope, Templates, error_text};
 
@@ -95,9 +96,9 @@ impl StepEnv<'_> {
                 }
             }
         }
-        let task = match self.typed(r.step, &scope_value) {
+        let task = match render_and_type(r.step, self.templates, self.scope, &scope_value) {
             Ok(t) => t,
-            Err(msg) => return Ok(Outcome::new(Status::Failed, msg)),
+            Err(e) => return Ok(Outcome::new(Status::Failed, e.to_string())),
         };
         let key = r.key.to_string();
         let checkpointer = self.recorder.checkpointer(&key);
@@ -115,37 +116,6 @@ impl StepEnv<'_> {
             checkpointer: &checkpointer,
         };
         self.check_and_apply(r, &key, &task, &cx).await
-    }
-
-    /// Renders and types the step's parameters.
-    fn typed(&self, step: &Step, scope: &minijinja::Value) -> Result<Task, String> {
-        let json = self
-            .templates
-            .render_json(&step.params.to_json(), scope)
-            .map_err(|e| {
-                format!(
-                    "{} line {}: {}",
-                    step.file.display(),
-                    step.pos.line,
-                    error_text(&e)
-                )
-            })?;
-        match Task::from_json(step.module, json) {
-            Some(Ok(t)) => Ok(t),
-            Some(Err(e)) => {
-                let at = step.params.locate(e.path());
-                Err(format!(
-                    "{}:{}:{}: invalid parameter `{}` for `{}` after templating: {}",
-                    step.file.display(),
-                    at.pos.line,
-                    at.pos.col,
-                    e.path(),
-                    step.module,
-                    e.inner()
-                ))
-            }
-            None => Err(format!("unknown module `{}`", step.module)),
-        }
     }
 
     async fn check_with_retries(

@@ -119,6 +119,14 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
     const DISRUPTIVE: bool = false;
     /// What the module does in check mode.
     const CHECK_MODE: &'static str = "full: the check phase is read-only";
+    /// The fields a step of this module registers, with what each holds;
+    /// `None` when the module does not declare them (then `steps.X.field`
+    /// is not checked when the playbook loads).
+    const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = None;
+    /// Parameters whose plain strings are expressions (not templates),
+    /// each with the names it may use besides the playbook's
+    /// (`failed_when` may use `rc`, `stdout`, `stderr`).
+    const EXPRESSIONS: &'static [(&'static str, &'static [&'static str])] = &[];
 
     /// Is the desired state there? What would change? Read-only.
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError>;
@@ -239,6 +247,26 @@ macro_rules! modules {
                     $(#[cfg(test)] Task::$tvariant(m) => m.apply(cx, changes).await,)*
                 }
             }
+        }
+
+        /// The fields module `name` declares it registers.
+        pub fn outputs(name: &str) -> Option<&'static [(&'static str, &'static str)]> {
+            $(
+                if name == <$ty as Module>::NAME {
+                    return <$ty as Module>::OUTPUTS;
+                }
+            )*
+            None
+        }
+
+        /// Module `name`'s expression parameters and their local names.
+        pub fn expressions(name: &str) -> &'static [(&'static str, &'static [&'static str])] {
+            $(
+                if name == <$ty as Module>::NAME {
+                    return <$ty as Module>::EXPRESSIONS;
+                }
+            )*
+            &[]
         }
 
         /// Documentation of every module, generated from the code.
