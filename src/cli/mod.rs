@@ -34,7 +34,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a playbook: check every step, apply where needed, re-check.
     #[command(after_help = run::AFTER_HELP)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Parse, type-check and template-check a playbook; contact nothing.
     Validate(ValidateArgs),
     /// Show or clear the journal in the state directory.
@@ -45,7 +45,7 @@ pub enum Command {
     #[command(after_help = inventory::AFTER_HELP)]
     Inventory(inventory::InventoryArgs),
     /// Start the simulated MKE 3 cluster alone and print how to use it.
-    Sandbox(crate::sandbox::cli::SandboxArgs),
+    Sandbox(Box<crate::sandbox::cli::SandboxArgs>),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `mkeprep man > mkeprep.1`.
@@ -263,12 +263,12 @@ pub struct CompletionsArgs {
 /// Runs the parsed command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run(a) => run::run(a),
+        Command::Run(a) => run::run(*a),
         Command::Validate(a) => validate::run(a),
         Command::Journal(a) => journal::run(a),
         Command::Modules(a) => modules::run(a),
         Command::Inventory(a) => inventory::run(a),
-        Command::Sandbox(a) => crate::sandbox::cli::run_standalone(a),
+        Command::Sandbox(a) => crate::sandbox::cli::run_standalone(*a),
         Command::Completions(a) => completions::run(a),
         Command::Man => man::run(),
     }

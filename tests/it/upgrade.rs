@@ -215,7 +215,10 @@ fn cni_settings_the_upgrade_cannot_carry_are_blocked() {
     let compat = r.step("check-compat");
     assert_eq!(compat["status"], "ok", "{compat}");
     assert!(
-        compat["message"].as_str().unwrap().contains("CNI check window"),
+        compat["message"]
+            .as_str()
+            .unwrap()
+            .contains("CNI check window"),
         "{compat}"
     );
     blocked_in_check(&["calico_ebpf=true"], &[], "check-cni", "eBPF");

@@ -279,7 +279,7 @@ pub fn check(
         }
         let removed = data.removed.iter().find(|r| {
             comp_matches(&r.component, w.component)
-                && r.flags.iter().any(|f| *f == w.name)
+                && r.flags.contains(&w.name)
                 && minor(&r.removed_in).is_some_and(|m| m <= target)
         });
         if let Some(r) = removed {
@@ -302,7 +302,7 @@ pub fn check(
         }
         for r in &data.removed_value {
             if !comp_matches(&r.component, w.component)
-                || !r.flags.iter().any(|f| *f == w.name)
+                || !r.flags.contains(&w.name)
                 || minor(&r.removed_in).is_none_or(|m| m > target)
             {
                 continue;
@@ -345,9 +345,11 @@ pub fn check(
                 &r.mark,
             ));
         }
-        if let Some(m) = data.managed.iter().find(|m| {
-            comp_matches(&m.component, w.component) && m.flags.iter().any(|f| *f == w.name)
-        }) {
+        if let Some(m) = data
+            .managed
+            .iter()
+            .find(|m| comp_matches(&m.component, w.component) && m.flags.contains(&w.name))
+        {
             out.push(finding(
                 Problem::Managed,
                 false,

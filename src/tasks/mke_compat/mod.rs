@@ -126,7 +126,7 @@ pub struct Finding {
 impl MkeCompat {
     /// What the policy makes of a classified row.
     fn severity(&self, row: &Row<'_>) -> Option<Severity> {
-        let acknowledged = self.acknowledged.iter().any(|k| *k == row.key);
+        let acknowledged = self.acknowledged.contains(&row.key);
         let s = match row.class {
             Class::Blocker => Severity::Block,
             Class::NotSupported if self.strict => Severity::Block,
