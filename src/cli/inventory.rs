@@ -35,21 +35,8 @@ pub struct InventoryArgs {
     /// SSH port of every host [default: 22; each node's own with --sandbox].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
-    /// Read the MKE password from this file (first line).
-    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
-    pub password_file: Option<PathBuf>,
-    /// Read the MKE password from standard input (first line).
-    #[arg(long)]
-    pub password_stdin: bool,
-    /// A CA certificate (PEM) to trust for the MKE API, besides the system roots.
-    #[arg(long, value_name = "FILE", env = "MKEPREP_CA_CERT")]
-    pub ca_cert: Option<PathBuf>,
-    /// Do not verify the MKE API's TLS certificate.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Seconds to wait for one answer of the MKE API.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub api_timeout: u64,
+    #[command(flatten)]
+    pub mke: super::MkeArgs,
     /// Ask the embedded simulated cluster (state in --state-dir/sandbox).
     #[arg(long)]
     pub sandbox: bool,
@@ -64,15 +51,9 @@ pub struct InventoryArgs {
 }
 
 pub fn run(a: InventoryArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            print_error(&format!("cannot start the async runtime: {e}"));
-            return exit::FAILED;
-        }
+        Err(code) => return code,
     };
     rt.block_on(run_async(a))
 }
@@ -81,14 +62,15 @@ pub fn run(a: InventoryArgs) -> i32 {
 type SshOf = HashMap<String, u16>;
 
 async fn run_async(a: InventoryArgs) -> i32 {
-    let mut creds = match super::credentials::read(a.password_file.as_deref(), a.password_stdin) {
-        Ok(c) => c,
-        Err(e) => {
-            print_error(&e);
-            return exit::USAGE;
-        }
-    };
-    let mut ca_cert = a.ca_cert.clone();
+    let mut creds =
+        match super::credentials::read(a.mke.password_file.as_deref(), a.mke.password_stdin) {
+            Ok(c) => c,
+            Err(e) => {
+                print_error(&e);
+                return exit::USAGE;
+            }
+        };
+    let mut ca_cert = a.mke.ca_cert.clone();
     let mut user = a.user.clone();
     let mut key = a.key.clone();
     let mut ports: SshOf = HashMap::new();
@@ -138,9 +120,9 @@ async fn list(
         &creds,
         &IndexMap::new(),
         ca_cert,
-        a.insecure,
+        a.mke.insecure,
         a.sandbox,
-        Duration::from_secs(a.api_timeout),
+        Duration::from_secs(a.mke.api_timeout),
     ) {
         Ok(Ok(c)) => c,
         Ok(Err(why)) => {

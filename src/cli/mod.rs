@@ -115,12 +115,6 @@ pub struct RunArgs {
     /// Also write a JUnit XML report (one test case per step).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// Read the MKE password from this file (first line).
-    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
-    pub password_file: Option<PathBuf>,
-    /// Read the MKE password from standard input (first line).
-    #[arg(long)]
-    pub password_stdin: bool,
     /// No colour (also when NO_COLOR is set or stdout is not a terminal).
     #[arg(long)]
     pub no_color: bool,
@@ -130,17 +124,6 @@ pub struct RunArgs {
     /// Hosts checked at once over SSH.
     #[arg(short = 'f', long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub forks: u16,
-    /// A CA certificate (PEM) to trust for the MKE API, besides the system roots.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "MKEPREP_CA_CERT",
-        help_heading = "Connections"
-    )]
-    pub ca_cert: Option<PathBuf>,
-    /// Do not verify the MKE API's TLS certificate (warns on every run).
-    #[arg(long, help_heading = "Connections")]
-    pub insecure: bool,
     /// known_hosts file for SSH host keys (default: OpenSSH's own).
     #[arg(
         long,
@@ -179,15 +162,8 @@ pub struct RunArgs {
         help_heading = "Connections"
     )]
     pub ssh_timeout: u64,
-    /// Seconds to wait for one answer of the MKE API (the KDD conversion's PUT waits longer: about 20 s per node).
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 30,
-        value_parser = clap::value_parser!(u64).range(1..=3600),
-        help_heading = "Connections"
-    )]
-    pub api_timeout: u64,
+    #[command(flatten)]
+    pub mke: MkeArgs,
     /// Run against the embedded simulated MKE 3 cluster (state kept in --state-dir/sandbox).
     #[arg(long, help_heading = "Sandbox")]
     pub sandbox: bool,
@@ -199,6 +175,38 @@ pub struct RunArgs {
         help_heading = "Sandbox"
     )]
     pub sandbox_set: Vec<String>,
+}
+
+/// How to reach the MKE API: shared by `run` and `inventory` (the host and
+/// user come from MKE_HOST and MKE_USERNAME).
+#[derive(Debug, Args)]
+pub struct MkeArgs {
+    /// Read the MKE password from this file (first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
+    pub password_file: Option<PathBuf>,
+    /// Read the MKE password from standard input (first line).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// A CA certificate (PEM) to trust for the MKE API, besides the system roots.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MKEPREP_CA_CERT",
+        help_heading = "Connections"
+    )]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the MKE API's TLS certificate (warns on every run).
+    #[arg(long, help_heading = "Connections")]
+    pub insecure: bool,
+    /// Seconds to wait for one answer of the MKE API (the KDD conversion's PUT waits longer: about 20 s per node).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        help_heading = "Connections"
+    )]
+    pub api_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +280,18 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Completions(a) => completions::run(a),
         Command::Man => man::run(),
     }
+}
+
+/// The async runtime of a command; when it cannot start, the error is
+/// printed and the exit code returned.
+pub fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            print_error(&format!("cannot start the async runtime: {e}"));
+            crate::model::exit::FAILED
+        })
 }
 
 /// Prints an error to stderr, with secrets masked.

@@ -71,15 +71,9 @@ fn raise_open_file_limit() {
 
 pub fn run(a: RunArgs) -> i32 {
     raise_open_file_limit();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            print_error(&format!("cannot start the async runtime: {e}"));
-            return exit::FAILED;
-        }
+        Err(code) => return code,
     };
     let code = rt.block_on(run_async(a));
     // Do not wait for blocking work still running (a prompt's stdin read
@@ -97,13 +91,14 @@ async fn run_async(mut a: RunArgs) -> i32 {
         ));
         return exit::USAGE;
     }
-    let mut creds = match super::credentials::read(a.password_file.as_deref(), a.password_stdin) {
-        Ok(c) => c,
-        Err(e) => {
-            print_error(&e);
-            return exit::USAGE;
-        }
-    };
+    let mut creds =
+        match super::credentials::read(a.mke.password_file.as_deref(), a.mke.password_stdin) {
+            Ok(c) => c,
+            Err(e) => {
+                print_error(&e);
+                return exit::USAGE;
+            }
+        };
 
     // With --sandbox, a real run takes the state directory's lock before the
     // sandbox starts in it; bad input is reported before either (exit 2,
@@ -184,7 +179,7 @@ async fn run_async(mut a: RunArgs) -> i32 {
         creds.host = Some(sb.mke_host.clone());
         creds.username = Some(sb.username.clone());
         creds.password = Some(sb.password.clone());
-        a.ca_cert = Some(sb.ca_cert.clone());
+        a.mke.ca_cert = Some(sb.ca_cert.clone());
         if a.vars.inventory.is_none() {
             a.vars.inventory = Some(sb.inventory.clone());
         }
@@ -226,10 +221,10 @@ async fn run_loaded(
     let mke = match mke_client(
         &creds,
         &playbook.mke,
-        a.ca_cert.clone(),
-        a.insecure,
+        a.mke.ca_cert.clone(),
+        a.mke.insecure,
         a.sandbox,
-        Duration::from_secs(a.api_timeout),
+        Duration::from_secs(a.mke.api_timeout),
     ) {
         Ok(m) => m,
         Err(e) => {
@@ -349,7 +344,7 @@ async fn run_loaded(
     };
     let approver: Box<dyn Approver> = if a.yes {
         Box::new(ApproveAll)
-    } else if can_prompt() && !a.password_stdin {
+    } else if can_prompt() && !a.mke.password_stdin {
         Box::new(Prompt)
     } else {
         Box::new(RefuseAll("no terminal to ask on".into()))

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use semver::Version;
 
-use super::mke_version::{DEFAULT_TARGET, version_param};
+use super::mke_version::version_param;
 use super::{Check, Facts, Module, StepContext, TaskError};
 use crate::mke::config::ClusterSettings;
 
@@ -33,7 +33,7 @@ pub enum Leftover {
 #[serde(deny_unknown_fields)]
 pub struct MkeConfig {
     /// The MKE 4k release to upgrade to (an unmanaged CNI blocks targets before 4.1.1).
-    #[serde(default = "default_target")]
+    #[serde(default = "super::mke_version::default_target")]
     pub target: String,
     /// A leftover `~/.mke/mke.kubeconf` on the machine that runs mkectl: block, warn or skip.
     #[serde(default = "default_leftover")]
@@ -41,10 +41,6 @@ pub struct MkeConfig {
     /// The kubeconfig mkectl writes; default `~/.mke/mke.kubeconf`.
     #[serde(default)]
     pub kubeconf: Option<PathBuf>,
-}
-
-fn default_target() -> String {
-    DEFAULT_TARGET.to_string()
 }
 
 fn default_leftover() -> Leftover {

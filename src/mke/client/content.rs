@@ -42,6 +42,25 @@ impl MkeClient {
         }
     }
 
+    /// A GET whose answer is a JSON list (`null` read as empty).
+    pub(super) async fn get_list<T>(
+        &self,
+        path: &[&str],
+        what: &str,
+        read: fn(&Value) -> T,
+    ) -> Result<Vec<T>, MkeError> {
+        let (endpoint, json) = self.get_json(path).await?;
+        match json {
+            Value::Array(list) => Ok(list.iter().map(read).collect()),
+            Value::Null => Ok(Vec::new()),
+            other => Err(bad_body(
+                endpoint,
+                &format!("expected a JSON list of {what}"),
+                &other,
+            )),
+        }
+    }
+
     /// `GET /accounts?filter=users`, every page (eNZi: `accounts[]` and
     /// `nextPageStart`).
     pub async fn users(&self) -> Result<Vec<Account>, MkeError> {

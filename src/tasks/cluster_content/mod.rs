@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::mke_compat::report;
 use super::mke_compat::{Finding, Severity};
-use super::mke_version::{DEFAULT_TARGET, version_param};
+use super::mke_version::version_param;
 use super::{Check, Facts, Module, StepContext, TaskError};
 
 mod scan;
@@ -38,7 +38,7 @@ pub enum WindowsPolicy {
 #[serde(deny_unknown_fields)]
 pub struct ClusterContent {
     /// The MKE 4k / MKE 4 release to upgrade to.
-    #[serde(default = "default_target")]
+    #[serde(default = "super::mke_version::default_target")]
     pub target: String,
     /// Swarm services other than MKE's own: they disappear (block, warn, report).
     #[serde(default = "warn")]
@@ -69,9 +69,6 @@ pub struct ClusterContent {
     pub system_prefixes: Vec<String>,
 }
 
-fn default_target() -> String {
-    DEFAULT_TARGET.to_string()
-}
 fn warn() -> Severity {
     Severity::Warn
 }

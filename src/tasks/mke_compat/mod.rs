@@ -16,7 +16,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::mke_version::{DEFAULT_TARGET, version_param};
+use super::mke_version::version_param;
 use super::mkectl::{find_program, parse_output};
 use super::{Check, Facts, Module, StepContext, TaskError};
 use crate::mke::catalog::Catalog;
@@ -68,7 +68,7 @@ pub enum MkectlCheck {
 #[serde(deny_unknown_fields)]
 pub struct MkeCompat {
     /// The MKE 4k / MKE 4 release to upgrade to, such as `4.1.5` or `4.2.1`.
-    #[serde(default = "default_target")]
+    #[serde(default = "super::mke_version::default_target")]
     pub target: String,
     /// Block on settings that are set and have no MKE 4 counterpart (by default they are warnings: mkectl asks to halt or continue, and `--force` continues).
     #[serde(default)]
@@ -96,9 +96,6 @@ pub struct MkeCompat {
     pub mkectl_path: Option<std::path::PathBuf>,
 }
 
-fn default_target() -> String {
-    DEFAULT_TARGET.to_string()
-}
 fn default_unknown() -> Severity {
     Severity::Report
 }

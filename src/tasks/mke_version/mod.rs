@@ -39,7 +39,8 @@ pub struct MkeVersionCheck {
     pub ssh_fallback: bool,
 }
 
-fn default_target() -> String {
+/// The `target` parameter's default, for every module that has one.
+pub fn default_target() -> String {
     DEFAULT_TARGET.to_string()
 }
 

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::mke_compat::classify::{Setting, flatten, truthy};
-use super::mke_version::{DEFAULT_TARGET, version_param};
+use super::mke_version::version_param;
 use super::{Check, Facts, Module, StepContext, TaskError};
 
 mod command;
@@ -29,7 +29,7 @@ pub use command::upgrade_command;
 #[serde(deny_unknown_fields)]
 pub struct UpgradeInputs {
     /// The MKE 4k / MKE 4 release to upgrade to.
-    #[serde(default = "default_target")]
+    #[serde(default = "super::mke_version::default_target")]
     pub target: String,
     /// mkectl's `--external-address`: the load balancer's DNS name or IP, with `:PORT` when its listener is not 443.
     #[serde(default)]
@@ -64,9 +64,6 @@ pub struct UpgradeInputs {
     pub extra_args: Vec<String>,
 }
 
-fn default_target() -> String {
-    DEFAULT_TARGET.to_string()
-}
 fn default_timeout() -> Duration {
     Duration::from_secs(5)
 }
