@@ -62,14 +62,10 @@ pub fn run(a: InventoryArgs) -> i32 {
 type SshOf = HashMap<String, u16>;
 
 async fn run_async(a: InventoryArgs) -> i32 {
-    let mut creds =
-        match super::credentials::read(a.mke.password_file.as_deref(), a.mke.password_stdin) {
-            Ok(c) => c,
-            Err(e) => {
-                print_error(&e);
-                return exit::USAGE;
-            }
-        };
+    let mut creds = match a.mke.credentials() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let mut ca_cert = a.mke.ca_cert.clone();
     let mut user = a.user.clone();
     let mut key = a.key.clone();

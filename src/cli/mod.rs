@@ -209,6 +209,17 @@ pub struct MkeArgs {
     pub api_timeout: u64,
 }
 
+impl MkeArgs {
+    /// The credentials (environment, file or stdin); on bad input the error
+    /// is printed and the usage exit code returned.
+    pub fn credentials(&self) -> Result<credentials::Credentials, i32> {
+        credentials::read(self.password_file.as_deref(), self.password_stdin).map_err(|e| {
+            print_error(&e);
+            crate::model::exit::USAGE
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// The playbook to check.

@@ -91,14 +91,10 @@ async fn run_async(mut a: RunArgs) -> i32 {
         ));
         return exit::USAGE;
     }
-    let mut creds =
-        match super::credentials::read(a.mke.password_file.as_deref(), a.mke.password_stdin) {
-            Ok(c) => c,
-            Err(e) => {
-                print_error(&e);
-                return exit::USAGE;
-            }
-        };
+    let mut creds = match a.mke.credentials() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
 
     // With --sandbox, a real run takes the state directory's lock before the
     // sandbox starts in it; bad input is reported before either (exit 2,

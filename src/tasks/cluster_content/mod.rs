@@ -15,8 +15,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::mke_compat::Severity;
 use super::mke_compat::report;
-use super::mke_compat::{Finding, Severity};
 use super::mke_version::version_param;
 use super::{Check, Facts, Module, StepContext, TaskError};
 
@@ -121,42 +121,26 @@ impl Module for ClusterContent {
         for (k, v) in facts {
             output.insert(k, v);
         }
-        output.insert("findings".into(), report::findings_json(&findings));
-        let blocking: Vec<&Finding> = findings
-            .iter()
-            .filter(|f| f.severity == Severity::Block)
-            .collect();
-        let warnings = findings
-            .iter()
-            .filter(|f| f.severity == Severity::Warn)
-            .count();
-        let head = if findings.is_empty() {
-            format!(
-                "nothing MKE {target} would leave behind: no user Swarm services, no local users but {}, {} Linux nodes without GPUs, no cert-manager, MetalLB or Interlock",
-                self.migrated_user,
-                nodes.len()
-            )
-        } else {
-            format!(
-                "what MKE {target} does not carry over: {} blocking, {warnings} warnings, {} to note",
-                blocking.len(),
-                findings.len() - blocking.len() - warnings
-            )
-        };
-        let message = format!("{head}{}", report::table(&findings, &[]));
-        if blocking.is_empty() {
-            return Ok(Check::InSync { message, output });
-        }
-        let remedy = blocking
-            .iter()
-            .filter_map(|f| f.remedy.as_deref().map(|r| format!("{}: {r}", f.subject)))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Ok(Check::Blocked {
-            reason: message,
-            remedy,
+        let nodes_n = nodes.len();
+        let migrated = &self.migrated_user;
+        let total = findings.len();
+        Ok(report::conclude(
+            &findings,
+            &[],
             output,
-        })
+            |blockers, warnings| {
+                if total == 0 {
+                    format!(
+                        "nothing MKE {target} would leave behind: no user Swarm services, no local users but {migrated}, {nodes_n} Linux nodes without GPUs, no cert-manager, MetalLB or Interlock"
+                    )
+                } else {
+                    format!(
+                        "what MKE {target} does not carry over: {blockers} blocking, {warnings} warnings, {} to note",
+                        total - blockers - warnings
+                    )
+                }
+            },
+        ))
     }
 }
 

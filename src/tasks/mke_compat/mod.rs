@@ -295,41 +295,18 @@ impl Module for MkeCompat {
                     .collect(),
             ),
         );
-        output.insert("findings".into(), report::findings_json(&findings));
         output.insert(
             "flags".into(),
             serde_json::to_value(&flag_out).unwrap_or_default(),
         );
         output.insert("mkectl".into(), mkectl_facts);
-        let blocking: Vec<&Finding> = findings
-            .iter()
-            .filter(|f| f.severity == Severity::Block)
-            .collect();
-        let warnings = findings
-            .iter()
-            .filter(|f| f.severity == Severity::Warn)
-            .count();
-        output.insert("blockers".into(), blocking.len().into());
-        output.insert("warnings".into(), warnings.into());
-
-        let head = report::headline(&target, &counts, flag_out.len(), warnings, blocking.len());
-        let table = report::table(&findings, &notes);
-        if blocking.is_empty() {
-            return Ok(Check::InSync {
-                message: format!("{head}{table}"),
-                output,
-            });
-        }
-        let remedy = blocking
-            .iter()
-            .filter_map(|f| f.remedy.as_deref().map(|r| format!("{}: {r}", f.subject)))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Ok(Check::Blocked {
-            reason: format!("{head}{table}"),
-            remedy,
+        let flag_count = flag_out.len();
+        Ok(report::conclude(
+            &findings,
+            &notes,
             output,
-        })
+            |blockers, warnings| report::headline(&target, &counts, flag_count, warnings, blockers),
+        ))
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::classify::Class;
 use super::{Finding, Severity};
+use crate::tasks::{Check, Facts};
 
 /// The snake_case name of a class, as in the output.
 pub fn class_key(c: Class) -> &'static str {
@@ -119,4 +120,44 @@ pub fn findings_json(findings: &[Finding]) -> Value {
             })
             .collect(),
     )
+}
+
+/// The step's answer from its findings: they go to the output (with the
+/// counts of blocking ones and warnings), the message is `head(blockers,
+/// warnings)` and the table; any blocking finding blocks, with the remedies.
+pub fn conclude(
+    findings: &[Finding],
+    notes: &[String],
+    mut output: Facts,
+    head: impl FnOnce(usize, usize) -> String,
+) -> Check {
+    let blocking: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Block)
+        .collect();
+    let warnings = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warn)
+        .count();
+    output.insert("findings".into(), findings_json(findings));
+    output.insert("blockers".into(), blocking.len().into());
+    output.insert("warnings".into(), warnings.into());
+    let message = format!(
+        "{}{}",
+        head(blocking.len(), warnings),
+        table(findings, notes)
+    );
+    if blocking.is_empty() {
+        return Check::InSync { message, output };
+    }
+    let remedy = blocking
+        .iter()
+        .filter_map(|f| f.remedy.as_deref().map(|r| format!("{}: {r}", f.subject)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Check::Blocked {
+        reason: message,
+        remedy,
+        output,
+    }
 }
