@@ -425,3 +425,37 @@ fn inventory_from_the_cluster_is_an_inventory_mkeprep_accepts_and_uses() {
     assert!(none.stderr.contains("MKE_HOST"), "{}", none.stderr);
     assert_no_secrets(&d, &[&r, &v, &hosts, &custom, &none], &[]);
 }
+
+#[test]
+fn secrets_of_the_configuration_never_leave_it() {
+    let secret = "Sup3r-S3cret-Backup-Phrase";
+    let d = Dir::new();
+    let knob = format!(
+        "config_set=[\"backup_schedule_config.enabled=true\",\"backup_schedule_config.passphrase=\\\"{secret}\\\"\",\"auth.samlProxy.credentials.basic.password=\\\"{secret}\\\"\"]"
+    );
+    let r = check(&d, &[&knob], &[]);
+    let compat = r.step("check-compat");
+    assert_eq!(compat["status"], "ok", "{compat}");
+    assert!(
+        compat["message"].as_str().unwrap().contains("(hidden)"),
+        "{compat}"
+    );
+    assert_eq!(
+        compat["output"]["mkectl"]["ran"], true,
+        "mkectl saw the configuration: {compat}"
+    );
+    let human = d
+        .cmd(&sandbox_args(STANDARD, &[&knob], &["--check", "-vv"]))
+        .run();
+    // The sandbox's own cluster state holds the configuration; nothing else may.
+    crate::common::assert_no_secrets_except(&d, &[&r, &human], &[secret], &["sandbox/config.toml"]);
+    let leftovers: Vec<_> = d
+        .all_files()
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("mke3-config-check"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the copy for mkectl is removed: {leftovers:?}"
+    );
+}
