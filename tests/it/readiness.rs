@@ -206,6 +206,18 @@ fn custom_flags_the_target_removed_block_naming_setting_and_flag() {
     );
     let flags = r.step("check-compat")["output"]["flags"].clone();
     assert_eq!(flags.as_array().unwrap().len(), 1, "{flags}");
+    // A flag the kubelet does not have at all, with what it probably meant.
+    let d = Dir::new();
+    let r = check(
+        &d,
+        &["config_set=[\"cluster_config.custom_kubelet_flags=[\\\"--max-podz=90\\\"]\"]"],
+        &[],
+    );
+    blocked(
+        &r,
+        "check-compat",
+        &["--max-podz", "did you mean --max-pods?", "known_flags"],
+    );
     // Removed in 1.35: fine for 4.1.5 (Kubernetes 1.32), blocked for 4.2.1.
     let d = Dir::new();
     let knob = "config_set=[\"cluster_config.custom_kubelet_flags=[\\\"--pod-infra-container-image=pause:3.9\\\"]\"]";

@@ -72,6 +72,17 @@ pub struct Managed {
     pub note: String,
 }
 
+/// Every flag a component has in one Kubernetes version.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allowed {
+    pub component: String,
+    pub kubernetes: String,
+    pub mark: String,
+    pub source: String,
+    pub flags: Vec<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct FlagMeta {
     pub reference: String,
@@ -87,6 +98,8 @@ pub struct FlagData {
     pub removed: Vec<Removed>,
     pub removed_value: Vec<RemovedValue>,
     pub managed: Vec<Managed>,
+    #[serde(default)]
+    pub allowed: Vec<Allowed>,
 }
 
 /// A Kubernetes minor such as `1.32`, as (major, minor).
@@ -217,6 +230,8 @@ pub enum Problem {
     RemovedValue,
     /// MKE 4 sets the flag itself.
     Managed,
+    /// Not a flag the component has (a typo, or removed long ago).
+    Unknown,
 }
 
 /// A finding about one flag.
@@ -237,21 +252,31 @@ fn comp_matches(rule: &str, component: &str) -> bool {
     rule == "*" || rule == component
 }
 
+/// What the user says about flags: `ignore` (no finding at all) and
+/// `known` (flags the component has although the lists miss them); each a
+/// flag name, or `component:name`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Overrides<'a> {
+    pub ignore: &'a [String],
+    pub known: &'a [String],
+}
+
+fn named(list: &[String], w: &Written) -> bool {
+    list.iter()
+        .any(|i| i.trim_start_matches('-') == w.name || *i == format!("{}:{}", w.component, w.name))
+}
+
 /// Checks the written flags for a target Kubernetes minor (`1.32`).
-/// `ignore`: flag names (or `component:name`) the user has reviewed.
 pub fn check(
     data: &FlagData,
     kubernetes: &str,
     flags: &[Written],
-    ignore: &[String],
+    user: Overrides<'_>,
 ) -> Vec<Finding> {
     let target = minor(kubernetes).unwrap_or((1, 0));
     let mut out = Vec::new();
     for w in flags {
-        let ignored = ignore.iter().any(|i| {
-            i.trim_start_matches('-') == w.name || *i == format!("{}:{}", w.component, w.name)
-        });
-        if ignored {
+        if named(user.ignore, w) {
             continue;
         }
         let short = w.setting.trim_start_matches("cluster_config.");
@@ -345,6 +370,10 @@ pub fn check(
                 &r.mark,
             ));
         }
+        if let Some(finding) = unknown(data, target, kubernetes, w, user, short) {
+            out.push(finding);
+            continue;
+        }
         if let Some(m) = data
             .managed
             .iter()
@@ -360,6 +389,50 @@ pub fn check(
         }
     }
     out
+}
+
+/// An unknown flag: the component has an allow-list, and the flag is in
+/// none of the places a known flag can be.
+fn unknown(
+    data: &FlagData,
+    target: (u64, u64),
+    kubernetes: &str,
+    w: &Written,
+    user: Overrides<'_>,
+    short: &str,
+) -> Option<Finding> {
+    let list = data.allowed.iter().find(|a| a.component == w.component)?;
+    let still_there = data.removed.iter().any(|r| {
+        comp_matches(&r.component, w.component)
+            && r.flags.contains(&w.name)
+            && minor(&r.removed_in).is_some_and(|m| m > target)
+    });
+    let managed = data
+        .managed
+        .iter()
+        .any(|m| comp_matches(&m.component, w.component) && m.flags.contains(&w.name));
+    if list.flags.contains(&w.name) || still_there || managed || named(user.known, w) {
+        return None;
+    }
+    let hint = crate::util::text::suggest(&w.name, list.flags.iter().map(String::as_str))
+        .map(|s| format!(" (did you mean --{s}?)"))
+        .unwrap_or_default();
+    Some(Finding {
+        setting: w.setting.clone(),
+        component: w.component.to_string(),
+        flag: w.text.clone(),
+        problem: Problem::Unknown,
+        blocks: true,
+        message: format!(
+            "--{} in {short}: {} has no such flag in Kubernetes {} (mkeprep's list), nor was it removed after {kubernetes}{hint}",
+            w.name, w.component, list.kubernetes
+        ),
+        remedy: format!(
+            "fix or remove --{} in {short} in the MKE 3 configuration; if {} {kubernetes} does take it, list it in known_flags",
+            w.name, w.component
+        ),
+        mark: list.mark.clone(),
+    })
 }
 
 #[cfg(test)]

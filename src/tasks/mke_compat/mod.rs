@@ -82,6 +82,9 @@ pub struct MkeCompat {
     /// Flag names (`node-ip` or `kubelet:node-ip`) you have reviewed: no finding for them.
     #[serde(default, deserialize_with = "super::string_list")]
     pub ignore_flags: Vec<String>,
+    /// Flags a component takes although mkeprep's lists miss them (`kubelet:some-flag` or `some-flag`).
+    #[serde(default, deserialize_with = "super::string_list")]
+    pub known_flags: Vec<String>,
     /// Setting keys (`cluster_config.etcd_storage_quota`) you have reviewed: reported, never a warning or a block.
     #[serde(default, deserialize_with = "super::string_list")]
     pub acknowledged: Vec<String>,
@@ -220,7 +223,15 @@ impl Module for MkeCompat {
         let mut notes = Vec::new();
         match line {
             Some(line) if self.flags != Severity::Report || !written.is_empty() => {
-                for f in flags::check(flag_data, &line.kubernetes, &written, &self.ignore_flags) {
+                for f in flags::check(
+                    flag_data,
+                    &line.kubernetes,
+                    &written,
+                    flags::Overrides {
+                        ignore: &self.ignore_flags,
+                        known: &self.known_flags,
+                    },
+                ) {
                     let severity = if f.blocks { self.flags } else { Severity::Warn };
                     let severity = if self.flags == Severity::Report { Severity::Report } else { severity };
                     findings.push(Finding {
