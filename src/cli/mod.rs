@@ -69,7 +69,7 @@ pub struct VarsArgs {
         env = "MKEPREP_INVENTORY"
     )]
     pub inventory: Option<PathBuf>,
-    /// A variable, KEY=VALUE (a string), or @FILE (a YAML mapping). Repeatable; wins over playbook vars.
+    /// A variable, KEY=VALUE (typed: 5 is a number, false a boolean, '5' a string; decimals stay text), or @FILE (a YAML mapping). Repeatable; wins over vars_files and vars.
     #[arg(short = 'e', long = "extra-vars", value_name = "KEY=VALUE|@FILE")]
     pub extra_vars: Vec<String>,
 }
@@ -95,9 +95,16 @@ pub struct RunArgs {
     /// Skip the steps before this step id.
     #[arg(long, value_name = "STEP_ID")]
     pub start_at: Option<String>,
-    /// Ignore an unfinished run in the journal and start over.
+    /// Ignore an unfinished run in the journal and start over. An earlier
+    /// apply whose outcome is unknown (a KDD PUT cut off) is still read back
+    /// first: see --resend.
     #[arg(long)]
     pub fresh: bool,
+    /// Forget that an earlier apply of STEP_ID has an unknown outcome, so it
+    /// is sent again if its check finds drift: `--resend migrate-kdd`
+    /// re-sends the KDD migration. Only after checking the cluster.
+    #[arg(long, value_name = "STEP_ID")]
+    pub resend: Vec<String>,
     /// Where the journal, the lock and saved configuration live.
     #[arg(
         long,

@@ -128,6 +128,15 @@ pub fn render(doc: &ModuleDoc) -> String {
             p.name, p.ty, p.description
         ));
     }
+    if let Some(outputs) = doc.outputs {
+        s.push_str("\nregisters (steps.ID.FIELD, or REGISTER.FIELD):\n");
+        if outputs.is_empty() {
+            s.push_str("  (nothing)\n");
+        }
+        for (field, what) in outputs {
+            s.push_str(&format!("  {field:<16} {what}\n"));
+        }
+    }
     s.push_str(&format!("\nexample:\n{}\n", indent(doc.example, "  ")));
     s
 }
@@ -164,6 +173,17 @@ pub fn markdown() -> String {
                 req,
                 p.description.replace('|', "\\|")
             ));
+        }
+        if let Some(outputs) = doc.outputs {
+            s.push_str("\nRegisters (`steps.ID.FIELD`, or `REGISTER.FIELD`):");
+            if outputs.is_empty() {
+                s.push_str(" nothing.\n");
+            } else {
+                s.push_str("\n\n| field | holds |\n|---|---|\n");
+                for (field, what) in outputs {
+                    s.push_str(&format!("| `{field}` | {} |\n", what.replace('|', "\\|")));
+                }
+            }
         }
         s.push_str(&format!("\n```yaml\n{}\n```\n", doc.example));
     }

@@ -13,7 +13,7 @@ use super::{Output, RunArgs, VarsArgs, print_error};
 use crate::engine::approve::{ApproveAll, RefuseAll};
 use crate::engine::journal::Inputs;
 use crate::engine::lock::RunLock;
-use crate::engine::{Approver, RunOptions, Runner};
+use crate::engine::{Approver, RunOptions, Runner, check_selection, selected_steps};
 use crate::model::events::{Event, Reporter, spawn_reporter};
 use crate::model::exit;
 use crate::report::Fanout;
@@ -112,9 +112,21 @@ async fn run_async(mut a: RunArgs) -> i32 {
             inventory: a.vars.inventory.clone(),
             extra_vars: a.vars.extra_vars.clone(),
         };
-        if let Err(e) = load_inputs(&a.playbook, &vars, placeholders) {
-            print_error(&e.to_string());
-            return exit::USAGE;
+        // The sandbox supplies the inventory: names only it can answer
+        // wait for the load after it started.
+        match load_inputs(&a.playbook, &vars, placeholders, true) {
+            Err(e) => {
+                print_error(&e.to_string());
+                return exit::USAGE;
+            }
+            Ok(l) => {
+                if let Err(e) =
+                    check_selection(&l.playbook, &a.tags, &a.skip_tags, a.start_at.as_deref())
+                {
+                    print_error(&e.to_string());
+                    return e.exit_code();
+                }
+            }
         }
     }
     // With --sandbox even --check takes the lock: the simulated cluster
@@ -200,19 +212,29 @@ async fn run_loaded(
     (home, extra_path, kdd_seconds_per_node): (Option<PathBuf>, Option<PathBuf>, Option<f64>),
     env_overrides: Vec<(String, String)>,
 ) -> i32 {
-    let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides) {
+    let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides, false) {
         Ok(l) => l,
         Err(e) => {
             print_error(&e.to_string());
             return exit::USAGE;
         }
     };
+    if let Err(e) = check_selection(
+        &loaded.playbook,
+        &a.tags,
+        &a.skip_tags,
+        a.start_at.as_deref(),
+    ) {
+        print_error(&e.to_string());
+        return e.exit_code();
+    }
     let Loaded {
         playbook,
         inventory,
         extra,
         env,
         templates,
+        ..
     } = loaded;
     let mke = match mke_client(
         &creds,
@@ -228,10 +250,31 @@ async fn run_loaded(
             return exit::USAGE;
         }
     };
+    if let Err(why) = &mke {
+        let needing: Vec<&str> =
+            selected_steps(&playbook, &a.tags, &a.skip_tags, a.start_at.as_deref())
+                .into_iter()
+                .filter(|s| crate::tasks::needs_api(s.module))
+                .map(|s| s.id.as_str())
+                .collect();
+        if !needing.is_empty() {
+            print_error(&format!(
+                "{why}, and these steps need the MKE API: {}\n  help: export MKE_HOST, MKE_USERNAME and MKE_PASSWORD (or use --password-file), or rehearse with --sandbox; nothing was contacted",
+                needing.join(", ")
+            ));
+            return exit::USAGE;
+        }
+    }
 
     let inputs = Inputs {
         playbook: playbook.path.display().to_string(),
         playbook_digest: playbook.digest.clone(),
+        files: playbook
+            .files
+            .iter()
+            .filter(|_| playbook.files.len() > 1)
+            .map(|(p, d)| (p.display().to_string(), d.clone()))
+            .collect(),
         inventory: inventory.as_ref().map(|i| i.path.display().to_string()),
         inventory_digest: inventory.as_ref().map(|i| i.digest.clone()),
         // Secret-named variables are compared by digest, never stored.
@@ -335,6 +378,7 @@ async fn run_loaded(
         skip_tags: a.skip_tags,
         start_at: a.start_at,
         fresh: a.fresh,
+        resend: a.resend,
         state_dir: a.state_dir,
         inputs,
     };

@@ -4,7 +4,7 @@ use super::{ValidateArgs, print_error};
 use crate::model::exit;
 
 pub fn run(a: ValidateArgs) -> i32 {
-    match super::inputs::load_inputs(&a.playbook, &a.vars, Vec::new()) {
+    match super::inputs::load_inputs(&a.playbook, &a.vars, Vec::new(), true) {
         Ok(l) => {
             let mut modules: Vec<&str> = l.playbook.steps.iter().map(|s| s.module).collect();
             modules.sort_unstable();
@@ -15,6 +15,9 @@ pub fn run(a: ValidateArgs) -> i32 {
                 l.playbook.steps.len(),
                 modules.join(", ")
             );
+            for w in &l.warnings {
+                eprintln!("warning: {w}");
+            }
             if let Some(inv) = &l.inventory {
                 println!("{}: valid — {} hosts", inv.path.display(), inv.hosts.len());
                 for w in &inv.warnings {

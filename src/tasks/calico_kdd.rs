@@ -105,6 +105,7 @@ impl CalicoKdd {
 
 impl Module for CalicoKdd {
     const NAME: &'static str = "calico_kdd";
+    const NEEDS_API: bool = true;
     const SUMMARY: &'static str = "Calico uses the Kubernetes datastore (calico_kdd = true); apply migrates from etcd through the MKE config API. Disruptive, irreversible.";
     const EXAMPLE: &'static str = "- id: migrate-kdd\n  calico_kdd: {}\n  tags: [network]";
     const DISRUPTIVE: bool = true;
@@ -191,7 +192,7 @@ impl Module for CalicoKdd {
                 "an earlier run sent the KDD PUT and its outcome is unknown: calico_kdd still reads false after {}s",
                 limit.as_secs()
             ))
-            .remedy("check the cluster (GET /api/ucp/config-toml, the calico-node pods, ucp-* logs on a manager); if no conversion ran, run again with --fresh to send the PUT again")
+            .remedy(format!("check the cluster (GET /api/ucp/config-toml, the calico-node pods, ucp-* logs on a manager); if no conversion ran, run again with --resend {} to send the PUT again", cx.key.id()))
             .unknown_outcome());
         }
         let edited = set_calico_kdd(&doc).map_err(config_error)?;
@@ -229,9 +230,13 @@ impl Module for CalicoKdd {
         };
         facts.insert("put".into(), true.into());
         facts.insert("seconds".into(), started.elapsed().as_secs_f64().into());
+        let resend = format!(
+            "check the cluster (GET /api/ucp/config-toml, the calico-node pods) before anything else: the next run reads the configuration and will not send another PUT without --resend {}",
+            cx.key.id()
+        );
         let unknown = |e: String| {
             TaskError::new(format!("{e}; calico_kdd still reads false"))
-                .remedy("check the cluster (GET /api/ucp/config-toml, the calico-node pods) before anything else: the next run reads the configuration and will not send another PUT without --fresh")
+                .remedy(resend.clone())
                 .unknown_outcome()
         };
         match result {

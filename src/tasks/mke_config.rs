@@ -90,6 +90,7 @@ pub fn blockers(doc: &str, target: &Version) -> Result<Vec<(String, String)>, St
 
 impl Module for MkeConfig {
     const NAME: &'static str = "mke_config";
+    const NEEDS_API: bool = true;
     const SUMMARY: &'static str = "MKE 3 networking the upgrade cannot carry (unmanaged CNI before 4.1.1, eBPF, IPVS); no leftover ~/.mke/mke.kubeconf.";
     const EXAMPLE: &'static str = "- id: check-cni\n  mke_config:\n    target: \"{{ target }}\"";
 

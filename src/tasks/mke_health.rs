@@ -26,6 +26,7 @@ pub const KDD_KEY: &str = "cluster_config.calico_kdd";
 
 impl Module for MkeHealth {
     const NAME: &'static str = "mke_health";
+    const NEEDS_API: bool = true;
     const SUMMARY: &'static str = "Every manager answers /_ping with 200 and every node is ready (optionally: calico_kdd = true).";
     const EXAMPLE: &'static str =
         "- id: verify\n  mke_health:\n    require_calico_kdd: true\n  retries: 6\n  delay: 10s";

@@ -84,6 +84,29 @@ fn system_prefixes() -> Vec<String> {
 
 impl Module for ClusterContent {
     const NAME: &'static str = "cluster_content";
+    const NEEDS_API: bool = true;
+    const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
+        ("target", "the target release"),
+        (
+            "swarm_services",
+            "the user Swarm services (MKE's own left out)",
+        ),
+        ("interlock", "whether Interlock runs"),
+        ("users_to_reset", "local users other than the migrated one"),
+        ("windows_nodes", "hostnames of Windows nodes"),
+        ("gpu_nodes", "GPU nodes, with their GPU count"),
+        (
+            "cert_manager",
+            "found (bool) and version of a running cert-manager",
+        ),
+        ("metallb", "whether MetalLB is enabled"),
+        (
+            "findings",
+            "what does not carry over: subject, class, level, message, remedy",
+        ),
+        ("blockers", "how many findings block"),
+        ("warnings", "how many findings warn"),
+    ]);
     const SUMMARY: &'static str = "What does not carry over to MKE 4: Swarm services, local users' passwords, Windows and GPU nodes, an existing cert-manager, MetalLB, Interlock.";
     const EXAMPLE: &'static str = "- id: check-content\n  cluster_content:\n    target: \"{{ target }}\"\n  register: content";
 

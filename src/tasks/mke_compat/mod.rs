@@ -147,6 +147,33 @@ impl MkeCompat {
 
 impl Module for MkeCompat {
     const NAME: &'static str = "mke_compat";
+    const NEEDS_API: bool = true;
+    const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
+        ("target", "the target release"),
+        (
+            "kubernetes",
+            "the target's Kubernetes minor (null when unknown)",
+        ),
+        ("counts", "how many keys fall in each class"),
+        (
+            "keys",
+            "every key of the configuration → its class (supported, not_supported, skipped, blocker, unknown, pending)",
+        ),
+        (
+            "findings",
+            "what needs attention: subject, class, value, level (block, warn, report), message, remedy",
+        ),
+        (
+            "flags",
+            "the custom-flag findings: setting, component, flag, problem, blocks, message, remedy",
+        ),
+        (
+            "mkectl",
+            "`mkectl check mke3`: ran, path, version, differences, not_supported_at_default, summary (or why it did not run)",
+        ),
+        ("blockers", "how many findings block"),
+        ("warnings", "how many findings warn"),
+    ]);
     const SUMMARY: &'static str = "Every MKE 3 setting classified for the target (supported, not supported, skipped, blocker, unknown); custom Kubernetes flags checked; compared with `mkectl check mke3`.";
     const EXAMPLE: &'static str = "- id: check-compat\n  mke_compat:\n    target: \"{{ target }}\"\n    calico_kdd: later\n  register: compat";
 

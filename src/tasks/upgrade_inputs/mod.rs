@@ -105,6 +105,19 @@ struct Problem {
 
 impl Module for UpgradeInputs {
     const NAME: &'static str = "upgrade_inputs";
+    const NEEDS_API: bool = true;
+    const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
+        ("target", "the target release"),
+        ("external_address", "the load balancer's address, as given"),
+        ("listener_port", "its UI/gateway listener port"),
+        ("probes", "each TCP port tried: port, open, error"),
+        ("nodeport_range", "the cluster's NodePort range [low, high]"),
+        (
+            "command",
+            "the `mkectl upgrade` command to run next (one shell line; the password as \"$MKE_PASSWORD\")",
+        ),
+        ("argv", "the same command as a list of arguments"),
+    ]);
     const SUMMARY: &'static str = "The upgrade's own inputs: the load balancer resolves and answers on 6443, 9443 and its listener; the gateway NodePorts are valid and free. Prints the `mkectl upgrade` command to run next.";
     const EXAMPLE: &'static str = "- id: upgrade-inputs\n  upgrade_inputs:\n    target: \"{{ target }}\"\n    external_address: lb.example.com\n    gateway_https_node_port: 34001\n    gateway_http_node_port: 34000\n  register: upgrade";
 
