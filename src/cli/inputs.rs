@@ -40,6 +40,9 @@ pub struct Loaded {
 /// Loads variables, inventory and playbook; errors are input errors (exit
 /// 2). `lenient` (validate): names only known at run time (an environment
 /// variable not set here, `inventory` without `-i`) are warnings.
+/// A `keyPath` file this machine cannot read is an error for a run (it logs
+/// in with it); `lenient` keeps it in the inventory's `key_errors`, for
+/// validate to warn about (a playbook is linted in CI, where the keys are not).
 pub fn load_inputs(
     playbook: &std::path::Path,
     vars: &VarsArgs,
@@ -51,7 +54,16 @@ pub fn load_inputs(
     env.extend(env_overrides);
     let extra = playbook::extra::parse(&vars.extra_vars)?;
     let templates = Templates::new();
-    let inv = vars.inventory.as_deref().map(inventory::load).transpose();
+    let inv = vars
+        .inventory
+        .as_deref()
+        .map(|p| {
+            inventory::load(p).and_then(|i| match !lenient && !i.key_errors.is_empty() {
+                true => Err(SourceErrors(i.key_errors.clone())),
+                false => Ok(i),
+            })
+        })
+        .transpose();
     let cx = playbook::Context {
         extra,
         env,

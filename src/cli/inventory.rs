@@ -53,7 +53,10 @@ pub struct InventoryArgs {
 pub fn run(a: InventoryArgs) -> i32 {
     let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(code) => return code,
+        Err(e) => {
+            print_error(&e);
+            return exit::FAILED;
+        }
     };
     rt.block_on(run_async(a))
 }
@@ -64,7 +67,10 @@ type SshOf = HashMap<String, u16>;
 async fn run_async(a: InventoryArgs) -> i32 {
     let mut creds = match a.mke.credentials() {
         Ok(c) => c,
-        Err(code) => return code,
+        Err(e) => {
+            print_error(&e);
+            return exit::USAGE;
+        }
     };
     let mut ca_cert = a.mke.ca_cert.clone();
     let mut user = a.user.clone();

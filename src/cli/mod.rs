@@ -11,7 +11,9 @@ pub mod inventory;
 pub mod journal;
 pub mod man;
 pub mod modules;
+pub mod report;
 pub mod run;
+pub mod stopped;
 pub mod terminal;
 pub mod validate;
 
@@ -39,6 +41,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show or clear the journal in the state directory.
     Journal(JournalArgs),
+    /// Write the readiness report (HTML or Markdown) of the last run in the journal.
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
     /// List task modules, or show one module's parameters and defaults.
     Modules(ModulesArgs),
     /// Print a mkectl hosts.yaml for every node of the MKE 3 cluster (GET /nodes).
@@ -122,6 +127,10 @@ pub struct RunArgs {
     /// Also write a JUnit XML report (one test case per step).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write a readiness report for people: FILE.html (one self-contained
+    /// page for a change ticket) or FILE.md (Markdown), chosen by the extension.
+    #[arg(long, value_name = "FILE", value_parser = report::parse_report_path)]
+    pub report: Option<PathBuf>,
     /// No colour (also when NO_COLOR is set or stdout is not a terminal).
     #[arg(long)]
     pub no_color: bool,
@@ -217,13 +226,10 @@ pub struct MkeArgs {
 }
 
 impl MkeArgs {
-    /// The credentials (environment, file or stdin); on bad input the error
-    /// is printed and the usage exit code returned.
-    pub fn credentials(&self) -> Result<credentials::Credentials, i32> {
-        credentials::read(self.password_file.as_deref(), self.password_stdin).map_err(|e| {
-            print_error(&e);
-            crate::model::exit::USAGE
-        })
+    /// The credentials (environment, file or stdin), or what is wrong with
+    /// them (a usage error).
+    pub fn credentials(&self) -> Result<credentials::Credentials, String> {
+        credentials::read(self.password_file.as_deref(), self.password_stdin)
     }
 }
 
@@ -271,6 +277,33 @@ pub enum JournalAction {
     },
 }
 
+const REPORT_HELP: &str = "\
+The report says whether the cluster is ready for `mkectl upgrade` (ready, not
+ready, pending changes), what the cluster is (MKE version, target, nodes),
+every step with its status, time, message and what to do, a table per host for
+fan-out steps, and what the run changed. Secrets are masked.
+
+A --check run writes no journal: give it --report FILE instead.
+
+Examples:
+  mkeprep report -o readiness.html                  # the last run in .mkeprep
+  mkeprep report --state-dir /var/lib/mkeprep/prod -o prod.md";
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The state directory whose journal holds the run.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".mkeprep",
+        env = "MKEPREP_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// The report to write: FILE.html (one self-contained page) or FILE.md (Markdown).
+    #[arg(short = 'o', long, value_name = "FILE", value_parser = report::parse_report_path)]
+    pub output: PathBuf,
+}
+
 #[derive(Debug, Args)]
 pub struct ModulesArgs {
     /// A module name; without it, the list of modules.
@@ -292,6 +325,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Run(a) => run::run(*a),
         Command::Validate(a) => validate::run(a),
         Command::Journal(a) => journal::run(a),
+        Command::Report(a) => report::run(a),
         Command::Modules(a) => modules::run(a),
         Command::Inventory(a) => inventory::run(a),
         Command::Sandbox(a) => crate::sandbox::cli::run_standalone(*a),
@@ -300,16 +334,12 @@ pub fn dispatch(cli: Cli) -> i32 {
     }
 }
 
-/// The async runtime of a command; when it cannot start, the error is
-/// printed and the exit code returned.
-pub fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+/// The async runtime of a command, or why it cannot start.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| {
-            print_error(&format!("cannot start the async runtime: {e}"));
-            crate::model::exit::FAILED
-        })
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
 /// Prints an error to stderr, with secrets masked.

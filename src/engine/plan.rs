@@ -91,29 +91,62 @@ impl<'a> Plan<'a> {
     /// passed (ok or changed; in `--check`, `would change` counts, since
     /// the real run makes it pass first).
     pub fn unmet_requires(&self, step: &Step) -> Option<Outcome> {
-        let unmet: Vec<String> = step
+        let unmet: Vec<(&str, Option<Status>)> = step
             .requires
             .iter()
-            .filter(|r| {
+            .map(|r| (r.as_str(), self.passed.get(r.as_str()).copied()))
+            .filter(|(_, st)| {
                 !matches!(
-                    (self.passed.get(r.as_str()), self.opts.check),
+                    (st, self.opts.check),
                     (Some(Status::Ok | Status::Changed), _) | (Some(Status::WouldChange), true)
                 )
             })
-            .map(|r| format!("`{r}`"))
             .collect();
         if unmet.is_empty() {
             return None;
         }
-        let names = unmet.join(", ");
+        let names = |pick: fn(Option<Status>) -> bool| {
+            unmet
+                .iter()
+                .filter(|(_, st)| pick(*st))
+                .map(|(r, _)| format!("`{r}`"))
+                .collect::<Vec<_>>()
+        };
+        // A gate that ran and did not pass wants fixing; one this run left
+        // out (selection, `when`) wants running.
+        let failed = names(|st| st.is_some_and(Status::is_problem));
+        let left_out = names(|st| !st.is_some_and(Status::is_problem));
+        let mut remedies = Vec::new();
+        if !failed.is_empty() {
+            remedies.push(format!(
+                "fix {} first (see what to do about {} above)",
+                failed.join(", "),
+                if failed.len() == 1 { "it" } else { "them" }
+            ));
+        }
+        if !left_out.is_empty() {
+            remedies.push(format!(
+                "run the whole playbook (without --start-at, --tags or --skip-tags that leave out {}), and let those steps pass first",
+                left_out.join(", ")
+            ));
+        }
+        let all: Vec<String> = unmet.iter().map(|(r, _)| format!("`{r}`")).collect();
         Some(Outcome {
-            remedy: Some(format!(
-                "run the whole playbook (without --start-at, --tags or --skip-tags that leave out {names}), and let those steps pass first"
-            )),
+            remedy: Some(remedies.join("; ")),
             ..Outcome::new(
                 Status::Blocked,
                 format!(
-                    "requires {names} to have passed in this run, and it did not (skipped or not ok)"
+                    "requires {} to have passed in this run, and {}",
+                    all.join(", "),
+                    match (failed.is_empty(), left_out.is_empty()) {
+                        (false, true) => "it did not (blocked or failed)".to_string(),
+                        (true, false) => "it did not run (left out or skipped)".to_string(),
+                        _ => format!(
+                            "{} did not pass and {} did not run",
+                            failed.join(", "),
+                            left_out.join(", ")
+                        ),
+                    }
                 ),
             )
         })

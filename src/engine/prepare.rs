@@ -55,6 +55,13 @@ pub(super) fn prepare(opts: &RunOptions, lock: Option<RunLock>) -> Result<Prepar
     if opts.fresh {
         resume = resume.fresh();
     }
+    if opts.forget_unknown && !resume.open_applies.is_empty() {
+        warnings.push(format!(
+            "the simulated cluster was reset (--fresh): forgetting the applies of unknown outcome sent to the previous one ({})",
+            resume.open_applies.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+        resume.open_applies.clear();
+    }
     for id in &opts.resend {
         let forgotten = resume.resend(id);
         if forgotten.is_empty() {

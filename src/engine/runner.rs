@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub fresh: bool,
     /// Steps whose earlier apply of unknown outcome to forget (`--resend`).
     pub resend: Vec<String>,
+    /// Forget every apply of unknown outcome: the cluster they went to is
+    /// gone (`--sandbox --fresh` resets the simulated cluster).
+    pub forget_unknown: bool,
     pub state_dir: PathBuf,
     pub inputs: Inputs,
 }
@@ -234,18 +237,21 @@ impl Runner<'_> {
         };
         let ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
         let Some(result) = result else {
-            run.recorder.close_open_apply(
+            let closed = run.recorder.close_open_apply(
                 "interrupted during apply: the next run checks again before anything else",
             )?;
+            // Say how far it got: the journal knows.
+            let message = match closed {
+                None => "interrupted before anything was applied".to_string(),
+                Some(reached) if reached.is_empty() => "interrupted during its apply, before any point of no return; the next run checks it again before anything else".to_string(),
+                Some(reached) => format!(
+                    "interrupted during its apply, after `{}`: its effect is unknown until the next run reads it back (it sends nothing before that)",
+                    reached.join("`, `")
+                ),
+            };
             run.tally.add(Status::Failed);
-            self.end(
-                step,
-                key,
-                Outcome::new(Status::Failed, "interrupted"),
-                ms,
-                false,
-                false,
-            );
+            let o = Outcome::new(Status::Failed, message);
+            self.end(step, key, o, ms, false, false);
             return Ok(Flow::Break(()));
         };
         let mut outcome = run.plan.explain_in_check(step, result?);

@@ -84,6 +84,7 @@ impl Bench {
             start_at: None,
             fresh: false,
             resend: Vec::new(),
+            forget_unknown: false,
             state_dir: self.state(),
             inputs: Inputs {
                 playbook: path.display().to_string(),
@@ -378,6 +379,7 @@ async fn a_resume_refuses_changed_inputs() {
         start_at: None,
         fresh: false,
         resend: Vec::new(),
+        forget_unknown: false,
         state_dir: b.state(),
         inputs: Inputs {
             playbook: path.display().to_string(),

@@ -393,11 +393,7 @@ impl Module for MkeBackup {
                     )));
                 }
                 _ => cx.progress_timed(
-                    format!(
-                        "backup {id} is {} ({}s)",
-                        b.state,
-                        started.elapsed().as_secs()
-                    ),
+                    format!("backup {id} is {}", b.state),
                     started.elapsed(),
                     None,
                 ),

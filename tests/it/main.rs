@@ -2,12 +2,15 @@
 
 mod architecture;
 mod campaign;
+mod chromium;
 mod common;
 mod faults;
+mod fleet;
 mod hosts;
 mod language;
 mod people;
 mod readiness;
+mod report;
 mod runner;
 mod safety;
 mod sandbox;

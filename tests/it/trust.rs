@@ -217,20 +217,42 @@ fn put_sent_journal(d: &Dir) {
     d.write(".mkeprep/journal.jsonl", &text);
 }
 
+/// `run pb.yaml ARGS` against the standalone sandbox `sb` (a cluster that
+/// outlives the runs, as a real one does).
+fn against(d: &Dir, sb: &Sandbox, args: &[&str]) -> crate::common::Run {
+    let mut all = vec!["run", "pb.yaml", "--output", "json"];
+    all.extend_from_slice(args);
+    d.cmd(&all)
+        .env("MKE_HOST", sb.var("MKE_HOST"))
+        .env("MKE_USERNAME", sb.var("MKE_USERNAME"))
+        .env("MKE_PASSWORD", sb.var("MKE_PASSWORD"))
+        .env("MKEPREP_CA_CERT", sb.var("MKEPREP_CA_CERT"))
+        .run()
+}
+
+fn puts(sb: &Sandbox) -> usize {
+    sb.record()
+        .iter()
+        .filter(|r| r["method"] == "PUT" && r["path"] == "/api/ucp/config-toml")
+        .count()
+}
+
 #[test]
 fn fresh_never_resends_a_migration_of_unknown_outcome_and_resend_does_on_purpose() {
     let d = Dir::new();
+    let sb = Sandbox::start(&d.join("sb"), &[]);
     d.write("pb.yaml", KDD_ONLY);
     put_sent_journal(&d);
     // The playbook differs from the crashed run's: only --fresh starts.
-    let base = sandbox_args("pb.yaml", &[], &["--yes", "--output", "json"]);
-    let r = d.cmd(&base).run();
-    r.code(2).stderr_has("--fresh");
-    let mut fresh = base.clone();
-    fresh.push("--fresh");
-    let r = d.cmd(&fresh).run();
+    against(&d, &sb, &["--yes"]).code(2).stderr_has("--fresh");
+    let r = against(&d, &sb, &["--yes", "--fresh"]);
     r.code(1);
-    assert_eq!(d.config_puts().len(), 0, "--fresh sent the migration again");
+    assert_eq!(
+        puts(&sb),
+        0,
+        "--fresh sent the migration again: {}",
+        r.both()
+    );
     assert!(r.stdout.contains("--resend migrate-kdd"), "{}", r.stdout);
     assert!(
         r.events().iter().any(|e| e["event"] == "warning"
@@ -242,42 +264,156 @@ fn fresh_never_resends_a_migration_of_unknown_outcome_and_resend_does_on_purpose
         r.stdout
     );
     // A later run still knows (the unknown apply is carried).
-    d.cmd(&fresh).run().code(1);
-    assert_eq!(d.config_puts().len(), 0);
+    against(&d, &sb, &["--yes", "--fresh"]).code(1);
+    assert_eq!(puts(&sb), 0);
     // --resend forgets it on purpose: one PUT, migrated.
-    let mut resend = base.clone();
-    resend.extend(["--resend", "migrate-kdd"]);
-    let r = d.cmd(&resend).run();
+    let r = against(&d, &sb, &["--yes", "--resend", "migrate-kdd"]);
     r.code(0);
-    assert_eq!(d.config_puts().len(), 1);
+    assert_eq!(puts(&sb), 1);
     assert_eq!(r.statuses()["migrate-kdd"], "changed");
     // Nothing left to resend.
-    d.cmd(&resend).run().code(2).stderr_has(
-        "--resend migrate-kdd: step `migrate-kdd` has no earlier apply of unknown outcome",
-    );
+    against(&d, &sb, &["--yes", "--resend", "migrate-kdd"])
+        .code(2)
+        .stderr_has(
+            "--resend migrate-kdd: step `migrate-kdd` has no earlier apply of unknown outcome",
+        );
+    assert_no_secrets(&d, &[&r], &[sb.var("MKE_PASSWORD")]);
 }
 
 #[test]
 fn journal_show_after_a_resume_that_read_the_migration_back_has_no_open_apply() {
     let d = Dir::new();
+    // The cluster did convert: the resumed check reads true.
+    let sb = Sandbox::start(&d.join("sb"), &["--calico-kdd"]);
     d.write("pb.yaml", KDD_ONLY);
     put_sent_journal(&d);
-    // The cluster did convert: the resumed check reads true.
-    let args = sandbox_args("pb.yaml", &["calico_kdd=true"], &["--fresh"]);
-    d.cmd(&args).run().code(0);
-    assert_eq!(d.config_puts().len(), 0);
+    against(&d, &sb, &["--fresh"]).code(0);
+    assert_eq!(puts(&sb), 0);
     let show = d.cmd(&["journal", "show"]).run();
     show.code(0);
     assert!(!show.stdout.contains("unknown"), "{}", show.stdout);
     assert!(!show.stdout.contains("interrupted"), "{}", show.stdout);
     // And the next run has nothing open.
+    let r = against(&d, &sb, &[]);
+    r.code(0);
+    assert!(!r.stdout.contains("unknown outcome"), "{}", r.stdout);
+}
+
+#[test]
+fn sandbox_fresh_resets_the_cluster_and_forgets_what_was_sent_to_the_old_one() {
+    let d = Dir::new();
+    d.write("pb.yaml", KDD_ONLY);
+    put_sent_journal(&d);
     let r = d
         .cmd(&sandbox_args(
             "pb.yaml",
-            &["calico_kdd=true"],
-            &["--output", "json"],
+            &[],
+            &["--yes", "--fresh", "--output", "json"],
         ))
         .run();
     r.code(0);
-    assert!(!r.stdout.contains("unknown outcome"), "{}", r.stdout);
+    assert_eq!(d.config_puts().len(), 1);
+    assert!(
+        r.stdout.contains("the simulated cluster was reset"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn verify_under_skip_tags_says_the_migration_was_left_out_not_to_repair_the_cluster() {
+    let d = Dir::new();
+    let r = d
+        .cmd(&sandbox_args(
+            STANDARD,
+            &[],
+            &["--skip-tags", "network", "--check", "--output", "json"],
+        ))
+        .run();
+    r.code(1);
+    let v = r.step("verify");
+    assert_eq!(v["status"], "blocked", "{v}");
+    let remedy = v["remedy"].as_str().unwrap();
+    assert!(remedy.contains("did not run in this run"), "{remedy}");
+    assert!(!remedy.contains("repair the cluster"), "{remedy}");
+    // A cluster that is unhealthy too gets both.
+    let r = d
+        .cmd(&sandbox_args(
+            STANDARD,
+            &["down_node=[2]"],
+            &[
+                "--skip-tags",
+                "network",
+                "--output",
+                "json",
+                "--fresh",
+                "--check",
+            ],
+        ))
+        .run();
+    let remedy = r.step("cluster-healthy")["remedy"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(remedy.contains("repair the cluster"), "{remedy}");
+}
+
+#[test]
+fn a_gate_that_failed_is_named_to_fix_not_to_run_the_whole_playbook() {
+    let d = Dir::new();
+    let r = d
+        .cmd(&sandbox_args(
+            STANDARD,
+            &["backups=old"],
+            &["--check", "--output", "json"],
+        ))
+        .run();
+    r.code(1);
+    let kdd = r.step("migrate-kdd");
+    assert_eq!(kdd["status"], "blocked", "{kdd}");
+    let remedy = kdd["remedy"].as_str().unwrap();
+    assert!(remedy.contains("fix `confirm-backup` first"), "{remedy}");
+    assert!(!remedy.contains("run the whole playbook"), "{remedy}");
+    // Left out by a selection, it is the other way round.
+    let r = d
+        .cmd(&sandbox_args(
+            STANDARD,
+            &[],
+            &["--check", "--tags", "network", "--output", "json"],
+        ))
+        .run();
+    let remedy = r.step("migrate-kdd")["remedy"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(remedy.contains("run the whole playbook"), "{remedy}");
+}
+
+#[test]
+fn an_interrupted_migration_says_whether_the_put_was_sent() {
+    let d = Dir::new();
+    let args = sandbox_args(
+        STANDARD,
+        &["kdd_seconds_per_node=10"],
+        &["--yes", "--output", "json"],
+    );
+    let mut bg = d.cmd(&args).spawn(d.path(), "int");
+    assert!(
+        crate::common::wait_until(std::time::Duration::from_secs(60), || d
+            .read(".mkeprep/journal.jsonl")
+            .contains("\"put-sent\"")),
+        "{}",
+        d.read("int.err")
+    );
+    bg.signal(libc::SIGINT);
+    assert_eq!(bg.wait(std::time::Duration::from_secs(30)), Some(130));
+    let out = d.read("int.out");
+    let kdd: serde_json::Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "step_end" && e["step"] == "migrate-kdd")
+        .unwrap_or_else(|| panic!("{out}"));
+    let msg = kdd["message"].as_str().unwrap();
+    assert!(msg.contains("after `put-sent`"), "{msg}");
+    assert!(msg.contains("reads it back"), "{msg}");
 }
