@@ -62,6 +62,23 @@ impl Run<'_, '_> {
         })
     }
 
+    /// What the run this one resumes applied for `key`, never to be
+    /// applied again: its recorded result (for a loop's item, only when the
+    /// item is the same one), or, when the run died between the apply and
+    /// the step's record, the apply's word.
+    pub fn applied_before(&self, key: &str, item: Option<&serde_json::Value>) -> Option<Outcome> {
+        if !self.resume.applied.contains(key) {
+            return None;
+        }
+        if self.resume.finished.contains_key(key) {
+            return self.journaled(key, item);
+        }
+        Some(Outcome::new(
+            Status::Changed,
+            "applied by the run this one resumes",
+        ))
+    }
+
     /// Records and reports a step key's outcome.
     pub fn finish(
         &mut self,

@@ -89,16 +89,7 @@ impl Runner<'_> {
         let mut interrupted = false;
         for step in &self.pb.steps {
             if let Some(reason) = run.plan.skip_reason(step) {
-                let key = StepKey::step(step.id.as_str());
-                self.end(
-                    step,
-                    &key,
-                    Outcome::new(Status::Skipped, reason),
-                    0,
-                    false,
-                    false,
-                );
-                run.tally.add(Status::Skipped);
+                self.skip(&mut run, step, &StepKey::step(step.id.as_str()), reason);
                 continue;
             }
             let flow = match &step.items {
@@ -150,24 +141,14 @@ impl Runner<'_> {
             }
         };
         if items.is_empty() {
-            let o = Outcome::new(Status::Skipped, "`loop` has no items");
-            self.end(step, &key, o, 0, false, false);
-            run.tally.add(Status::Skipped);
+            self.skip(run, step, &key, "`loop` has no items");
         }
         let mut results = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let key = StepKey::iteration(step.id.as_str(), i + 1);
             let _iteration = self.scope.enter_iteration(to_value(item), i, items.len());
             if let Some(reason) = run.plan.stopped() {
-                self.end(
-                    step,
-                    &key,
-                    Outcome::new(Status::Skipped, reason),
-                    0,
-                    false,
-                    false,
-                );
-                run.tally.add(Status::Skipped);
+                self.skip(run, step, &key, reason);
                 results.push((Status::Skipped, items::item_output(Facts::new(), item)));
                 continue;
             }
@@ -198,11 +179,7 @@ impl Runner<'_> {
         let name = key.to_string();
         // What the run this one resumes applied is never applied again;
         // everything else is checked again.
-        let applied_before = run.resume.applied.contains(&name).then(|| {
-            run.journaled(&name, item).unwrap_or_else(|| {
-                Outcome::new(Status::Changed, "applied by the run this one resumes")
-            })
-        });
+        let applied_before = run.applied_before(&name, item);
         if *run.interrupt.borrow() {
             return Ok(Flow::Break(()));
         }
@@ -286,6 +263,19 @@ impl Runner<'_> {
         let done = (outcome.status, outcome.output.clone());
         run.finish(self, step, key, outcome, ms, ignored)?;
         Ok(Flow::Continue(done))
+    }
+
+    /// Reports a step key that does not run, and why.
+    fn skip(&self, run: &mut Run<'_, '_>, step: &Step, key: &StepKey, reason: impl Into<String>) {
+        self.end(
+            step,
+            key,
+            Outcome::new(Status::Skipped, reason),
+            0,
+            false,
+            false,
+        );
+        run.tally.add(Status::Skipped);
     }
 
     fn start(&self, step: &Step, key: &StepKey) {

@@ -14,7 +14,7 @@ use super::journal::{self, Inputs, Record};
 use super::{Approver, RunOptions, RunStatus, Runner};
 use crate::model::Status;
 use crate::model::events::{Event, Reporter, spawn_reporter};
-use crate::playbook;
+use crate::playbook::{self, Playbook};
 use crate::tasks::Connections;
 use crate::tasks::fake::{self, Answer, Apply, Script};
 use crate::template::{Scope, Templates};
@@ -69,9 +69,8 @@ impl Bench {
         self.dir.path().join("state")
     }
 
-    /// Runs the playbook; `interrupt_when` sends SIGINT's stand-in once the
-    /// given script has logged an apply.
-    async fn run(&self, check: bool, approver: &dyn Approver, interrupt_when: Option<&str>) -> Ran {
+    /// Writes and loads the playbook; the options of a run of it.
+    fn load(&self, check: bool) -> (Playbook, Templates, RunOptions) {
         let path = self.dir.path().join("pb.yaml");
         std::fs::write(&path, &self.text).unwrap();
         let templates = Templates::new();
@@ -92,6 +91,13 @@ impl Bench {
                 ..Inputs::default()
             },
         };
+        (pb, templates, opts)
+    }
+
+    /// Runs the playbook; `interrupt_when` sends SIGINT's stand-in once the
+    /// given script has logged an apply.
+    async fn run(&self, check: bool, approver: &dyn Approver, interrupt_when: Option<&str>) -> Ran {
+        let (pb, templates, opts) = self.load(check);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (events, reporter) = spawn_reporter(Box::new(Collect(seen.clone())));
         let conn = Connections::default();
@@ -368,25 +374,7 @@ async fn a_resume_refuses_changed_inputs() {
     let r = b.run(false, &ApproveAll, Some(&s)).await;
     assert_eq!(r.status, RunStatus::Interrupted);
     b.text.push_str("# edited\n");
-    let path = b.dir.path().join("pb.yaml");
-    std::fs::write(&path, &b.text).unwrap();
-    let templates = Templates::new();
-    let pb = playbook::load(&path, &IndexMap::new(), &Default::default(), &templates).unwrap();
-    let opts = RunOptions {
-        check: false,
-        tags: Vec::new(),
-        skip_tags: Vec::new(),
-        start_at: None,
-        fresh: false,
-        resend: Vec::new(),
-        forget_unknown: false,
-        state_dir: b.state(),
-        inputs: Inputs {
-            playbook: path.display().to_string(),
-            playbook_digest: pb.digest.clone(),
-            ..Inputs::default()
-        },
-    };
+    let (pb, templates, opts) = b.load(false);
     let conn = Connections::default();
     let runner = Runner {
         pb: &pb,

@@ -201,6 +201,7 @@ impl MkeError {
     pub fn status(&self) -> Option<u16> {
         match self {
             MkeError::Http { status, .. } => Some(*status),
+            MkeError::Denied { .. } => Some(401),
             _ => None,
         }
     }
