@@ -124,12 +124,12 @@ pub fn sandbox_options(
     })
 }
 
-/// Builds the MKE API client from credentials, the playbook's `mke:`
-/// section and flags. `Err` is an input error; `Ok(Err(why))` means no API
+/// Builds the MKE API client from credentials, a playbook's `mke:`
+/// section (empty for `inventory`) and flags. `Err` is an input error; `Ok(Err(why))` means no API
 /// is configured (steps that need it fail and say how to configure it).
 pub fn mke_client(
     creds: &Credentials,
-    pb: &Playbook,
+    section: &IndexMap<String, serde_json::Value>,
     ca_cert: Option<PathBuf>,
     insecure: bool,
     sandbox: bool,
@@ -138,7 +138,7 @@ pub fn mke_client(
     // Under --sandbox the sandbox's connection wins over the playbook's
     // `mke:` section, so a rehearsal can never reach a real cluster.
     let text = |k: &str| {
-        pb.mke
+        section
             .get(k)
             .filter(|_| !sandbox)
             .and_then(|v| v.as_str())
@@ -162,8 +162,7 @@ pub fn mke_client(
     cfg.ca_cert = ca_cert.or_else(|| text("ca_cert").map(PathBuf::from));
     cfg.insecure = insecure
         || (!sandbox
-            && pb
-                .mke
+            && section
                 .get("insecure")
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false));

@@ -9,6 +9,7 @@ mod fleet;
 mod hosts;
 mod language;
 mod people;
+mod readiness;
 mod report;
 mod runner;
 mod safety;
