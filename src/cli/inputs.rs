@@ -40,6 +40,9 @@ pub struct Loaded {
 /// Loads variables, inventory and playbook; errors are input errors (exit
 /// 2). `lenient` (validate): names only known at run time (an environment
 /// variable not set here, `inventory` without `-i`) are warnings.
+/// A `keyPath` file this machine cannot read is an error for a run (it logs
+/// in with it); `lenient` keeps it in the inventory's `key_errors`, for
+/// validate to warn about (a playbook is linted in CI, where the keys are not).
 pub fn load_inputs(
     playbook: &std::path::Path,
     vars: &VarsArgs,
@@ -51,7 +54,16 @@ pub fn load_inputs(
     env.extend(env_overrides);
     let extra = playbook::extra::parse(&vars.extra_vars)?;
     let templates = Templates::new();
-    let inv = vars.inventory.as_deref().map(inventory::load).transpose();
+    let inv = vars
+        .inventory
+        .as_deref()
+        .map(|p| {
+            inventory::load(p).and_then(|i| match !lenient && !i.key_errors.is_empty() {
+                true => Err(SourceErrors(i.key_errors.clone())),
+                false => Ok(i),
+            })
+        })
+        .transpose();
     let cx = playbook::Context {
         extra,
         env,
@@ -112,12 +124,12 @@ pub fn sandbox_options(
     })
 }
 
-/// Builds the MKE API client from credentials, the playbook's `mke:`
-/// section and flags. `Err` is an input error; `Ok(Err(why))` means no API
+/// Builds the MKE API client from credentials, a playbook's `mke:`
+/// section (empty for `inventory`) and flags. `Err` is an input error; `Ok(Err(why))` means no API
 /// is configured (steps that need it fail and say how to configure it).
 pub fn mke_client(
     creds: &Credentials,
-    pb: &Playbook,
+    section: &IndexMap<String, serde_json::Value>,
     ca_cert: Option<PathBuf>,
     insecure: bool,
     sandbox: bool,
@@ -126,7 +138,7 @@ pub fn mke_client(
     // Under --sandbox the sandbox's connection wins over the playbook's
     // `mke:` section, so a rehearsal can never reach a real cluster.
     let text = |k: &str| {
-        pb.mke
+        section
             .get(k)
             .filter(|_| !sandbox)
             .and_then(|v| v.as_str())
@@ -150,8 +162,7 @@ pub fn mke_client(
     cfg.ca_cert = ca_cert.or_else(|| text("ca_cert").map(PathBuf::from));
     cfg.insecure = insecure
         || (!sandbox
-            && pb
-                .mke
+            && section
                 .get("insecure")
                 .and_then(|v| v.as_bool())
                 .unwrap_or(false));

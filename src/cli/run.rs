@@ -13,13 +13,11 @@ use super::{Output, RunArgs, VarsArgs, print_error};
 use crate::engine::approve::{ApproveAll, RefuseAll};
 use crate::engine::journal::Inputs;
 use crate::engine::lock::RunLock;
-use crate::engine::{Approver, RunOptions, Runner, check_selection};
+use crate::engine::{Approver, RunOptions, Runner, check_selection, selected_steps};
 use crate::model::events::{Event, Reporter, spawn_reporter};
 use crate::model::exit;
 use crate::report::Fanout;
 use crate::report::human::HumanReporter;
-use crate::report::json::JsonReporter;
-use crate::report::junit::JunitReporter;
 use crate::report::live::Live;
 use crate::ssh::{SshSettings, Transport};
 use crate::tasks::Connections;
@@ -37,7 +35,8 @@ interrupted one is checked again before anything is applied.
 Examples:
   mkeprep run site.yaml --check              # what would change? (exit 3 if anything)
   mkeprep run site.yaml -e target=4.1.5 -y   # apply, approving disruptive steps
-  mkeprep run site.yaml --output json --junit report.xml";
+  mkeprep run site.yaml --output json --junit report.xml
+  mkeprep run site.yaml --check --report readiness.html   # a page for the change ticket";
 
 /// Colour is allowed at all: not `--no-color`, not `NO_COLOR`, not a dumb
 /// terminal.
@@ -69,16 +68,33 @@ fn raise_open_file_limit() {
     }
 }
 
+/// The widest step key a run of `pb` can show: a step's id, and for a
+/// looping step its `[N]` suffix (items count from 1: the length of a
+/// literal list; for a list computed at run time, the most a loop may have).
+fn widest_key(pb: &crate::playbook::Playbook) -> usize {
+    let digits = |n: usize| n.max(1).ilog10() as usize + 1;
+    pb.steps
+        .iter()
+        .map(|s| match &s.items {
+            None => s.id.len(),
+            Some(items) => {
+                let last = items
+                    .as_seq()
+                    .map_or(crate::playbook::model::MAX_LOOP_ITEMS, <[_]>::len);
+                s.id.len() + 2 + digits(last)
+            }
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 pub fn run(a: RunArgs) -> i32 {
+    super::stopped::mark_start();
     raise_open_file_limit();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            print_error(&format!("cannot start the async runtime: {e}"));
-            return exit::FAILED;
+            return super::stopped::stopped(&a, exit::FAILED, &e);
         }
     };
     let code = rt.block_on(run_async(a));
@@ -90,18 +106,20 @@ pub fn run(a: RunArgs) -> i32 {
 
 async fn run_async(mut a: RunArgs) -> i32 {
     if !a.ssh_options.is_empty() && a.ssh_transport != Transport::Openssh {
-        print_error(&format!(
-            "--ssh-option {} is an OpenSSH option, and the SSH transport is `{}`: add --ssh-transport openssh (or MKEPREP_SSH_TRANSPORT=openssh) to use it",
-            a.ssh_options[0],
-            a.ssh_transport.name()
-        ));
-        return exit::USAGE;
+        return super::stopped::stopped(
+            &a,
+            exit::USAGE,
+            &format!(
+                "--ssh-option {} is an OpenSSH option, and the SSH transport is `{}`: add --ssh-transport openssh (or MKEPREP_SSH_TRANSPORT=openssh) to use it",
+                a.ssh_options[0],
+                a.ssh_transport.name()
+            ),
+        );
     }
-    let mut creds = match super::credentials::read(a.password_file.as_deref(), a.password_stdin) {
+    let mut creds = match a.mke.credentials() {
         Ok(c) => c,
         Err(e) => {
-            print_error(&e);
-            return exit::USAGE;
+            return super::stopped::stopped(&a, exit::USAGE, &e);
         }
     };
 
@@ -125,15 +143,13 @@ async fn run_async(mut a: RunArgs) -> i32 {
         // wait for the load after it started.
         match load_inputs(&a.playbook, &vars, placeholders, true) {
             Err(e) => {
-                print_error(&e.to_string());
-                return exit::USAGE;
+                return super::stopped::stopped(&a, exit::USAGE, &e.to_string());
             }
             Ok(l) => {
                 if let Err(e) =
                     check_selection(&l.playbook, &a.tags, &a.skip_tags, a.start_at.as_deref())
                 {
-                    print_error(&e.to_string());
-                    return e.exit_code();
+                    return super::stopped::stopped(&a, e.exit_code(), &e.to_string());
                 }
             }
         }
@@ -150,14 +166,12 @@ async fn run_async(mut a: RunArgs) -> i32 {
             )
         });
         if let Err(e) = made {
-            print_error(&e);
-            return exit::FAILED;
+            return super::stopped::stopped(&a, exit::FAILED, &e);
         }
         match RunLock::acquire(&a.state_dir) {
             Ok(l) => Some(l),
             Err(e) => {
-                print_error(&e.to_string());
-                return e.exit_code();
+                return super::stopped::stopped(&a, e.exit_code(), &e.to_string());
             }
         }
     };
@@ -171,8 +185,7 @@ async fn run_async(mut a: RunArgs) -> i32 {
         let opts = match sandbox_options(&a.playbook, &a.sandbox_set) {
             Ok(o) => o,
             Err(e) => {
-                print_error(&e);
-                return exit::USAGE;
+                return super::stopped::stopped(&a, exit::USAGE, &e);
             }
         };
         let dir = a.state_dir.join("sandbox");
@@ -182,8 +195,11 @@ async fn run_async(mut a: RunArgs) -> i32 {
         let sb = match crate::sandbox::start(&opts, &dir).await {
             Ok(sb) => sb,
             Err(e) => {
-                print_error(&format!("cannot start the sandbox: {e}"));
-                return exit::FAILED;
+                return super::stopped::stopped(
+                    &a,
+                    exit::FAILED,
+                    &format!("cannot start the sandbox: {e}"),
+                );
             }
         };
         // Templates see the sandbox's connection as `env.MKE_*`.
@@ -192,10 +208,11 @@ async fn run_async(mut a: RunArgs) -> i32 {
             ("MKE_USERNAME".to_string(), sb.username.clone()),
             ("MKE_PASSWORD".to_string(), sb.password.expose().to_string()),
         ];
+        env_overrides.extend(sb.upgrade_env());
         creds.host = Some(sb.mke_host.clone());
         creds.username = Some(sb.username.clone());
         creds.password = Some(sb.password.clone());
-        a.ca_cert = Some(sb.ca_cert.clone());
+        a.mke.ca_cert = Some(sb.ca_cert.clone());
         if a.vars.inventory.is_none() {
             a.vars.inventory = Some(sb.inventory.clone());
         }
@@ -223,8 +240,7 @@ async fn run_loaded(
     let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides, false) {
         Ok(l) => l,
         Err(e) => {
-            print_error(&e.to_string());
-            return exit::USAGE;
+            return super::stopped::stopped(&a, exit::USAGE, &e.to_string());
         }
     };
     if let Err(e) = check_selection(
@@ -233,8 +249,7 @@ async fn run_loaded(
         &a.skip_tags,
         a.start_at.as_deref(),
     ) {
-        print_error(&e.to_string());
-        return e.exit_code();
+        return super::stopped::stopped(&a, e.exit_code(), &e.to_string());
     }
     let Loaded {
         playbook,
@@ -246,18 +261,32 @@ async fn run_loaded(
     } = loaded;
     let mke = match mke_client(
         &creds,
-        &playbook,
-        a.ca_cert.clone(),
-        a.insecure,
+        &playbook.mke,
+        a.mke.ca_cert.clone(),
+        a.mke.insecure,
         a.sandbox,
-        Duration::from_secs(a.api_timeout),
+        Duration::from_secs(a.mke.api_timeout),
     ) {
         Ok(m) => m,
         Err(e) => {
-            print_error(&e);
-            return exit::USAGE;
+            return super::stopped::stopped(&a, exit::USAGE, &e);
         }
     };
+    if let Err(why) = &mke {
+        let needing: Vec<&str> =
+            selected_steps(&playbook, &a.tags, &a.skip_tags, a.start_at.as_deref())
+                .into_iter()
+                .filter(|s| crate::tasks::needs_api(s.module))
+                .map(|s| s.id.as_str())
+                .collect();
+        if !needing.is_empty() {
+            print_error(&format!(
+                "{why}, and these steps need the MKE API: {}\n  help: export MKE_HOST, MKE_USERNAME and MKE_PASSWORD (or use --password-file), or rehearse with --sandbox; nothing was contacted",
+                needing.join(", ")
+            ));
+            return exit::USAGE;
+        }
+    }
 
     let inputs = Inputs {
         playbook: playbook.path.display().to_string(),
@@ -324,18 +353,20 @@ async fn run_loaded(
                 a.diff,
                 a.verbose,
             )
-            .err_color(color && std::io::stderr().is_terminal());
+            .err_color(color && std::io::stderr().is_terminal())
+            .key_width(widest_key(&playbook));
             if live_progress() {
                 human = human.live(Live::stderr(color));
             }
             reporters.push(Box::new(human));
         }
-        Output::Json => reporters.push(Box::new(JsonReporter::new(std::io::stdout()))),
+        // JSON is one of the machine sinks below.
+        Output::Json => {}
     }
-    if let Some(path) = &a.junit {
-        reporters.push(Box::new(JunitReporter::new(path.clone())));
-    }
+    reporters.extend(super::stopped::sinks(&a, Some(&inputs)));
     let (events, reporter) = spawn_reporter(Box::new(Fanout(reporters)));
+    // Kept to end the run's outputs if the engine stops outside its steps.
+    let tail = events.clone();
     if let Some(inv) = &inventory {
         for w in &inv.warnings {
             events.emit(Event::Warning { message: w.clone() });
@@ -371,12 +402,15 @@ async fn run_loaded(
         skip_tags: a.skip_tags,
         start_at: a.start_at,
         fresh: a.fresh,
+        resend: a.resend,
+        // --sandbox --fresh reset the simulated cluster (above).
+        forget_unknown: a.sandbox && a.fresh && !a.check,
         state_dir: a.state_dir,
         inputs,
     };
     let approver: Box<dyn Approver> = if a.yes {
         Box::new(ApproveAll)
-    } else if can_prompt() && !a.password_stdin {
+    } else if can_prompt() && !a.mke.password_stdin {
         Box::new(Prompt)
     } else {
         Box::new(RefuseAll("no terminal to ask on".into()))
@@ -394,11 +428,9 @@ async fn run_loaded(
     };
     let code = match runner.run(interrupt).await {
         Ok(status) => status.exit_code(),
-        Err(e) => {
-            print_error(&e.to_string());
-            e.exit_code()
-        }
+        Err(e) => super::stopped::stopped_running(&tail, e.exit_code(), &e.to_string()),
     };
+    drop(tail);
     let finished = reporter
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("the reporter thread panicked")));

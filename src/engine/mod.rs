@@ -21,7 +21,7 @@ mod step;
 mod tests;
 
 pub use approve::{Approval, ApprovalFuture, Approver};
-pub use plan::check_selection;
+pub use plan::{check_selection, selected_steps};
 pub use runner::{RunOptions, Runner};
 
 use crate::model::exit;
@@ -88,6 +88,11 @@ pub enum RunError {
         suggestion: Option<String>,
     },
     #[error(
+        "--resend {step}: step `{step}` has no earlier apply of unknown outcome{}",
+        if open.is_empty() { String::new() } else { format!(" (these do: {})", open.join(", ")) }
+    )]
+    NothingToResend { step: String, open: Vec<String> },
+    #[error(
         "{flag} `{tag}`: no step has that tag{}; {known} (a selection that matched nothing would check nothing)",
         did_you_mean(suggestion)
     )]
@@ -111,7 +116,8 @@ impl RunError {
             RunError::Locked(e) => e.exit_code(),
             RunError::InputsChanged { .. }
             | RunError::NoSuchStep { .. }
-            | RunError::UnknownTag { .. } => exit::USAGE,
+            | RunError::UnknownTag { .. }
+            | RunError::NothingToResend { .. } => exit::USAGE,
             RunError::Journal(_) | RunError::StateDir { .. } => exit::FAILED,
         }
     }

@@ -54,6 +54,12 @@ impl<'a> Plan<'a> {
         })
     }
 
+    /// Stops the run at `key` whatever the mode (MKE rejected the
+    /// credentials: nothing after may log in again).
+    pub fn stop(&mut self, key: &str) {
+        self.stopped_at = Some(key.to_string());
+    }
+
     /// Why nothing more runs, once a real run stopped at a problem.
     pub fn stopped(&self) -> Option<String> {
         self.stopped_at
@@ -78,43 +84,69 @@ impl<'a> Plan<'a> {
     }
 
     fn selected(&self, step: &Step) -> bool {
-        let has = |t: &str| step.tags.iter().any(|s| s == t);
-        if self.opts.skip_tags.iter().any(|t| has(t)) {
-            return false;
-        }
-        if has("never") && !self.opts.tags.iter().any(|t| has(t)) {
-            return false;
-        }
-        self.opts.tags.is_empty() || has("always") || self.opts.tags.iter().any(|t| has(t))
+        tag_selected(step, &self.opts.tags, &self.opts.skip_tags)
     }
 
     /// A blocked outcome when an earlier step that `step` requires has not
     /// passed (ok or changed; in `--check`, `would change` counts, since
     /// the real run makes it pass first).
     pub fn unmet_requires(&self, step: &Step) -> Option<Outcome> {
-        let unmet: Vec<String> = step
+        let unmet: Vec<(&str, Option<Status>)> = step
             .requires
             .iter()
-            .filter(|r| {
+            .map(|r| (r.as_str(), self.passed.get(r.as_str()).copied()))
+            .filter(|(_, st)| {
                 !matches!(
-                    (self.passed.get(r.as_str()), self.opts.check),
+                    (st, self.opts.check),
                     (Some(Status::Ok | Status::Changed), _) | (Some(Status::WouldChange), true)
                 )
             })
-            .map(|r| format!("`{r}`"))
             .collect();
         if unmet.is_empty() {
             return None;
         }
-        let names = unmet.join(", ");
+        let names = |pick: fn(Option<Status>) -> bool| {
+            unmet
+                .iter()
+                .filter(|(_, st)| pick(*st))
+                .map(|(r, _)| format!("`{r}`"))
+                .collect::<Vec<_>>()
+        };
+        // A gate that ran and did not pass wants fixing; one this run left
+        // out (selection, `when`) wants running.
+        let failed = names(|st| st.is_some_and(Status::is_problem));
+        let left_out = names(|st| !st.is_some_and(Status::is_problem));
+        let mut remedies = Vec::new();
+        if !failed.is_empty() {
+            remedies.push(format!(
+                "fix {} first (see what to do about {} above)",
+                failed.join(", "),
+                if failed.len() == 1 { "it" } else { "them" }
+            ));
+        }
+        if !left_out.is_empty() {
+            remedies.push(format!(
+                "run the whole playbook (without --start-at, --tags or --skip-tags that leave out {}), and let those steps pass first",
+                left_out.join(", ")
+            ));
+        }
+        let all: Vec<String> = unmet.iter().map(|(r, _)| format!("`{r}`")).collect();
         Some(Outcome {
-            remedy: Some(format!(
-                "run the whole playbook (without --start-at, --tags or --skip-tags that leave out {names}), and let those steps pass first"
-            )),
+            remedy: Some(remedies.join("; ")),
             ..Outcome::new(
                 Status::Blocked,
                 format!(
-                    "requires {names} to have passed in this run, and it did not (skipped or not ok)"
+                    "requires {} to have passed in this run, and {}",
+                    all.join(", "),
+                    match (failed.is_empty(), left_out.is_empty()) {
+                        (false, true) => "it did not (blocked or failed)".to_string(),
+                        (true, false) => "it did not run (left out or skipped)".to_string(),
+                        _ => format!(
+                            "{} did not pass and {} did not run",
+                            failed.join(", "),
+                            left_out.join(", ")
+                        ),
+                    }
                 ),
             )
         })
@@ -215,6 +247,35 @@ impl<'a> Plan<'a> {
         }
         None
     }
+}
+
+/// Whether `--tags` and `--skip-tags` select `step`.
+fn tag_selected(step: &Step, tags: &[String], skip_tags: &[String]) -> bool {
+    let has = |t: &str| step.tags.iter().any(|s| s == t);
+    if skip_tags.iter().any(|t| has(t)) {
+        return false;
+    }
+    if has("never") && !tags.iter().any(|t| has(t)) {
+        return false;
+    }
+    tags.is_empty() || has("always") || tags.iter().any(|t| has(t))
+}
+
+/// The steps a run with this selection may run (from `--start-at` on,
+/// selected by the tags).
+pub fn selected_steps<'p>(
+    pb: &'p Playbook,
+    tags: &[String],
+    skip_tags: &[String],
+    start_at: Option<&str>,
+) -> Vec<&'p Step> {
+    let first = start_at
+        .and_then(|id| pb.steps.iter().position(|s| s.id == id))
+        .unwrap_or(0);
+    pb.steps[first..]
+        .iter()
+        .filter(|s| tag_selected(s, tags, skip_tags))
+        .collect()
 }
 
 /// Tags with a meaning of their own: `always` runs whatever `--tags`

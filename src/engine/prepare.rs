@@ -51,11 +51,45 @@ pub(super) fn prepare(opts: &RunOptions, lock: Option<RunLock>) -> Result<Prepar
                 "the journal's last record was torn by a crash ({torn} bytes); it was cut off and the step it described will be checked again"
             ));
     }
-    let resume = if opts.fresh {
-        Resume::default()
-    } else {
-        Resume::of(&opened.loaded)
-    };
+    let mut resume = Resume::of(&opened.loaded);
+    if opts.fresh {
+        resume = resume.fresh();
+    }
+    if opts.forget_unknown && !resume.open_applies.is_empty() {
+        warnings.push(format!(
+            "the simulated cluster was reset (--fresh): forgetting the applies of unknown outcome sent to the previous one ({})",
+            resume.open_applies.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+        resume.open_applies.clear();
+    }
+    for id in &opts.resend {
+        let forgotten = resume.resend(id);
+        if forgotten.is_empty() {
+            return Err(RunError::NothingToResend {
+                step: id.clone(),
+                open: resume.open_applies.keys().cloned().collect(),
+            });
+        }
+        warnings.push(format!(
+            "--resend {id}: forgetting that an earlier apply of {} may have taken effect; it will be sent again if its check finds drift",
+            forgotten.join(", ")
+        ));
+    }
+    for (key, checkpoints) in &resume.open_applies {
+        if opts.fresh {
+            let reached = if checkpoints.is_empty() {
+                String::new()
+            } else {
+                format!(" (it reached: {})", checkpoints.join(", "))
+            };
+            let id = crate::model::StepKey::parse(key)
+                .map(|k| k.id().to_string())
+                .unwrap_or_else(|| key.clone());
+            warnings.push(format!(
+                "--fresh keeps what no run may forget: an earlier apply of {key} has an unknown outcome{reached}; its check reads the cluster back before anything is sent. After checking the cluster, --resend {id} sends it again"
+            ));
+        }
+    }
     if let Some(earlier) = &resume.unfinished {
         let diffs = opts.inputs.differences(&earlier.inputs);
         if !diffs.is_empty() {

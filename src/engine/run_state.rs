@@ -62,11 +62,21 @@ impl Run<'_, '_> {
         })
     }
 
-    pub fn recorder_ms(&self, key: &str) -> u64 {
-        match self.resume.finished.get(key) {
-            Some(Record::StepEnd { duration_ms, .. }) => *duration_ms,
-            _ => 0,
+    /// What the run this one resumes applied for `key`, never to be
+    /// applied again: its recorded result (for a loop's item, only when the
+    /// item is the same one), or, when the run died between the apply and
+    /// the step's record, the apply's word.
+    pub fn applied_before(&self, key: &str, item: Option<&serde_json::Value>) -> Option<Outcome> {
+        if !self.resume.applied.contains(key) {
+            return None;
         }
+        if self.resume.finished.contains_key(key) {
+            return self.journaled(key, item);
+        }
+        Some(Outcome::new(
+            Status::Changed,
+            "applied by the run this one resumes",
+        ))
     }
 
     /// Records and reports a step key's outcome.
@@ -84,6 +94,7 @@ impl Run<'_, '_> {
             self.tally.problem = true;
         }
         self.plan.record(step, &name, &o, ignored);
+        let from_journal = o.from_journal;
         self.recorder.step_end(
             &name,
             step.module,
@@ -91,10 +102,10 @@ impl Run<'_, '_> {
             &o,
             ms,
             ignored,
-            false,
+            from_journal,
         )?;
         self.tally.add(o.status);
-        runner.end(step, key, o, ms, false, ignored);
+        runner.end(step, key, o, ms, from_journal, ignored);
         Ok(())
     }
 }

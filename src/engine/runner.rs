@@ -33,6 +33,11 @@ pub struct RunOptions {
     pub skip_tags: Vec<String>,
     pub start_at: Option<String>,
     pub fresh: bool,
+    /// Steps whose earlier apply of unknown outcome to forget (`--resend`).
+    pub resend: Vec<String>,
+    /// Forget every apply of unknown outcome: the cluster they went to is
+    /// gone (`--sandbox --fresh` resets the simulated cluster).
+    pub forget_unknown: bool,
     pub state_dir: PathBuf,
     pub inputs: Inputs,
 }
@@ -84,16 +89,7 @@ impl Runner<'_> {
         let mut interrupted = false;
         for step in &self.pb.steps {
             if let Some(reason) = run.plan.skip_reason(step) {
-                let key = StepKey::step(step.id.as_str());
-                self.end(
-                    step,
-                    &key,
-                    Outcome::new(Status::Skipped, reason),
-                    0,
-                    false,
-                    false,
-                );
-                run.tally.add(Status::Skipped);
+                self.skip(&mut run, step, &StepKey::step(step.id.as_str()), reason);
                 continue;
             }
             let flow = match &step.items {
@@ -145,24 +141,14 @@ impl Runner<'_> {
             }
         };
         if items.is_empty() {
-            let o = Outcome::new(Status::Skipped, "`loop` has no items");
-            self.end(step, &key, o, 0, false, false);
-            run.tally.add(Status::Skipped);
+            self.skip(run, step, &key, "`loop` has no items");
         }
         let mut results = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let key = StepKey::iteration(step.id.as_str(), i + 1);
             let _iteration = self.scope.enter_iteration(to_value(item), i, items.len());
             if let Some(reason) = run.plan.stopped() {
-                self.end(
-                    step,
-                    &key,
-                    Outcome::new(Status::Skipped, reason),
-                    0,
-                    false,
-                    false,
-                );
-                run.tally.add(Status::Skipped);
+                self.skip(run, step, &key, reason);
                 results.push((Status::Skipped, items::item_output(Facts::new(), item)));
                 continue;
             }
@@ -191,28 +177,9 @@ impl Runner<'_> {
         item: Option<&serde_json::Value>,
     ) -> Result<Flow<(), (Status, Facts)>, RunError> {
         let name = key.to_string();
-        if let Some(o) = run.journaled(&name, item) {
-            let ms = run.recorder_ms(&name);
-            if item.is_none() {
-                self.scope
-                    .set_output(&step.id, step.register.as_deref(), to_value(&o.output));
-            }
-            run.recorder.step_end(
-                &name,
-                step.module,
-                step.name.as_deref(),
-                &o,
-                ms,
-                false,
-                true,
-            )?;
-            self.start(step, key);
-            run.plan.record(step, &name, &o, false);
-            run.tally.add(o.status);
-            let done = (o.status, o.output.clone());
-            self.end(step, key, o, ms, true, false);
-            return Ok(Flow::Continue(done));
-        }
+        // What the run this one resumes applied is never applied again;
+        // everything else is checked again.
+        let applied_before = run.applied_before(&name, item);
         if *run.interrupt.borrow() {
             return Ok(Flow::Break(()));
         }
@@ -239,6 +206,7 @@ impl Runner<'_> {
             key,
             pending: run.plan.pending(),
             earlier_apply: run.resume.open_applies.get(&name).map(Vec::as_slice),
+            applied_before: applied_before.as_ref(),
         };
         let result = tokio::select! {
             r = with_timeout(step, env.run(&job)) => Some(r),
@@ -246,21 +214,38 @@ impl Runner<'_> {
         };
         let ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
         let Some(result) = result else {
-            run.recorder.close_open_apply(
+            let closed = run.recorder.close_open_apply(
                 "interrupted during apply: the next run checks again before anything else",
             )?;
+            // Say how far it got: the journal knows.
+            let message = match closed {
+                None => "interrupted before anything was applied".to_string(),
+                Some(reached) if reached.is_empty() => "interrupted during its apply, before any point of no return; the next run checks it again before anything else".to_string(),
+                Some(reached) => format!(
+                    "interrupted during its apply, after `{}`: its effect is unknown until the next run reads it back (it sends nothing before that)",
+                    reached.join("`, `")
+                ),
+            };
             run.tally.add(Status::Failed);
-            self.end(
-                step,
-                key,
-                Outcome::new(Status::Failed, "interrupted"),
-                ms,
-                false,
-                false,
-            );
+            let o = Outcome::new(Status::Failed, message);
+            self.end(step, key, o, ms, false, false);
             return Ok(Flow::Break(()));
         };
         let mut outcome = run.plan.explain_in_check(step, result?);
+        if let Ok(client) = &self.conn.mke
+            && let Some(denied) = client.denied()
+        {
+            // No fallback may hide rejected credentials, and nothing after
+            // may log in again: the run stops here, in --check too.
+            outcome.status = Status::Failed;
+            outcome.message = denied.to_string();
+            outcome.remedy = Some(
+                "check MKE_USERNAME and MKE_PASSWORD (or --password-file); if the account is locked, ask its directory's administrators".into(),
+            );
+            outcome.after = None;
+            run.tally.problem = true;
+            run.plan.stop(&name);
+        }
         if let Some(item) = item {
             outcome.output = items::item_output(std::mem::take(&mut outcome.output), item);
         }
@@ -278,6 +263,19 @@ impl Runner<'_> {
         let done = (outcome.status, outcome.output.clone());
         run.finish(self, step, key, outcome, ms, ignored)?;
         Ok(Flow::Continue(done))
+    }
+
+    /// Reports a step key that does not run, and why.
+    fn skip(&self, run: &mut Run<'_, '_>, step: &Step, key: &StepKey, reason: impl Into<String>) {
+        self.end(
+            step,
+            key,
+            Outcome::new(Status::Skipped, reason),
+            0,
+            false,
+            false,
+        );
+        run.tally.add(Status::Skipped);
     }
 
     fn start(&self, step: &Step, key: &StepKey) {

@@ -9,9 +9,6 @@ use super::topology::Role;
 use crate::hostfacts::LISTENING;
 use crate::hostfacts::samples::{Sample, listening_rows, sample};
 
-/// The Docker (MCR) version every simulated node reports.
-pub const MCR_VERSION: &str = "25.0.12";
-
 const GIB: u64 = 1 << 30;
 
 /// One node's simulated facts.
@@ -28,6 +25,8 @@ pub struct Sim {
     /// Listening TCP ports, sorted.
     pub ports: Vec<u16>,
     pub machine_id: String,
+    /// The MCR version `docker version` prints (as `GET /nodes` reports it).
+    pub engine: String,
     /// Programs that are not installed.
     pub missing: Vec<String>,
 }
@@ -84,6 +83,7 @@ impl Sim {
             disk_total: (200 * GIB).max(disk_free + 10 * GIB),
             ports,
             machine_id: machine_id(id_of),
+            engine: opts.engine_of(n).to_string(),
             missing: opts
                 .node_missing_tool
                 .iter()
@@ -226,7 +226,7 @@ impl Sim {
             }
             ["ss", "-ltn"] | ["ss", "-tln"] | ["ss", "-lnt"] => ok(self.ss()),
             ["docker", "version", "--format", "{{.Server.Version}}"] => {
-                ok(format!("{MCR_VERSION}\n"))
+                ok(format!("{}\n", self.engine))
             }
             ["df", "-P", "-k", "--", paths @ ..]
             | ["df", "-Pk", paths @ ..]

@@ -23,6 +23,10 @@ pub struct Node {
     pub sudo_needs_password: bool,
     /// What the node reports about itself.
     pub sim: Sim,
+    /// The MCR version it reports.
+    pub engine: String,
+    pub windows: bool,
+    pub gpus: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +52,13 @@ impl Topology {
                     addr_zero: role == Role::Manager && opts.manager_addr_zero.contains(&number),
                     sudo_needs_password: opts.sudo_password_node.contains(&number),
                     sim: Sim::new(opts, number, role),
+                    engine: opts.engine_of(number).to_string(),
+                    windows: opts.windows_node.contains(&number),
+                    gpus: if opts.gpu_node.contains(&number) {
+                        2
+                    } else {
+                        0
+                    },
                 }
             })
             .collect();

@@ -10,6 +10,7 @@ pub use crate::model::{Change, Facts, TextDiff};
 
 pub mod assert;
 pub mod calico_kdd;
+pub mod cluster_content;
 pub mod command;
 mod context;
 pub mod debug;
@@ -19,6 +20,7 @@ pub mod fake;
 pub mod fanout;
 pub mod hosts;
 pub mod mke_backup;
+pub mod mke_compat;
 pub mod mke_config;
 pub mod mke_health;
 pub mod mke_version;
@@ -27,6 +29,7 @@ pub mod node_requirements;
 mod params;
 pub mod remote;
 pub mod targets;
+pub mod upgrade_inputs;
 
 pub use context::{Connections, StepContext};
 pub(crate) use params::Scalar;
@@ -120,6 +123,9 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
     const DISRUPTIVE: bool = false;
     /// What the module does in check mode.
     const CHECK_MODE: &'static str = "full: the check phase is read-only";
+    /// Whether a step of this module cannot work without the MKE API (a
+    /// run whose selected steps need it refuses to start without one).
+    const NEEDS_API: bool = false;
     /// The fields a step of this module registers, with what each holds;
     /// `None` when the module does not declare them (then `steps.X.field`
     /// is not checked when the playbook loads).
@@ -266,6 +272,16 @@ macro_rules! modules {
             }
         }
 
+        /// Whether module `name` needs the MKE API.
+        pub fn needs_api(name: &str) -> bool {
+            $(
+                if name == <$ty as Module>::NAME {
+                    return <$ty as Module>::NEEDS_API;
+                }
+            )*
+            false
+        }
+
         /// The fields module `name` declares it registers.
         pub fn outputs(name: &str) -> Option<&'static [(&'static str, &'static str)]> {
             $(
@@ -299,6 +315,9 @@ modules! {
     Mkectl => mkectl::Mkectl,
     Hosts => hosts::Hosts,
     MkeConfig => mke_config::MkeConfig,
+    MkeCompat => mke_compat::MkeCompat,
+    UpgradeInputs => upgrade_inputs::UpgradeInputs,
+    ClusterContent => cluster_content::ClusterContent,
     CalicoKdd => calico_kdd::CalicoKdd,
     MkeHealth => mke_health::MkeHealth,
     Assert => assert::Assert,

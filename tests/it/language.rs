@@ -228,7 +228,8 @@ fn extra_vars_are_typed_and_a_number_compared_with_a_string_is_an_error() {
     .run()
     .code(1)
     .stdout_has("assertion failed: `50 <= max_used_pct`");
-    // '5' is a string: comparing it with 50 is an error naming both.
+    // '5' is a string: comparing it with 50 is an error naming both (and
+    // the expression), found when the playbook loads: nothing runs.
     d.cmd(&[
         "run",
         "pb.yaml",
@@ -238,8 +239,19 @@ fn extra_vars_are_typed_and_a_number_compared_with_a_string_is_an_error() {
         "run_it=true",
     ])
     .run()
-    .code(1)
-    .stdout_has("cannot compare the number 50 with the string \"5\"");
+    .code(2)
+    .stderr_has("pb.yaml:4:13:")
+    .stderr_has("cannot compare the number 50 with the string \"5\"")
+    .stderr_has("in `50 <= max_used_pct`");
+    // The same comparison with a value known only at run time fails there.
+    d.write(
+        "pb2.yaml",
+        "steps:\n  - id: read\n    command:\n      argv: [echo, \"5\"]\n      read_only: true\n  - id: gate\n    assert:\n      that: \"50 <= steps.read.stdout | trim\"\n",
+    );
+    d.cmd(&["run", "pb2.yaml"])
+        .run()
+        .code(1)
+        .stdout_has("cannot compare the number 50 with the string \"5\"");
     // false is false: the step is skipped.
     let r = d
         .cmd(&[

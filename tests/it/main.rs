@@ -2,16 +2,21 @@
 
 mod architecture;
 mod campaign;
+mod chromium;
 mod common;
 mod faults;
+mod fleet;
 mod hosts;
 mod language;
 mod node_requirements;
 mod nodes;
 mod nodes_sshd;
 mod people;
+mod readiness;
+mod report;
 mod runner;
 mod safety;
 mod sandbox;
 mod sandbox_env;
+mod trust;
 mod upgrade;

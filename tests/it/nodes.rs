@@ -483,13 +483,17 @@ fn a_run_killed_during_an_action_resumes_without_applying_twice() {
             );
             let remedy = end["remedy"].as_str().unwrap_or_default();
             assert!(
-                remedy.contains("check 127.0.0.30 by hand") && remedy.contains("--fresh"),
+                remedy.contains("check 127.0.0.30 by hand") && remedy.contains("--resend mark"),
                 "{remedy}"
             );
             assert_eq!(ran_on(&d, "touch").len(), 20, "nothing ran again");
-            // And it keeps saying so until a person decides.
+            // And it keeps saying so until a person decides, --fresh too.
             run(&d, &[]).code(1);
+            run(&d, &["--fresh"]).code(1);
             assert_eq!(ran_on(&d, "touch").len(), 20);
+            // Deciding to send it again: it runs everywhere once more.
+            run(&d, &["--resend", "mark"]).code(0);
+            assert_eq!(ran_on(&d, "touch").len(), 40);
         }
     }
 }

@@ -5,6 +5,7 @@
 //! owns its HTTP connection pool, TLS setup and token, so tests can point
 //! any number of clients at any number of servers.
 
+mod content;
 mod settings;
 mod transport;
 
@@ -42,6 +43,9 @@ struct Inner {
     /// held across a login so that concurrent callers wait for one login
     /// instead of each taking one of the user's session slots.
     token: tokio::sync::Mutex<Option<Secret>>,
+    /// Set when MKE rejected the credentials: no request logs in again
+    /// (an LDAP or AD account locks after a few failed logins).
+    denied: std::sync::OnceLock<MkeError>,
 }
 
 impl fmt::Debug for MkeClient {
@@ -75,6 +79,7 @@ impl MkeClient {
                 http,
                 cfg,
                 token: tokio::sync::Mutex::new(None),
+                denied: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -85,6 +90,12 @@ impl MkeClient {
 
     pub fn config(&self) -> &ClientConfig {
         &self.inner.cfg
+    }
+
+    /// The rejection of the credentials, once MKE refused a login: every
+    /// later request fails with it at once, without logging in again.
+    pub fn denied(&self) -> Option<&MkeError> {
+        self.inner.denied.get()
     }
 
     /// Logs in now unless a session is already open, so that bad
@@ -155,12 +166,7 @@ impl MkeClient {
 
     /// `GET /nodes`: the Swarm nodes.
     pub async fn nodes(&self) -> Result<Vec<Node>, MkeError> {
-        let (endpoint, json) = self.get_json(&["nodes"]).await?;
-        match json {
-            Value::Array(list) => Ok(list.iter().map(Node::from_json).collect()),
-            Value::Null => Ok(Vec::new()),
-            other => Err(bad_body(endpoint, "expected a JSON list of nodes", &other)),
-        }
+        self.get_list(&["nodes"], "nodes", Node::from_json).await
     }
 
     /// `GET /api/ucp/config-toml` with `accept: application/toml`: the

@@ -226,9 +226,10 @@ impl Remote {
                 listed(&in_flight)
             ))
             .remedy(format!(
-                "check {} by hand (did `{}` take effect?); then add `creates:` or `unless:` so the state can be read back, or run with --fresh to start this step over on every host (which runs it again everywhere)",
+                "check {} by hand (did `{}` take effect?); then add `creates:` or `unless:` so the state can be read back, or run with `--resend {}` to forget the interrupted apply (the action then runs again on every host)",
                 listed(&in_flight),
-                self.shown()
+                self.shown(),
+                cx.key.id()
             )));
         }
         let total = hosts.len();
