@@ -217,9 +217,12 @@ impl Sim {
             } else {
                 "tmpfs\n".into()
             }),
-            ["grep", "-o", pattern, table @ ("/proc/net/tcp" | "/proc/net/tcp6")]
-                if *pattern == LISTENING =>
-            {
+            [
+                "grep",
+                "-o",
+                pattern,
+                table @ ("/proc/net/tcp" | "/proc/net/tcp6"),
+            ] if *pattern == LISTENING => {
                 let rows = listening_rows(&self.listeners(*table == "/proc/net/tcp6"));
                 let rc = u32::from(rows.is_empty());
                 Some((rows, String::new(), rc))

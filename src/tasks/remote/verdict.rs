@@ -142,7 +142,13 @@ pub fn record(run: &HostRun) -> Json {
     let mut m = Map::new();
     m.insert("rc".into(), ran.map_or(Json::Null, |r| json!(r.rc)));
     // Compacted texts are cut already.
-    let cut = |t: &str| if r.summary.is_some() { t.to_string() } else { kept(t) };
+    let cut = |t: &str| {
+        if r.summary.is_some() {
+            t.to_string()
+        } else {
+            kept(t)
+        }
+    };
     m.insert("stdout".into(), cut(&r.stdout).into());
     m.insert("stderr".into(), cut(&r.stderr).into());
     m.insert("ok".into(), run.ok().into());
@@ -177,12 +183,18 @@ mod tests {
         };
         ran.compact();
         assert!(ran.stdout.starts_with("xxx"));
-        assert!(ran.stdout.ends_with(&format!("…[cut: {} bytes in all]", 3 * KEEP + 10)));
+        assert!(
+            ran.stdout
+                .ends_with(&format!("…[cut: {} bytes in all]", 3 * KEEP + 10))
+        );
         assert!(ran.stdout.len() < KEEP + 40);
         // Cut on a character boundary.
         assert!(ran.stderr.contains("…[cut: "));
         let said = super::super::host::said(&ran);
-        assert!(said.starts_with("rc 1, stdout \"END OF IT\", stderr \"éé"), "{said}");
+        assert!(
+            said.starts_with("rc 1, stdout \"END OF IT\", stderr \"éé"),
+            "{said}"
+        );
         // The record does not cut twice.
         let run = HostRun {
             ran: Some(ran.clone()),
