@@ -18,9 +18,7 @@ whose names contain one of these, comma-separated).
 
 import json
 import os
-import resource
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ssh_fanout as fan  # noqa: E402
@@ -79,15 +77,8 @@ def pyinfra_facts(bindir):
 
 
 def main():
-    if not os.path.exists(fan.BIN):
-        sys.exit(f"{fan.BIN} missing: cargo build --release")
-    if os.geteuid() != 0:
-        sys.exit("run as root (the benchmark starts sshd daemons)")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    work = tempfile.mkdtemp(prefix="mkeprep-facts-bench-")
-    user = fan.bench_user(work)
-    peers = fan.venv_tools(work) if PEERS else None
+    fan.PEERS = PEERS
+    work, user, peers = fan.prepare("mkeprep-facts-bench-")
     results = {}
     cluster = None
     try:

@@ -468,16 +468,22 @@ def report(results, base, header, server_columns=False):
             print(f"|   | N={n}: slower than {base} by | {others} | | | | | | |")
 
 
-def main():
+def prepare(prefix):
+    """Checks the binary and root, raises the open-file limit; returns the
+    work directory, the bench user and the peers' bin directory (or None)."""
     if not os.path.exists(BIN):
         sys.exit(f"{BIN} missing: cargo build --release")
     if os.geteuid() != 0:
         sys.exit("run as root (the benchmark starts sshd daemons)")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    work = tempfile.mkdtemp(prefix="mkeprep-ssh-bench-")
+    work = tempfile.mkdtemp(prefix=prefix)
     user = bench_user(work)
-    peers = venv_tools(work) if PEERS else None
+    return work, user, (venv_tools(work) if PEERS else None)
+
+
+def main():
+    work, user, peers = prepare("mkeprep-ssh-bench-")
     results = {}
     cluster = None
     try:
