@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::util::secret::Secret;
+use crate::util::secret::{MIN_LEN, Secret};
 
 #[derive(Debug, Default)]
 pub struct Credentials {
@@ -36,6 +36,16 @@ pub fn read(password_file: Option<&Path>, password_stdin: bool) -> Result<Creden
     };
     if password.as_ref().is_some_and(|p| p.is_empty()) {
         return Err("the MKE password is empty: put it in MKE_PASSWORD, a --password-file or --password-stdin".into());
+    }
+    if let Some(n) = password
+        .as_ref()
+        .map(|p| p.expose().chars().count())
+        .filter(|n| *n < MIN_LEN)
+    {
+        return Err(format!(
+            "the MKE password is {n} character{} long: mkeprep masks passwords in everything it prints, and a value that short cannot be masked without destroying the output; give the MKE user a longer password",
+            if n == 1 { "" } else { "s" }
+        ));
     }
     Ok(Credentials {
         host: var("MKE_HOST"),

@@ -10,4 +10,5 @@ mod runner;
 mod safety;
 mod sandbox;
 mod sandbox_env;
+mod secrets;
 mod upgrade;

@@ -2,7 +2,8 @@
 //! error naming it), no loader (templates cannot read files), bounded fuel
 //! (templates cannot loop forever). A string that is exactly one `{{ expr }}`
 //! evaluates to the expression's native value, so `timeout: "{{ t }}"` can be
-//! a number and `that: "{{ list }}"` a list.
+//! a number and `that: "{{ list }}"` a list. Secrets are opaque: see
+//! [`secret`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use indexmap::IndexMap;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use minijinja::{Environment, UndefinedBehavior};
+
+mod secret;
+pub use secret::SecretValue;
 
 /// Instructions a single template or expression may execute.
 const FUEL: u64 = 200_000;
@@ -97,10 +101,10 @@ impl Templates {
             J::String(s) if is_template(s) => match whole_expression(s) {
                 Some(expr) => {
                     let val = self.eval(expr, scope)?;
-                    serde_json::to_value(&val).map_err(|e| {
+                    secret::to_json(&val).map_err(|e| {
                         minijinja::Error::new(
                             minijinja::ErrorKind::InvalidOperation,
-                            format!("`{expr}` has a value that is not data: {e}"),
+                            format!("`{expr}`: {}", error_text(&e)),
                         )
                     })?
                 }
@@ -197,6 +201,9 @@ fn limit_hint(e: &minijinja::Error) -> Option<&'static str> {
         ErrorKind::InvalidOperation if detail.contains("range has too many elements") => {
             Some("range() yields at most 100000 numbers")
         }
+        _ if detail.contains("plain object") => Some(
+            "a secret is opaque in templates (it reads as ********, and filters see only that): pass it whole, as `PGPASSWORD: \"{{ env.DB_PASSWORD }}\"` under a command's `env`",
+        ),
         _ => None,
     }
 }
@@ -228,9 +235,19 @@ impl Scope {
         env: BTreeMap<String, String>,
         inventory: Value,
     ) -> Arc<Scope> {
+        // Secret-named variables, and markers of secrets met again, become
+        // opaque values here, whoever built the scope.
+        let protect = |m: IndexMap<String, Value>| {
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = secret::var_value(&k, v);
+                    (k, v)
+                })
+                .collect()
+        };
         Arc::new(Scope {
-            vars,
-            extra,
+            vars: protect(vars),
+            extra: protect(extra),
             env: Arc::new(env),
             inventory,
             steps: Mutex::default(),
@@ -240,6 +257,7 @@ impl Scope {
 
     /// Records the output of a finished step (and its `register` alias).
     pub fn set_output(&self, step: &str, register: Option<&str>, output: Value) {
+        let output = secret::protect(output, false);
         if let Some(name) = register {
             self.registered
                 .lock()
@@ -297,7 +315,8 @@ struct EnvNs(Arc<BTreeMap<String, String>>);
 
 impl Object for EnvNs {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.0.get(key.as_str()?).map(|v| Value::from(v.as_str()))
+        let key = key.as_str()?;
+        self.0.get(key).map(|v| secret::env_value(key, v))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
