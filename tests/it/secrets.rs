@@ -423,3 +423,52 @@ steps:
     }
     assert_no_secrets_except(&d, &[&r], &["Env-Pw-5521", "Var-Pw-3317"], &["pb.yaml"]);
 }
+
+/// Issue 14, item 8 (secrets): a trailing space defeated the masking of a
+/// command's stderr (its last line is trimmed into the message); a
+/// multi-line secret was masked only whole; a 1–2 character password was
+/// never masked (it is refused now: it cannot be masked without destroying
+/// the output).
+#[test]
+fn trimmed_and_partial_forms_are_masked_and_a_tiny_password_is_refused() {
+    let d = Dir::new();
+    d.write(
+        "pb.yaml",
+        r#"steps:
+  - id: trailing
+    command:
+      argv: [sh, -c, 'printf "%s\n" "$P" >&2; exit 1']
+      env: {P: "{{ env.MKE_PASSWORD }}"}
+    ignore_errors: true
+  - id: one-line
+    command:
+      argv: [sh, -c, 'printf "%s\n" "$T" | tail -n 1 >&2; exit 1']
+      env: {T: "{{ env.APP_TOKEN }}"}
+    ignore_errors: true
+"#,
+    );
+    for args in [
+        &["run", "pb.yaml", "--fresh", "--output", "json"][..],
+        &["run", "pb.yaml", "--fresh", "-vv", "--junit", "j.xml"][..],
+    ] {
+        let r = d
+            .cmd(args)
+            .env("MKE_PASSWORD", "Trailing-Pw-6613 ")
+            .env("APP_TOKEN", "first-line-QW81\nsecond-line-ZX92")
+            .run();
+        r.code(0);
+        assert_no_secrets_except(
+            &d,
+            &[&r],
+            &["Trailing-Pw-6613", "first-line-QW81", "second-line-ZX92"],
+            &["pb.yaml"],
+        );
+    }
+    for pw in ["x", "xy"] {
+        let r = d.cmd(&["run", "pb.yaml"]).env("MKE_PASSWORD", pw).run();
+        r.code(2).stderr_has(&format!("the MKE password is {} character", pw.len()));
+        d.write("pw.txt", pw);
+        let r = d.cmd(&["run", "pb.yaml", "--password-file", "pw.txt"]).run();
+        r.code(2).stderr_has("cannot be masked");
+    }
+}
