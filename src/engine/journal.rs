@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::events::Status;
-use crate::util::fsx::open_private;
+use crate::util::fsx::{open_private, read_private};
 use crate::util::secret::redact;
 
 /// The journal file in the state directory.
@@ -280,9 +280,9 @@ pub fn read(dir: &Path) -> Result<Loaded, JournalError> {
 /// Reads a journal file (the current one or `journal.prev.jsonl`).
 pub fn read_path(path: &Path) -> Result<Loaded, JournalError> {
     let path = path.to_path_buf();
-    let text = match std::fs::read(&path) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::default()),
+    let text = match read_private(&path) {
+        Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(None) => return Ok(Loaded::default()),
         Err(source) => return Err(JournalError::Io { path, source }),
     };
     let (records, torn) = parse(&text, &path)?;

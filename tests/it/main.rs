@@ -11,4 +11,5 @@ mod safety;
 mod sandbox;
 mod sandbox_env;
 mod secrets;
+mod statedir;
 mod upgrade;

@@ -466,9 +466,12 @@ fn trimmed_and_partial_forms_are_masked_and_a_tiny_password_is_refused() {
     }
     for pw in ["x", "xy"] {
         let r = d.cmd(&["run", "pb.yaml"]).env("MKE_PASSWORD", pw).run();
-        r.code(2).stderr_has(&format!("the MKE password is {} character", pw.len()));
+        r.code(2)
+            .stderr_has(&format!("the MKE password is {} character", pw.len()));
         d.write("pw.txt", pw);
-        let r = d.cmd(&["run", "pb.yaml", "--password-file", "pw.txt"]).run();
+        let r = d
+            .cmd(&["run", "pb.yaml", "--password-file", "pw.txt"])
+            .run();
         r.code(2).stderr_has("cannot be masked");
     }
 }
