@@ -22,8 +22,14 @@ fn first_line(text: &str) -> &str {
 pub fn read(password_file: Option<&Path>, password_stdin: bool) -> Result<Credentials, String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let password = if let Some(path) = password_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read --password-file {}: {e}", path.display()))?;
+        let text = crate::util::fsx::read_input_text(path).map_err(|e| {
+            let pipe = if e.kind() == std::io::ErrorKind::InvalidInput {
+                "; to pipe the password in, use --password-stdin"
+            } else {
+                ""
+            };
+            format!("cannot read --password-file {}: {e}{pipe}", path.display())
+        })?;
         Some(Secret::new(first_line(&text)))
     } else if password_stdin {
         let mut text = String::new();

@@ -273,11 +273,11 @@ pub fn load(path: &Path) -> Result<Inventory, SourceErrors> {
             None => None,
             Some((v, k)) => {
                 let p = expand_home(&k);
-                match std::fs::File::open(&p) {
-                    Ok(_) if p.is_file() => {}
-                    Ok(_) => err(
+                match crate::util::fsx::open_input(&p) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => err(
                         v.pos,
-                        format!("host {address}: keyPath {} is not a file", p.display()),
+                        format!("host {address}: keyPath {}: {e}", p.display()),
                         "point keyPath at the private key file",
                     ),
                     Err(e) => err(

@@ -299,24 +299,31 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// a FIFO, socket, device or directory is refused: reading one could block
 /// forever or never end.
 pub fn read_input(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = open_input(path)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Opens an input file for reading, refusing anything but a regular file
+/// (without blocking on a FIFO to find out).
+pub fn open_input(path: &Path) -> io::Result<File> {
     let mut o = OpenOptions::new();
     o.read(true);
     #[cfg(unix)]
     o.custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC);
-    let mut f = o.open(path)?;
+    let f = o.open(path)?;
     let meta = f.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "it is {}, not a regular file (a pipe could block forever): give a file",
+                "{}, not a regular file (reading a pipe could block forever): give a file",
                 describe(&meta)
             ),
         ));
     }
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes)?;
-    Ok(bytes)
+    Ok(f)
 }
 
 /// [`read_input`] as UTF-8 text.
