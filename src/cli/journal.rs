@@ -3,7 +3,9 @@
 use super::{JournalAction, JournalArgs, Output, print_error};
 use crate::engine::journal::{self, Record};
 use crate::engine::lock::RunLock;
-use crate::engine::runner::exit;
+use crate::engine::recorder;
+use crate::engine::resume::open_applies;
+use crate::model::exit;
 use crate::report::human_ms;
 use crate::util::secret::redact;
 
@@ -86,20 +88,18 @@ fn show(dir: &std::path::Path, output: Output, all: bool) -> i32 {
             "  {:<14} {:<24} {:>8}  {}\n",
             "STATUS", "STEP", "TIME", "DETAIL"
         ));
-        let mut open_apply: Option<&str> = None;
         for r in run {
             match r {
-                Record::ApplyStart { step, .. } => open_apply = Some(step),
                 Record::ApplyEnd {
-                    step, ok, message, ..
+                    step,
+                    ok: false,
+                    message,
+                    ..
                 } => {
-                    open_apply = None;
-                    if !ok {
-                        text.push_str(&format!(
-                            "  {:<14} {:<24} {:>8}  {}\n",
-                            "apply failed", step, "", message
-                        ));
-                    }
+                    text.push_str(&format!(
+                        "  {:<14} {:<24} {:>8}  {}\n",
+                        "apply failed", step, "", message
+                    ));
                 }
                 Record::StepEnd {
                     step,
@@ -131,10 +131,10 @@ fn show(dir: &std::path::Path, output: Output, all: bool) -> i32 {
                 _ => {}
             }
         }
-        if let Some(step) = open_apply {
+        for step in open_applies(run).keys() {
             text.push_str(&format!(
-                "  {:<14} {:<24} {:>8}  apply started, no result recorded: the next run checks it again first\n",
-                "interrupted", step, ""
+                "  {:<14} {:<24} {:>8}  apply outcome unknown: the next run reads it back before anything else\n",
+                "unknown", step, ""
             ));
         }
     }
@@ -146,8 +146,7 @@ fn show(dir: &std::path::Path, output: Output, all: bool) -> i32 {
 }
 
 fn clear(dir: &std::path::Path) -> i32 {
-    let path = journal::path_in(dir);
-    if !path.exists() {
+    if !journal::path_in(dir).exists() {
         println!("no journal in {}", dir.display());
         return exit::OK;
     }
@@ -155,17 +154,20 @@ fn clear(dir: &std::path::Path) -> i32 {
         Ok(l) => l,
         Err(e) => {
             print_error(&e.to_string());
-            return exit::LOCKED;
+            return e.exit_code();
         }
     };
-    let _ = std::fs::remove_file(dir.join(journal::PREV_FILE));
-    match std::fs::remove_file(&path) {
-        Ok(()) => {
+    match recorder::clear(dir) {
+        Ok(Some(path)) => {
             println!("removed {}", path.display());
             exit::OK
         }
+        Ok(None) => {
+            println!("no journal in {}", dir.display());
+            exit::OK
+        }
         Err(e) => {
-            print_error(&format!("cannot remove {}: {e}", path.display()));
+            print_error(&e.to_string());
             exit::FAILED
         }
     }

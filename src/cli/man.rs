@@ -7,7 +7,7 @@ use std::io::Write;
 use clap::CommandFactory;
 
 use super::{Cli, print_error};
-use crate::engine::runner::exit;
+use crate::model::exit;
 
 /// Environment variables, as (name, meaning).
 const ENVIRONMENT: &[(&str, &str)] = &[

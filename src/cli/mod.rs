@@ -6,10 +6,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod completions;
 pub mod credentials;
+pub mod inputs;
 pub mod journal;
 pub mod man;
 pub mod modules;
 pub mod run;
+pub mod terminal;
 pub mod validate;
 
 const AFTER_HELP: &str = "\

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{ModulesArgs, print_error};
-use crate::engine::runner::exit;
+use crate::model::exit;
 use crate::tasks::{self, ModuleDoc};
 use crate::util::text::suggest;
 

@@ -1,33 +1,29 @@
 //! `mkeprep run`: load (exit 2 on bad input, nothing contacted), then hand
 //! the playbook to the engine with the chosen reporters.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use indexmap::IndexMap;
-
 use super::credentials::Credentials;
+use super::inputs::{Loaded, load_inputs, mke_client, sandbox_options};
+use super::terminal::{Prompt, can_prompt, interrupt_signal};
 use super::{Output, RunArgs, VarsArgs, print_error};
-use crate::diag::SourceErrors;
+use crate::engine::approve::{ApproveAll, RefuseAll};
 use crate::engine::journal::Inputs;
 use crate::engine::lock::RunLock;
-use crate::engine::runner::{RunOptions, Runner, can_prompt, exit, interrupt_signal};
-use crate::inventory::{self, Inventory};
-use crate::mke::{ClientConfig, MkeClient, MkeTarget};
+use crate::engine::{Approver, RunOptions, Runner};
 use crate::model::events::{Event, Reporter, spawn_reporter};
-use crate::playbook::{self, Playbook};
+use crate::model::exit;
 use crate::report::Fanout;
 use crate::report::human::HumanReporter;
 use crate::report::json::JsonReporter;
 use crate::report::junit::JunitReporter;
 use crate::report::live::Live;
-use crate::sandbox::SandboxOptions;
 use crate::ssh::{SshSettings, Transport};
 use crate::tasks::Connections;
-use crate::template::{Scope, Templates, to_value};
+use crate::template::{Scope, to_value};
 use crate::util::secret;
 
 pub const AFTER_HELP: &str = "\
@@ -42,60 +38,6 @@ Examples:
   mkeprep run site.yaml --check              # what would change? (exit 3 if anything)
   mkeprep run site.yaml -e target=4.1.5 -y   # apply, approving disruptive steps
   mkeprep run site.yaml --output json --junit report.xml";
-
-/// The process environment as UTF-8 pairs.
-pub fn environment() -> BTreeMap<String, String> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
-}
-
-/// Everything a run or a validation loads before contacting anything.
-pub struct Loaded {
-    pub playbook: Playbook,
-    pub inventory: Option<Inventory>,
-    pub extra: IndexMap<String, serde_json::Value>,
-    pub env: BTreeMap<String, String>,
-    pub templates: Templates,
-}
-
-/// Loads variables, playbook and inventory; errors are input errors (exit 2).
-pub fn load_inputs(
-    playbook: &std::path::Path,
-    vars: &VarsArgs,
-    env_overrides: Vec<(String, String)>,
-) -> Result<Loaded, SourceErrors> {
-    secret::register_secret_env();
-    let mut env = environment();
-    env.extend(env_overrides);
-    let extra = playbook::extra::parse(&vars.extra_vars)?;
-    let templates = Templates::new();
-    let pb = playbook::load(playbook, &extra, &env, &templates);
-    let inv = vars.inventory.as_deref().map(inventory::load);
-    // Report playbook and inventory errors together.
-    match (pb, inv) {
-        (Ok(playbook), None) => Ok(Loaded {
-            playbook,
-            inventory: None,
-            extra,
-            env,
-            templates,
-        }),
-        (Ok(playbook), Some(Ok(inv))) => Ok(Loaded {
-            playbook,
-            inventory: Some(inv),
-            extra,
-            env,
-            templates,
-        }),
-        (Err(mut a), Some(Err(b))) => {
-            a.0.extend(b.0);
-            Err(a)
-        }
-        (Err(a), _) => Err(a),
-        (Ok(_), Some(Err(b))) => Err(b),
-    }
-}
 
 /// Colour is allowed at all: not `--no-color`, not `NO_COLOR`, not a dumb
 /// terminal.
@@ -144,78 +86,6 @@ pub fn run(a: RunArgs) -> i32 {
     // after Ctrl-C): the run is over and the journal is consistent.
     rt.shutdown_background();
     code
-}
-
-/// The playbook's `sandbox:` section merged with `--sandbox-set` knobs.
-fn sandbox_options(playbook: &std::path::Path, sets: &[String]) -> Result<SandboxOptions, String> {
-    let mut map = serde_json::Map::new();
-    if let Ok(src) = crate::diag::read_source(playbook, "playbook")
-        && let Ok(root) = crate::yaml::parse(&src)
-        && let Some(serde_json::Value::Object(m)) = root.get("sandbox").map(|n| n.to_json())
-    {
-        map = m;
-    }
-    for set in sets {
-        let (k, v) = set
-            .split_once('=')
-            .ok_or_else(|| format!("--sandbox-set `{set}` is not KEY=VALUE"))?;
-        let value =
-            serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
-        map.insert(k.replace('-', "_"), value);
-    }
-    serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(|e| {
-        format!(
-            "invalid sandbox knob `{}`: {} (see `mkeprep sandbox --help`)",
-            e.path(),
-            e.inner()
-        )
-    })
-}
-
-/// Builds the MKE API client from credentials, the playbook's `mke:`
-/// section and flags. `Err` is an input error; `Ok(Err(why))` means no API
-/// is configured (steps that need it fail and say how to configure it).
-fn mke_client(
-    creds: &Credentials,
-    pb: &Playbook,
-    ca_cert: Option<PathBuf>,
-    insecure: bool,
-    sandbox: bool,
-    request_timeout: Duration,
-) -> Result<Result<MkeClient, String>, String> {
-    // Under --sandbox the sandbox's connection wins over the playbook's
-    // `mke:` section, so a rehearsal can never reach a real cluster.
-    let text = |k: &str| {
-        pb.mke
-            .get(k)
-            .filter(|_| !sandbox)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let Some(host) = text("host").or_else(|| creds.host.clone()) else {
-        return Ok(Err("MKE_HOST is not set".into()));
-    };
-    let target = MkeTarget::parse(&host).map_err(|e| e.to_string())?;
-    let Some(username) = text("username").or_else(|| creds.username.clone()) else {
-        return Ok(Err("MKE_USERNAME is not set".into()));
-    };
-    let Some(password) = creds.password.clone() else {
-        return Ok(Err(
-            "no MKE password: set MKE_PASSWORD, or use --password-file or --password-stdin".into(),
-        ));
-    };
-    let mut cfg = ClientConfig::new(target, username, password);
-    cfg.request_timeout = request_timeout;
-    cfg.ca_cert = ca_cert.or_else(|| text("ca_cert").map(PathBuf::from));
-    cfg.insecure = insecure
-        || (!sandbox
-            && pb
-                .mke
-                .get("insecure")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false));
-    MkeClient::new(cfg).map(Ok).map_err(|e| e.to_string())
 }
 
 async fn run_async(mut a: RunArgs) -> i32 {
@@ -267,15 +137,15 @@ async fn run_async(mut a: RunArgs) -> i32 {
                 a.state_dir.display()
             )
         });
-        match made.and_then(|()| RunLock::acquire(&a.state_dir).map_err(|e| e.to_string())) {
+        if let Err(e) = made {
+            print_error(&e);
+            return exit::FAILED;
+        }
+        match RunLock::acquire(&a.state_dir) {
             Ok(l) => Some(l),
             Err(e) => {
-                print_error(&e);
-                return if e.contains("holds the lock") {
-                    exit::LOCKED
-                } else {
-                    exit::FAILED
-                };
+                print_error(&e.to_string());
+                return e.exit_code();
             }
         }
     };
@@ -469,19 +339,33 @@ async fn run_loaded(
     };
     let opts = RunOptions {
         check: a.check,
-        yes: a.yes,
         tags: a.tags,
         skip_tags: a.skip_tags,
         start_at: a.start_at,
         fresh: a.fresh,
         state_dir: a.state_dir,
-        interactive: can_prompt() && !a.password_stdin,
         inputs,
     };
+    let approver: Box<dyn Approver> = if a.yes {
+        Box::new(ApproveAll)
+    } else if can_prompt() && !a.password_stdin {
+        Box::new(Prompt)
+    } else {
+        Box::new(RefuseAll("no terminal to ask on".into()))
+    };
     let interrupt = interrupt_signal();
-    let runner = Runner::new(&playbook, &opts, &templates, scope, events, &conn).with_lock(lock);
+    let runner = Runner {
+        pb: &playbook,
+        opts: &opts,
+        templates: &templates,
+        scope,
+        events,
+        conn: &conn,
+        approver: approver.as_ref(),
+        lock,
+    };
     let code = match runner.run(interrupt).await {
-        Ok(c) => c,
+        Ok(status) => status.exit_code(),
         Err(e) => {
             print_error(&e.to_string());
             e.exit_code()

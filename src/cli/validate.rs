@@ -1,10 +1,10 @@
 //! `mkeprep validate`: parse, type-check and template-check; contact nothing.
 
 use super::{ValidateArgs, print_error};
-use crate::engine::runner::exit;
+use crate::model::exit;
 
 pub fn run(a: ValidateArgs) -> i32 {
-    match super::run::load_inputs(&a.playbook, &a.vars, Vec::new()) {
+    match super::inputs::load_inputs(&a.playbook, &a.vars, Vec::new()) {
         Ok(l) => {
             let mut modules: Vec<&str> = l.playbook.steps.iter().map(|s| s.module).collect();
             modules.sort_unstable();

@@ -1,18 +1,16 @@
-//! The journal: `journal.jsonl` in the state directory, one JSON record per
-//! line, appended (never rewritten) and fsynced before and after every
-//! apply. A torn last line (a crash during a write) is detected and cut off
-//! by the next run. Every record passes through secret redaction.
+//! The journal's format: `journal.jsonl` in the state directory, one JSON
+//! record per line ([`Record`]), and reading it back ([`read`]), including
+//! a torn last line (a crash during a write). Writing is the
+//! [`super::recorder::Recorder`]'s alone.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::model::events::Status;
-use crate::util::fsx::{open_private, read_private};
-use crate::util::secret::redact;
+use crate::util::fsx::read_private;
 
 /// The journal file in the state directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -290,84 +288,6 @@ pub fn read_path(path: &Path) -> Result<Loaded, JournalError> {
         records,
         torn_bytes: torn.map(|o| text.len() - o),
     })
-}
-
-/// The journal opened for appending by a run (which holds the lock).
-pub struct Journal {
-    file: File,
-    path: PathBuf,
-}
-
-impl Journal {
-    /// Opens the journal, cutting off a torn last line. `fresh` moves a
-    /// damaged journal aside instead of failing.
-    pub fn open(dir: &Path, fresh: bool) -> Result<(Journal, Loaded), JournalError> {
-        let path = path_in(dir);
-        let io = |source| JournalError::Io {
-            path: path.clone(),
-            source,
-        };
-        let loaded = match read(dir) {
-            Ok(l) => l,
-            Err(JournalError::Damaged { .. }) if fresh => {
-                let aside = dir.join(format!(
-                    "journal.damaged-{}.jsonl",
-                    humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-                ));
-                std::fs::rename(&path, &aside).map_err(io)?;
-                Loaded::default()
-            }
-            Err(e) => return Err(e),
-        };
-        let file = open_private(&path, true).map_err(io)?;
-        if let Some(torn) = loaded.torn_bytes {
-            let len = file.metadata().map_err(io)?.len();
-            file.set_len(len - torn as u64).map_err(io)?;
-            file.sync_all().map_err(io)?;
-        }
-        Ok((Journal { file, path }, loaded))
-    }
-
-    /// Starts a new journal for a run that does not resume: the previous
-    /// journal becomes `journal.prev.jsonl` (replacing an older one), so the
-    /// journal stays as long as one run.
-    pub fn start_over(self) -> Result<Journal, JournalError> {
-        let dir = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let io = |source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        if self.file.metadata().map_err(io)?.len() == 0 {
-            return Ok(self);
-        }
-        std::fs::rename(&self.path, dir.join(PREV_FILE)).map_err(io)?;
-        let file = open_private(&self.path, true).map_err(io)?;
-        // Make the rename and the new file durable before records go in.
-        std::fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
-        Ok(Journal {
-            file,
-            path: self.path,
-        })
-    }
-
-    /// Appends one record as one `write` (so a kill cannot interleave
-    /// records); `sync` also makes it durable before returning.
-    pub fn append(&mut self, record: &Record, sync: bool) -> Result<(), JournalError> {
-        let json = serde_json::to_string(record).unwrap_or_default();
-        let mut line = redact(&json).into_owned();
-        line.push('\n');
-        let io = |source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        self.file.write_all(line.as_bytes()).map_err(io)?;
-        if sync {
-            self.file.sync_data().map_err(io)?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -44,6 +44,15 @@ pub enum LockError {
     },
 }
 
+impl LockError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            LockError::Held { .. } => crate::model::exit::LOCKED,
+            LockError::Io { .. } => crate::model::exit::FAILED,
+        }
+    }
+}
+
 /// Held for the life of a run; dropping it releases the lock.
 pub struct RunLock {
     file: File,

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Change, Check, Facts, Module, StepContext, TaskError};
+use super::{Check, Module, StepContext, TaskError};
 use crate::template::error_text;
 
 /// One expression or a list of them (`true` and numbers count as their text).
@@ -85,9 +85,5 @@ impl Module for Assert {
         } else {
             format!("all {n} assertions hold")
         }))
-    }
-
-    async fn apply(&self, _cx: &StepContext<'_>, _: &[Change]) -> Result<Facts, TaskError> {
-        Err(TaskError::new("assert has nothing to apply"))
     }
 }

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Change, Check, Facts, Module, StepContext, TaskError};
+use super::{Check, Facts, Module, StepContext, TaskError};
 
 /// Show a message. Never changes anything.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -30,9 +30,5 @@ impl Module for Debug {
             message: text,
             output,
         })
-    }
-
-    async fn apply(&self, _cx: &StepContext<'_>, _: &[Change]) -> Result<Facts, TaskError> {
-        Err(TaskError::new("debug has nothing to apply"))
     }
 }

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::mke_version::{DEFAULT_TARGET, version_param};
-use super::{Change, Check, Facts, Module, StepContext, TaskError};
+use super::{Check, Facts, Module, StepContext, TaskError};
 use crate::mke::config::ClusterSettings;
 
 /// What to do about a leftover kubeconfig.
@@ -144,9 +144,5 @@ impl Module for MkeConfig {
             remedy: remedies.join("; "),
             output,
         })
-    }
-
-    async fn apply(&self, _cx: &StepContext<'_>, _: &[Change]) -> Result<Facts, TaskError> {
-        Err(TaskError::new("mke_config has nothing to apply"))
     }
 }

@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Change, Check, Facts, Module, StepContext, TaskError};
+use super::{Check, Facts, Module, StepContext, TaskError};
 use crate::mke::NodeState;
 use crate::mke::config::read_cluster_bool;
 
@@ -112,10 +112,6 @@ impl Module for MkeHealth {
             remedy: "repair the cluster first (docker node ls, the MKE UI's node list, ucp-* container logs on the manager); do not migrate or upgrade an unhealthy cluster".into(),
             output,
         })
-    }
-
-    async fn apply(&self, _cx: &StepContext<'_>, _: &[Change]) -> Result<Facts, TaskError> {
-        Err(TaskError::new("mke_health has nothing to apply"))
     }
 }
 

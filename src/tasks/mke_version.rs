@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use semver::Version;
 use serde::Deserialize;
 
-use super::{Change, Check, Facts, Module, StepContext, TaskError};
+use super::{Check, Facts, Module, StepContext, TaskError};
 use crate::mke::MkeError;
 
 /// The MKE 4k target the standard playbook prepares for.
@@ -163,10 +163,6 @@ impl Module for MkeVersionCheck {
                 })
             }
         }
-    }
-
-    async fn apply(&self, _cx: &StepContext<'_>, _: &[Change]) -> Result<Facts, TaskError> {
-        Err(TaskError::new("mke_version has nothing to apply"))
     }
 }
 

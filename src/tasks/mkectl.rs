@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::mke_version::{parse_version, version_param};
-use super::{Change, Check, Facts, Module, StepContext, TaskError};
+use super::{Check, Facts, Module, StepContext, TaskError};
 
 /// The newest GA mkectl this tool knows (MKE 4k release matrix, `isLatest`).
 pub const NEWEST_GA: &str = "4.1.5";
@@ -138,10 +138,6 @@ impl Module for Mkectl {
                 output,
             }),
         }
-    }
-
-    async fn apply(&self, _cx: &StepContext<'_>, _: &[Change]) -> Result<Facts, TaskError> {
-        Err(TaskError::new("mkectl has nothing to apply"))
     }
 }
 

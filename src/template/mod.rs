@@ -5,8 +5,10 @@
 //! a number and `that: "{{ list }}"` a list. Secrets are opaque: see
 //! [`secret`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+
+mod compare;
 
 use indexmap::IndexMap;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
@@ -20,6 +22,9 @@ const FUEL: u64 = 200_000;
 
 pub struct Templates {
     env: Environment<'static>,
+    /// Source → the source with its comparisons checked (see
+    /// [`compare`]); `None` when there is nothing to rewrite.
+    checked: Mutex<HashMap<String, Option<Arc<str>>>>,
 }
 
 impl Default for Templates {
@@ -54,7 +59,30 @@ impl Templates {
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(64);
-        Templates { env }
+        env.add_function(compare::CHECKED, compare::checked_compare);
+        Templates {
+            env,
+            checked: Mutex::default(),
+        }
+    }
+
+    /// `src` with every comparison checked (a number against a string is
+    /// an error), cached per source text.
+    fn checked(&self, src: &str, expression: bool) -> Option<Arc<str>> {
+        let mut cache = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = cache.get(src) {
+            return hit.clone();
+        }
+        let rewritten = if expression {
+            compare::rewrite_expr(src)
+        } else {
+            compare::rewrite_template(src)
+        }
+        .map(Arc::from);
+        if cache.len() < 10_000 {
+            cache.insert(src.to_string(), rewritten.clone());
+        }
+        rewritten
     }
 
     /// The engine's global functions (`range`, `dict`, `namespace`):
@@ -72,13 +100,21 @@ impl Templates {
         if !is_template(src) {
             return Ok(src.to_string());
         }
-        self.env.render_str(src, scope).map_err(explain)
+        match self.checked(src, false) {
+            Some(checked) => self.env.render_str(&checked, scope),
+            None => self.env.render_str(src, scope),
+        }
+        .map_err(|e| in_source(e, src))
     }
 
     /// Evaluates an expression (as in `when:` or `assert.that`).
     pub fn eval(&self, expr: &str, scope: &Value) -> Result<Value, minijinja::Error> {
-        let e = self.env.compile_expression(expr).map_err(explain)?;
-        let v = e.eval(scope).map_err(explain)?;
+        let checked = self.checked(expr, true);
+        let e = self
+            .env
+            .compile_expression(checked.as_deref().unwrap_or(expr))
+            .map_err(|e| in_source(e, expr))?;
+        let v = e.eval(scope).map_err(|e| in_source(e, expr))?;
         if v.is_undefined() {
             return Err(undefined_in(expr));
         }
@@ -162,6 +198,25 @@ fn undefined_in(expr: &str) -> minijinja::Error {
 /// [`error_text`] words them).
 fn explain(e: minijinja::Error) -> minijinja::Error {
     e
+}
+
+/// An error of `original` (which may have run rewritten, see [`compare`]):
+/// its snippet is kept as words, and no rewritten text reaches the user.
+fn in_source(e: minijinja::Error, original: &str) -> minijinja::Error {
+    let Some(ran) = e.template_source() else {
+        return e;
+    };
+    if ran == original {
+        return e;
+    }
+    let mut detail = e.detail().unwrap_or_default().to_string();
+    if let Some(snippet) = e.range().and_then(|r| ran.get(r))
+        && !snippet.contains(compare::CHECKED)
+    {
+        detail.push_str(&format!(" (at `{snippet}`)"));
+    }
+    detail.push_str(&format!(" in `{}`", original.trim()));
+    minijinja::Error::new(e.kind(), detail)
 }
 
 /// Renders a minijinja error as one line: the kind's message plus detail.

@@ -8,283 +8,19 @@
 //! the presented one is refused even with `--accept-new-host-keys` (a key of
 //! another type counts as changed, not new), and `@revoked` keys always are.
 
+mod entries;
+mod verdict;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
 
-use base64::Engine;
-use hmac::{KeyInit, Mac};
+use russh::keys::PublicKeyBase64;
 use russh::keys::ssh_key::PublicKey;
-use russh::keys::{HashAlg, PublicKeyBase64};
 
-/// What `known_hosts` says of a host and the key it presented.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// One of the host's recorded keys is the presented key.
-    Known,
-    /// Nothing is recorded for the host. `ca_only` when the only entries
-    /// that name it are `@cert-authority` lines.
-    Unknown { ca_only: bool },
-    /// The host has recorded keys, none of them the presented one.
-    /// `same_type`: one of them is of the presented key's type (a changed
-    /// key); otherwise only other types are recorded (`recorded`).
-    Changed {
-        file: PathBuf,
-        line: usize,
-        same_type: bool,
-        recorded: Vec<String>,
-    },
-    /// The presented key is marked `@revoked`.
-    Revoked { file: PathBuf, line: usize },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Marker {
-    None,
-    CertAuthority,
-    Revoked,
-}
-
-#[derive(Debug, Clone)]
-struct Entry {
-    marker: Marker,
-    patterns: String,
-    /// The key's type name and base64 blob, parsed only when its patterns
-    /// match (a large hashed file is then cheap to scan).
-    key_type: String,
-    key_b64: String,
-    file: Arc<PathBuf>,
-    line: usize,
-}
-
-/// The name `known_hosts` records a host under: `host`, or `[host]:port`.
-pub fn lookup_name(host: &str, port: u16) -> String {
-    let host = host.to_ascii_lowercase();
-    if port == 22 {
-        host
-    } else {
-        format!("[{host}]:{port}")
-    }
-}
-
-/// OpenSSH's wildcard match: `*` any run, `?` one character.
-fn wildcard(text: &[u8], pattern: &[u8]) -> bool {
-    let (mut t, mut p) = (0usize, 0usize);
-    let (mut star, mut mark) = (None::<usize>, 0usize);
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
-            t += 1;
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == b'*' {
-            star = Some(p);
-            mark = t;
-            p += 1;
-        } else if let Some(s) = star {
-            p = s + 1;
-            mark += 1;
-            t = mark;
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
-
-fn hashed_match(name: &str, entry: &str) -> bool {
-    let mut parts = entry.split('|').skip(2);
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let (Some(Ok(salt)), Some(Ok(hash))) = (
-        parts.next().map(|p| b64.decode(p)),
-        parts.next().map(|p| b64.decode(p)),
-    ) else {
-        return false;
-    };
-    let Ok(mac) = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt) else {
-        return false;
-    };
-    mac.chain_update(name.as_bytes())
-        .verify_slice(&hash)
-        .is_ok()
-}
-
-/// Whether a comma-separated pattern list names `name`: some positive
-/// pattern matches and no negated one does.
-pub fn patterns_match(name: &str, patterns: &str) -> bool {
-    let mut matched = false;
-    for pattern in patterns.split(',') {
-        if pattern.starts_with("|1|") {
-            matched |= hashed_match(name, pattern);
-            continue;
-        }
-        let (negated, pattern) = match pattern.strip_prefix('!') {
-            Some(p) => (true, p),
-            None => (false, pattern),
-        };
-        if wildcard(name.as_bytes(), pattern.to_ascii_lowercase().as_bytes()) {
-            if negated {
-                return false;
-            }
-            matched = true;
-        }
-    }
-    matched
-}
-
-fn parse_file(path: &Path, text: &str, out: &mut State) {
-    let file = Arc::new(path.to_path_buf());
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut words = line.split_whitespace();
-        let mut first = words.next().unwrap_or_default();
-        let marker = match first {
-            "@cert-authority" => Marker::CertAuthority,
-            "@revoked" => Marker::Revoked,
-            _ => Marker::None,
-        };
-        if marker != Marker::None {
-            first = words.next().unwrap_or_default();
-        }
-        let (Some(key_type), Some(key_b64)) = (words.next(), words.next()) else {
-            continue;
-        };
-        out.push(Entry {
-            marker,
-            patterns: first.to_string(),
-            key_type: key_type.to_string(),
-            key_b64: key_b64.to_string(),
-            file: file.clone(),
-            line: i + 1,
-        });
-    }
-}
-
-/// Where a line came from, for messages: `file:line`, or a line this run
-/// added.
-pub fn place(file: &Path, line: usize) -> String {
-    if line == 0 {
-        format!("{} (added by this run)", file.display())
-    } else {
-        format!("{}:{line}", file.display())
-    }
-}
-
-/// A pattern list that is just literal names (no wildcard, negation or
-/// hash) can be looked up by name instead of matched line by line.
-fn literal_names(patterns: &str) -> Option<Vec<String>> {
-    patterns
-        .split(',')
-        .map(|p| {
-            let plain = !p.is_empty() && !p.starts_with(['!', '|']) && !p.contains(['*', '?']);
-            plain.then(|| p.to_ascii_lowercase())
-        })
-        .collect()
-}
-
-#[derive(Default)]
-struct State {
-    entries: Vec<Entry>,
-    /// Entry indexes by literal name, and the rest (matched one by one).
-    by_name: std::collections::HashMap<String, Vec<usize>>,
-    patterned: Vec<usize>,
-    /// A file that exists but cannot be read: then no host can be trusted.
-    unreadable: Option<String>,
-}
-
-impl State {
-    fn push(&mut self, e: Entry) {
-        let i = self.entries.len();
-        match literal_names(&e.patterns) {
-            Some(names) => {
-                for n in names {
-                    self.by_name.entry(n).or_default().push(i);
-                }
-            }
-            None => self.patterned.push(i),
-        }
-        self.entries.push(e);
-    }
-
-    /// The entries naming `name`, in file order.
-    fn matching(&self, name: &str) -> Vec<Entry> {
-        let mut idx: Vec<usize> = self.by_name.get(name).cloned().unwrap_or_default();
-        idx.extend(
-            self.patterned
-                .iter()
-                .copied()
-                .filter(|&i| patterns_match(name, &self.entries[i].patterns)),
-        );
-        idx.sort_unstable();
-        idx.dedup();
-        idx.into_iter().map(|i| self.entries[i].clone()).collect()
-    }
-}
-
-/// The known_hosts entries that name one host, looked up once per
-/// connection.
-#[derive(Debug, Clone)]
-pub struct Lookup {
-    entries: Vec<Entry>,
-}
-
-impl Lookup {
-    /// The key types recorded for the host (plain entries), so the key
-    /// exchange can ask for one of those first, as OpenSSH does.
-    pub fn recorded_types(&self) -> Vec<String> {
-        let mut types: Vec<String> = Vec::new();
-        for e in self.entries.iter().filter(|e| e.marker == Marker::None) {
-            if !types.contains(&e.key_type) {
-                types.push(e.key_type.clone());
-            }
-        }
-        types
-    }
-
-    /// Judges the key a host presented. Keys are compared as parsed key
-    /// data; a line whose key does not parse is skipped, as OpenSSH does.
-    pub fn verdict(&self, key: &PublicKey) -> Verdict {
-        let mut other: Option<(PathBuf, usize)> = None;
-        let (mut known, mut ca, mut same_type) = (false, false, false);
-        let mut recorded = Vec::new();
-        for e in &self.entries {
-            let Ok(parsed) = russh::keys::parse_public_key_base64(&e.key_b64) else {
-                continue;
-            };
-            let same = parsed.key_data() == key.key_data();
-            match e.marker {
-                Marker::Revoked if same => {
-                    return Verdict::Revoked {
-                        file: e.file.to_path_buf(),
-                        line: e.line,
-                    };
-                }
-                Marker::Revoked => {}
-                Marker::CertAuthority => ca = true,
-                Marker::None if same => known = true,
-                Marker::None => {
-                    same_type |= parsed.algorithm() == key.algorithm();
-                    let t = parsed.algorithm().as_str().to_string();
-                    if !recorded.contains(&t) {
-                        recorded.push(t);
-                    }
-                    other.get_or_insert_with(|| (e.file.to_path_buf(), e.line));
-                }
-            }
-        }
-        match (known, other) {
-            (true, _) => Verdict::Known,
-            (false, Some((file, line))) => Verdict::Changed {
-                file,
-                line,
-                same_type,
-                recorded,
-            },
-            (false, None) => Verdict::Unknown { ca_only: ca },
-        }
-    }
-}
+use entries::{Entry, Marker, State, parse_file};
+pub use entries::{lookup_name, patterns_match};
+pub use verdict::{Lookup, Verdict, fingerprint, place};
 
 /// The known_hosts files of a run, read on first use and shared by clones.
 #[derive(Clone, Default)]
@@ -430,11 +166,6 @@ impl KnownHosts {
     }
 }
 
-/// `SHA256:…`, as `ssh-keygen -lf` prints it.
-pub fn fingerprint(key: &PublicKey) -> String {
-    key.fingerprint(HashAlg::Sha256).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,40 +184,6 @@ mod tests {
         let kh = KnownHosts::new(Some(&f), None);
         (dir, kh)
     }
-
-    #[test]
-    fn wildcards_negation_and_ports() {
-        assert!(patterns_match("web1.example.com", "*.example.com"));
-        assert!(patterns_match("web1", "web?"));
-        assert!(!patterns_match("web10", "web?"));
-        assert!(!patterns_match(
-            "db.example.com",
-            "*.example.com,!db.example.com"
-        ));
-        assert!(patterns_match("[10.0.0.1]:2222", "[10.0.0.1]:2222"));
-        assert!(!patterns_match("[10.0.0.1]:2222", "10.0.0.1"));
-        assert!(patterns_match("host", "HOST"));
-        assert_eq!(lookup_name("Host", 22), "host");
-        assert_eq!(lookup_name("10.0.0.1", 2222), "[10.0.0.1]:2222");
-    }
-
-    #[test]
-    fn hashed_names_match_like_openssh() {
-        // `ssh-keygen -H` of "[127.0.0.3]:2222": salt and HMAC-SHA1 of the name.
-        let salt = [7u8; 20];
-        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt).expect("hmac");
-        mac.update(b"[127.0.0.3]:2222");
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let entry = format!(
-            "|1|{}|{}",
-            b64.encode(salt),
-            b64.encode(mac.finalize().into_bytes())
-        );
-        assert!(patterns_match("[127.0.0.3]:2222", &entry));
-        assert!(!patterns_match("[127.0.0.4]:2222", &entry));
-        assert!(!patterns_match("x", "|1|bad|base64"));
-    }
-
     fn verdict(kh: &KnownHosts, host: &str, port: u16, k: &PublicKey) -> Verdict {
         kh.lookup(host, port).expect("readable").verdict(k)
     }
@@ -579,16 +276,5 @@ mod tests {
         assert_eq!(text.lines().count(), 2, "{text}");
         assert!(fingerprint(&key(ED)).starts_with("SHA256:"));
         assert_eq!(place(&f, 0), format!("{} (added by this run)", f.display()));
-    }
-
-    #[test]
-    fn literal_names_are_indexed_and_patterns_are_not() {
-        assert_eq!(
-            literal_names("Web1,10.0.0.1"),
-            Some(vec!["web1".to_string(), "10.0.0.1".to_string()])
-        );
-        assert_eq!(literal_names("*.example.com"), None);
-        assert_eq!(literal_names("a,!b"), None);
-        assert_eq!(literal_names("|1|x|y"), None);
     }
 }

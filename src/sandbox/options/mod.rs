@@ -1,0 +1,289 @@
+//! The sandbox's knobs: one struct that is both a set of `mkeprep sandbox`
+//! flags (clap) and the `sandbox:` section of a playbook (serde), so the two
+//! can never drift apart. Field names are the flag names with `_`.
+
+mod faults;
+mod kinds;
+mod validate;
+
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+pub use faults::{FaultRule, FaultValue, NoValue, Seconds, StatusCode};
+pub use kinds::{BackupHistory, BackupOutcome, FileKind, HumanDuration, KddWording};
+
+/// The most nodes a sandbox simulates (each gets its own SSH listener).
+pub const MAX_NODES: u32 = 1000;
+
+const DEFAULT_MKE_VERSION: &str = "3.8.10";
+const DEFAULT_MKECTL_VERSION: &str = "4.1.5";
+const DEFAULT_USERNAME: &str = "admin";
+const DEFAULT_SSH_USER: &str = "ubuntu";
+const DEFAULT_BACKUP_FILE: &str = "/var/backups/mke3/backup.tar";
+const DEFAULT_NODES: u32 = 3;
+const DEFAULT_MANAGERS: u32 = 1;
+const DEFAULT_KDD_SECONDS_PER_NODE: f64 = 0.5;
+const DEFAULT_BACKUP_SECONDS: f64 = 2.0;
+
+/// What the simulated cluster looks like and how it misbehaves.
+///
+/// Knobs marked "initial state" shape a fresh sandbox directory only; a later
+/// start with the same directory sees the cluster as the previous run left it.
+#[derive(Debug, Clone, PartialEq, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxOptions {
+    /// MKE 3 version the cluster reports (GET /info, GET /version, ucp-proxy image tag)
+    #[arg(long, value_name = "X.Y.Z", default_value = DEFAULT_MKE_VERSION, help_heading = "Cluster")]
+    pub mke_version: String,
+
+    /// Name the MKE component of GET /version "Universal Control Plane" (old releases) instead of "Mirantis Kubernetes Engine"
+    #[arg(long, help_heading = "Cluster")]
+    pub legacy_component_name: bool,
+
+    /// GET /info reports the engine version in ServerVersion, not "ucp/X.Y.Z", so clients must fall back to GET /version or SSH
+    #[arg(long, help_heading = "Cluster")]
+    pub plain_info_version: bool,
+
+    /// Number of simulated nodes, managers first (node i listens for SSH on 127.0.0.(10+i))
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_NODES, help_heading = "Cluster")]
+    pub nodes: u32,
+
+    /// How many of the nodes are managers
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MANAGERS, help_heading = "Cluster")]
+    pub managers: u32,
+
+    /// MKE admin user name accepted by POST /auth/login (the password is random on every start)
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_USERNAME, help_heading = "Cluster")]
+    pub username: String,
+
+    /// SSH user of every node in the generated inventory
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_SSH_USER, help_heading = "Cluster")]
+    pub ssh_user: String,
+
+    /// Node N reports Status.State "down" in GET /nodes and fails GET /_ping at its address (repeatable)
+    #[arg(long, value_name = "N", help_heading = "Cluster")]
+    pub down_node: Vec<u32>,
+
+    /// Manager N reports Status.Addr "0.0.0.0" in GET /nodes, as real managers sometimes do (repeatable)
+    #[arg(long, value_name = "N", help_heading = "Cluster")]
+    pub manager_addr_zero: Vec<u32>,
+
+    /// On node N, `sudo -n true` fails with "sudo: a password is required" (repeatable)
+    #[arg(long, value_name = "N", help_heading = "Cluster")]
+    pub sudo_password_node: Vec<u32>,
+
+    /// Version printed by the stand-in `mkectl version` in the sandbox's bin directory
+    #[arg(long, value_name = "X.Y.Z", default_value = DEFAULT_MKECTL_VERSION, help_heading = "Cluster")]
+    pub mkectl_version: String,
+
+    /// Initial state: [cluster_config] calico_kdd = true (Calico already on the Kubernetes datastore)
+    #[arg(long, help_heading = "Initial state")]
+    pub calico_kdd: bool,
+
+    /// Initial state: [cluster_config] unmanaged_cni = true
+    #[arg(long, help_heading = "Initial state")]
+    pub unmanaged_cni: bool,
+
+    /// Initial state: [cluster_config] calico_ebpf_enabled = true
+    #[arg(long, help_heading = "Initial state")]
+    pub calico_ebpf: bool,
+
+    /// Initial state: [cluster_config] kube_proxy_mode = "ipvs"
+    #[arg(long, help_heading = "Initial state")]
+    pub ipvs: bool,
+
+    /// Initial state: backups listed by GET /api/ucp/backups
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = BackupHistory::Present, help_heading = "Initial state")]
+    pub backups: BackupHistory,
+
+    /// Initial state: age of the newest backup and of the backup file [default: 2h for present, 30d for old, 1h for failed]
+    #[arg(long, value_name = "DURATION", help_heading = "Initial state")]
+    pub backup_age: Option<HumanDuration>,
+
+    /// Initial state: remote path of the backup file on a node
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_BACKUP_FILE, help_heading = "Initial state")]
+    pub backup_file: String,
+
+    /// Initial state: the node that holds the backup file
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        help_heading = "Initial state"
+    )]
+    pub backup_file_node: u32,
+
+    /// Initial state: what the backup file is (absent: no file on the node)
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = FileKind::Tar, help_heading = "Initial state")]
+    pub backup_file_kind: FileKind,
+
+    /// Initial state: leave a ~/.mke/mke.kubeconf in the sandbox's fake HOME (it blocks mkectl upgrade)
+    #[arg(long, help_heading = "Initial state")]
+    pub leftover_kubeconf: bool,
+
+    /// Seconds the etcd-to-KDD conversion takes per node (decimals allowed; a real cluster takes about 20)
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_KDD_SECONDS_PER_NODE, help_heading = "Timing")]
+    pub kdd_seconds_per_node: f64,
+
+    /// Wording of the KDD success message: "migration" or "upgrade" (the docs show both)
+    #[arg(long, value_enum, value_name = "WORD", default_value_t = KddWording::Migration, help_heading = "Timing")]
+    pub kdd_message: KddWording,
+
+    /// Seconds a backup made with POST /api/ucp/backup stays IN_PROGRESS
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_BACKUP_SECONDS, help_heading = "Timing")]
+    pub backup_seconds: f64,
+
+    /// How a backup made with POST /api/ucp/backup ends
+    #[arg(long, value_enum, value_name = "STATE", default_value_t = BackupOutcome::Success, help_heading = "Timing")]
+    pub backup_outcome: BackupOutcome,
+
+    /// Answer ENDPOINT with an HTTP error: '[METHOD ]PATH=STATUS[*N]', e.g. 'GET /info=503*2' (first 2 requests; no *N: every request; PATH ending in * matches a prefix) (repeatable)
+    #[arg(long, value_name = "SPEC", help_heading = "Fault injection")]
+    pub http_error: Vec<FaultRule<StatusCode>>,
+
+    /// Delay answers: '[METHOD ]PATH=SECONDS[*N]', e.g. 'GET /nodes=2.5' (repeatable)
+    #[arg(long, value_name = "SPEC", help_heading = "Fault injection")]
+    pub slow: Vec<FaultRule<Seconds>>,
+
+    /// Close the connection without an answer: '[METHOD ]PATH[*N]', e.g. 'PUT /api/ucp/config-toml*1' (repeatable)
+    #[arg(long, value_name = "SPEC", help_heading = "Fault injection")]
+    pub drop: Vec<FaultRule<NoValue>>,
+
+    /// Tokens expire after this many authenticated requests
+    #[arg(long, value_name = "N", help_heading = "Fault injection")]
+    pub token_expiry_requests: Option<u32>,
+
+    /// Tokens expire after this many seconds [default: [auth.sessions] lifetime_minutes of the config]
+    #[arg(long, value_name = "SECONDS", help_heading = "Fault injection")]
+    pub token_expiry_seconds: Option<f64>,
+
+    /// The first N GET /api/ucp/config-toml answers are malformed TOML
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        help_heading = "Fault injection"
+    )]
+    pub malformed_toml: u32,
+
+    /// Hand out a CA certificate that did not sign the server certificate (clients must fail TLS verification)
+    #[arg(long, help_heading = "Fault injection")]
+    pub wrong_ca: bool,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            mke_version: DEFAULT_MKE_VERSION.into(),
+            legacy_component_name: false,
+            plain_info_version: false,
+            nodes: DEFAULT_NODES,
+            managers: DEFAULT_MANAGERS,
+            username: DEFAULT_USERNAME.into(),
+            ssh_user: DEFAULT_SSH_USER.into(),
+            down_node: Vec::new(),
+            manager_addr_zero: Vec::new(),
+            sudo_password_node: Vec::new(),
+            mkectl_version: DEFAULT_MKECTL_VERSION.into(),
+            calico_kdd: false,
+            unmanaged_cni: false,
+            calico_ebpf: false,
+            ipvs: false,
+            backups: BackupHistory::Present,
+            backup_age: None,
+            backup_file: DEFAULT_BACKUP_FILE.into(),
+            backup_file_node: 1,
+            backup_file_kind: FileKind::Tar,
+            leftover_kubeconf: false,
+            kdd_seconds_per_node: DEFAULT_KDD_SECONDS_PER_NODE,
+            kdd_message: KddWording::Migration,
+            backup_seconds: DEFAULT_BACKUP_SECONDS,
+            backup_outcome: BackupOutcome::Success,
+            http_error: Vec::new(),
+            slow: Vec::new(),
+            drop: Vec::new(),
+            token_expiry_requests: None,
+            token_expiry_seconds: None,
+            malformed_toml: 0,
+            wrong_ca: false,
+        }
+    }
+}
+impl SandboxOptions {
+    /// Seconds the etcd-to-KDD conversion takes on this cluster.
+    pub fn kdd_duration(&self) -> Duration {
+        Duration::from_secs_f64(self.kdd_seconds_per_node * f64::from(self.nodes))
+    }
+
+    /// Age of the newest initial backup (and of the backup file).
+    pub fn effective_backup_age(&self) -> Duration {
+        if let Some(age) = self.backup_age {
+            return age.0;
+        }
+        let hours = match self.backups {
+            BackupHistory::Present | BackupHistory::Absent => 2,
+            BackupHistory::Old => 30 * 24,
+            BackupHistory::Failed => 1,
+        };
+        Duration::from_secs(hours * 3600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_serde_defaults() {
+        let opts = SandboxOptions::default();
+        opts.validate().unwrap();
+        let from_json: SandboxOptions = serde_json::from_str("{}").unwrap();
+        assert_eq!(from_json, opts);
+    }
+
+    #[test]
+    fn defaults_match_clap_defaults() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            opts: SandboxOptions,
+        }
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!(cli.opts, SandboxOptions::default());
+        let cli = Cli::try_parse_from([
+            "x",
+            "--nodes",
+            "5",
+            "--managers",
+            "3",
+            "--http-error",
+            "GET /info=500*1",
+            "--backup-age",
+            "3d",
+            "--down-node",
+            "2",
+            "--down-node",
+            "4",
+        ])
+        .unwrap();
+        assert_eq!(cli.opts.down_node, vec![2, 4]);
+        assert_eq!(
+            cli.opts.effective_backup_age(),
+            Duration::from_secs(3 * 86400)
+        );
+        cli.opts.validate().unwrap();
+    }
+
+    #[test]
+    fn playbook_section_rejects_unknown_keys_and_checks_values() {
+        let err = serde_json::from_str::<SandboxOptions>(r#"{"nodez": 3}"#).unwrap_err();
+        assert!(err.to_string().contains("nodez"), "{err}");
+        let opts: SandboxOptions =
+            serde_json::from_str(r#"{"slow": ["GET /nodes=0.5"], "backup_age": "30d"}"#).unwrap();
+        assert_eq!(opts.slow[0].value, Seconds(0.5));
+        assert!(serde_json::from_str::<SandboxOptions>(r#"{"drop": ["nodes"]}"#).is_err());
+    }
+}

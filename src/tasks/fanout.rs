@@ -1,0 +1,189 @@
+//! The per-host fan-out every module that works on the inventory's hosts
+//! uses: at most `--forks` hosts in flight, one `host` event per host as it
+//! finishes (with its cause when it failed), progress on long fan-outs, and
+//! SSH sessions whose failures are classified into the causes people act
+//! on (dns, refused, timeout, auth, host key, …).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::StepContext;
+use crate::inventory::Host;
+use crate::model::events::{Event, HostResult};
+use crate::ssh::{self, Cause, Output, Session, SshError, SshSettings, Transport};
+
+/// Progress is reported at most this often during a fan-out.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// How one host fared, as the `host` event tells it.
+pub trait HostOutcome: Send + 'static {
+    /// `ok`, `warn`, `failed`, `changed`, `would_change`, …
+    fn status(&self) -> &'static str;
+    /// Why the host failed or warned.
+    fn cause(&self) -> Option<Cause>;
+    fn message(&self) -> String;
+    fn duration_ms(&self) -> u64;
+    /// The outcome of a host whose work stopped without an answer (its
+    /// task panicked or was cancelled).
+    fn stopped(why: String) -> Self;
+}
+
+/// Runs `work` for every host, at most `--forks` at once, streaming each
+/// host's result as it finishes; returns the results in inventory order.
+/// `doing` names the work for progress lines ("checking", "reading facts
+/// from").
+pub async fn each_host<T, F, Fut>(
+    cx: &StepContext<'_>,
+    hosts: &[Host],
+    doing: &str,
+    work: F,
+) -> Vec<T>
+where
+    T: HostOutcome,
+    F: Fn(Host, Arc<SshSettings>) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let settings = Arc::new(cx.conn.ssh.clone());
+    let forks = settings.forks.max(1);
+    let permits = Arc::new(Semaphore::new(forks));
+    let mut set = JoinSet::new();
+    let mut index_of = BTreeMap::new();
+    cx.progress(format!(
+        "{doing} {} over SSH, {} at a time",
+        plural(hosts.len(), "host", "hosts"),
+        forks.min(hosts.len().max(1))
+    ));
+    for (i, host) in hosts.iter().enumerate() {
+        let fut = work(host.clone(), settings.clone());
+        let permits = permits.clone();
+        let handle = set.spawn(async move {
+            // The semaphore is never closed; without a permit, go on.
+            let _permit = permits.acquire_owned().await.ok();
+            fut.await
+        });
+        index_of.insert(handle.id(), i);
+    }
+    let mut results: Vec<Option<T>> = (0..hosts.len()).map(|_| None).collect();
+    let (mut done, mut last_progress) = (0usize, Instant::now());
+    while let Some(joined) = set.join_next_with_id().await {
+        let (id, outcome) = match joined {
+            Ok((id, outcome)) => (id, outcome),
+            Err(e) => (
+                e.id(),
+                T::stopped(format!("the work on this host stopped: {e}")),
+            ),
+        };
+        let Some(&i) = index_of.get(&id) else {
+            continue;
+        };
+        cx.events.emit(Event::Host(HostResult {
+            step: cx.key.to_string(),
+            host: hosts[i].address.clone(),
+            status: outcome.status().to_string(),
+            cause: outcome.cause().map(|c| c.name().to_string()),
+            message: outcome.message(),
+            duration_ms: outcome.duration_ms(),
+            total: Some(hosts.len()),
+        }));
+        results[i] = Some(outcome);
+        done += 1;
+        if last_progress.elapsed() >= PROGRESS_EVERY && done < hosts.len() {
+            cx.progress(format!("{done}/{} hosts done", hosts.len()));
+            last_progress = Instant::now();
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| T::stopped("the work on this host did not finish".into())))
+        .collect()
+}
+
+/// `1 host`, `3 hosts`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// An SSH session to one host whose failures carry their cause: the name
+/// is resolved here first (unless a proxy resolves it), and with the
+/// OpenSSH transport, whose `ssh` exits 255 for a closed port and a silent
+/// one alike, a TCP probe after a failure tells them apart.
+pub struct HostSession {
+    host: Host,
+    settings: Arc<SshSettings>,
+    addrs: Vec<SocketAddr>,
+    session: Session,
+}
+
+impl HostSession {
+    /// The addresses to connect to: the host's name resolved here, or
+    /// none when a proxy (`ProxyJump`, `ProxyCommand`) resolves it.
+    pub async fn resolve(host: &Host, settings: &SshSettings) -> Result<Vec<SocketAddr>, SshError> {
+        if ssh::proxied(settings) {
+            Ok(Vec::new())
+        } else {
+            ssh::resolve(host, settings).await
+        }
+    }
+
+    /// Resolves the host and opens a session.
+    pub async fn open(host: &Host, settings: Arc<SshSettings>) -> Result<HostSession, SshError> {
+        let addrs = HostSession::resolve(host, &settings).await?;
+        HostSession::open_at(host, addrs, settings).await
+    }
+
+    /// Opens a session to addresses [`HostSession::resolve`] gave (the
+    /// native transport connects and logs in now; OpenSSH on the first
+    /// command).
+    pub async fn open_at(
+        host: &Host,
+        addrs: Vec<SocketAddr>,
+        settings: Arc<SshSettings>,
+    ) -> Result<HostSession, SshError> {
+        let session = if addrs.is_empty() {
+            Session::open(host, &settings).await?
+        } else {
+            Session::open_at(host, &addrs, &settings).await?
+        };
+        Ok(HostSession {
+            host: host.clone(),
+            settings,
+            addrs,
+            session,
+        })
+    }
+
+    /// Runs one command; a failure to connect or log in is classified.
+    pub async fn exec(&mut self, command: &str) -> Result<Output, SshError> {
+        match self.session.exec(command).await {
+            Err(e) => Err(self.refine(e).await),
+            ok => ok,
+        }
+    }
+
+    async fn refine(&self, e: SshError) -> SshError {
+        let probe = !self.addrs.is_empty()
+            && self.settings.transport == Transport::Openssh
+            && matches!(e.cause, Cause::Timeout | Cause::Other);
+        if !probe {
+            return e;
+        }
+        match ssh::tcp_probe(&self.host, &self.addrs, &self.settings).await {
+            Err(p) if p.cause != Cause::Other => p,
+            Ok(addr) if e.cause == Cause::Timeout => SshError {
+                message: format!("{addr} accepts TCP connections, but SSH: {}", e.message),
+                ..e
+            },
+            _ => e,
+        }
+    }
+
+    pub async fn close(self) {
+        self.session.close().await;
+    }
+}
