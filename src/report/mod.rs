@@ -6,6 +6,7 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod live;
+pub mod terminal;
 
 use crate::model::events::{Event, Reporter};
 

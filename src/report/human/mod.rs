@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use super::live::{Live, host_count, one_line};
 use crate::model::events::{Event, HostResult, Reporter, Status, StepEnd};
 use crate::util::secret::redact;
-use lines::{clean, paint};
+use lines::paint;
+
+/// The widest the step id column grows.
+const MAX_ID_COLUMN: usize = 40;
 
 /// Off a terminal, at most one host progress line this often.
 const HOST_LINE_EVERY: Duration = Duration::from_secs(5);
@@ -96,7 +99,7 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
     }
 
     fn write_err(&mut self, text: &str) {
-        let text = clean(&redact(text), self.err_color);
+        let text = redact(text);
         emit(&mut self.err, self.live.as_ref(), &text);
     }
 
@@ -144,13 +147,17 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
     }
 
     fn write_out(&mut self, text: &str) {
-        let text = clean(&redact(text), self.color);
+        let text = redact(text);
         emit(&mut self.out, self.live.as_ref(), &text);
     }
 }
 
 impl<W: Write + Send, E: Write + Send> Reporter for HumanReporter<W, E> {
     fn event(&mut self, ev: &Event) {
+        // Every string masked and terminal-safe before it is laid out, so
+        // the only escapes written are this reporter's own colours.
+        let safe = crate::report::terminal::safe_event(ev);
+        let ev = &safe;
         match ev {
             Event::RunStart(r) => {
                 self.check = r.check;
@@ -182,7 +189,9 @@ impl<W: Write + Send, E: Write + Send> Reporter for HumanReporter<W, E> {
                 if let Some(live) = &mut self.live {
                     live.step_end();
                 }
-                self.width = self.width.max(s.step.len());
+                // A longer id overflows its column (and the formatter's
+                // width is bounded: a 65,536-character id panicked it).
+                self.width = self.width.max(s.step.chars().count().min(MAX_ID_COLUMN));
                 if s.status.is_problem() && !s.ignored {
                     self.problems.push(s.clone());
                 }
@@ -348,7 +357,8 @@ mod tests {
                     "{err}"
                 );
                 assert!(!err.contains("2/3 hosts"), "{err}");
-                assert!(err.contains("Z check-hosts: waiting\n"), "{err}");
+                // The progress message's `\r` is shown, not acted on.
+                assert!(err.contains("Z check-hosts: waiting\\r\n"), "{err}");
             }
         }
     }
