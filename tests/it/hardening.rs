@@ -248,3 +248,54 @@ fn a_port_that_is_not_a_number_says_exactly_what_it_is() {
         r.code(2).stderr_has("hosts.yaml:3:11:").stderr_has(words);
     }
 }
+
+/// The files the SSH transport reads itself: a known_hosts file that is a
+/// FIFO fails the host at once, naming it; a default key (no keyPath) that
+/// is a FIFO is passed over like any unusable default key (as OpenSSH
+/// does); neither hangs the run.
+#[test]
+fn a_fifo_as_known_hosts_or_default_key_fails_the_host_at_once() {
+    let d = Dir::new();
+    let sb = crate::sandbox_env::Sandbox::start(&d.join("sb"), &[]);
+    mkfifo(&d.join("kh-fifo"));
+    std::fs::create_dir_all(d.join("home/.ssh")).unwrap();
+    mkfifo(&d.join("home/.ssh/id_ed25519"));
+    let inv = std::fs::read_to_string(sb.var("MKEPREP_INVENTORY")).unwrap();
+    let no_keys: String = inv
+        .lines()
+        .filter(|l| !l.contains("keyPath"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    d.write("hosts.yaml", &inv);
+    d.write("nokeys.yaml", &no_keys);
+    d.write(
+        "pb.yaml",
+        "steps:\n  - id: check-hosts\n    hosts: {sudo: skip, cluster_coverage: false}\n",
+    );
+    let home = d.join("home").display().to_string();
+    let kh = sb.var("MKEPREP_KNOWN_HOSTS").to_string();
+    for (inventory, known_hosts, words) in [
+        ("hosts.yaml", "kh-fifo", "kh-fifo"),
+        ("nokeys.yaml", kh.as_str(), "no key to offer"),
+    ] {
+        let started = Instant::now();
+        let r = d
+            .cmd(&[
+                "run",
+                "pb.yaml",
+                "-i",
+                inventory,
+                "--known-hosts",
+                known_hosts,
+                "--output",
+                "json",
+            ])
+            .env("HOME", &home)
+            .run();
+        r.code(1);
+        let end = r.step("check-hosts");
+        let msg = end["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(words), "{msg}");
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+}
