@@ -10,11 +10,16 @@
 //! `MaybeSecret` resolves; anywhere else the marker is text that every
 //! sink masks.
 //!
+//! Text a template renders with a secret in it is itself a secret, as in
+//! Terraform: `"Bearer {{ env.API_TOKEN }}"` is rendered once more with the
+//! real value and becomes a secret of its own (see [`render_text`]).
+//!
 //! Secret values are: environment variables whose names say secret
 //! ([`is_secret_name`]), every value inside a playbook or `-e` variable
 //! whose name says secret, and any marker met again (a variable or a
 //! step's output that held a secret).
 
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -47,8 +52,72 @@ impl Object for SecretValue {
     }
 
     fn render(self: &Arc<Self>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(MASK)
+        SHOWN.set(SHOWN.get() + 1);
+        if REVEAL.get() {
+            f.write_str(self.0.expose())
+        } else {
+            f.write_str(MASK)
+        }
     }
+}
+
+thread_local! {
+    /// Set only while [`render_text`] renders text with the real values.
+    static REVEAL: Cell<bool> = const { Cell::new(false) };
+    /// How many times a secret was written into text on this thread.
+    static SHOWN: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Clears [`REVEAL`] however the render ends.
+struct Revealing;
+
+impl Revealing {
+    fn start() -> Revealing {
+        REVEAL.set(true);
+        Revealing
+    }
+}
+
+impl Drop for Revealing {
+    fn drop(&mut self) {
+        REVEAL.set(false);
+    }
+}
+
+/// Renders text (`render` is the same rendering, called once or twice).
+/// Text that holds no secret is returned as it is. Text that does is a
+/// secret itself: it is rendered again with the real values and returned
+/// as the marker of that new secret — so it reaches a command's `env`
+/// whole, is refused on a command line, and reads as the mask anywhere
+/// else. A failure of that second rendering is reported without its
+/// detail, which could quote the value.
+pub fn render_text(
+    render: impl Fn() -> Result<String, minijinja::Error>,
+) -> Result<serde_json::Value, minijinja::Error> {
+    let before = SHOWN.get();
+    let text = render()?;
+    if SHOWN.get() == before {
+        return Ok(serde_json::Value::String(text));
+    }
+    let real = {
+        let _reveal = Revealing::start();
+        render()
+    };
+    match real {
+        Ok(real) => Ok(serde_json::Value::String(Secret::derived(real).marker())),
+        Err(e) => Err(minijinja::Error::new(
+            e.kind(),
+            "a template holding a secret failed when rendered with the secret's value (details withheld: they could quote it)",
+        )),
+    }
+}
+
+/// Whether evaluating `f` wrote a secret into text (a whole expression
+/// such as `{{ env.TOKEN ~ '-x' }}`).
+pub fn shows_secret<T>(f: impl FnOnce() -> T) -> (T, bool) {
+    let before = SHOWN.get();
+    let out = f();
+    (out, SHOWN.get() != before)
 }
 
 /// The template value of environment variable `name`.

@@ -53,6 +53,15 @@ impl Secret {
         Secret(value)
     }
 
+    /// Wraps a value derived from secrets (text a template rendered with
+    /// them) without searching output for it: it is only ever passed on
+    /// through its marker, and the secrets it was made from are searched
+    /// for already. (Registering every derived text would grow the search
+    /// with every step.)
+    pub fn derived(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
     /// The secret value, for the one place that must send it (an HTTP body,
     /// a process's environment or stdin). Never format it.
     pub fn expose(&self) -> &str {
@@ -72,7 +81,9 @@ impl Secret {
             Some(n) => n,
             None => {
                 reg.values.push(self.0.clone());
-                rebuild(&mut reg);
+                if reg.matcher.is_none() {
+                    rebuild(&mut reg);
+                }
                 reg.values.len() - 1
             }
         };

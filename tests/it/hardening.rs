@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::common::{Dir, bin};
+use crate::common::{Dir, bin, mkfifo};
 use crate::terminal::Hostile;
 
 const SAY: &str = "steps:\n  - id: say\n    debug:\n      msg: hi\n";
@@ -106,12 +106,6 @@ fn a_closed_stdout_ends_printing_commands_quietly_and_never_stops_a_run() {
     assert!(d.read(".mkeprep/journal.jsonl").contains("\"run_end\""));
 }
 
-fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-}
-
 #[test]
 fn a_fifo_given_as_any_input_is_refused_at_once() {
     let d = Dir::new();
@@ -149,7 +143,14 @@ fn a_fifo_given_as_any_input_is_refused_at_once() {
         r.code(2).stderr_has(words).stderr_has("FIFO");
     }
     // And one at the state directory's lock: refused, not waited on.
-    mkfifo(&d.join(".mkeprep-x/lock").tap_parent());
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(d.join(".mkeprep-x"))
+            .unwrap();
+    }
+    mkfifo(&d.join(".mkeprep-x/lock"));
     let r = d
         .cmd(&["run", "pb.yaml", "--state-dir", ".mkeprep-x"])
         .run();
@@ -159,21 +160,6 @@ fn a_fifo_given_as_any_input_is_refused_at_once() {
         "{}",
         r.both()
     );
-}
-
-trait TapParent {
-    fn tap_parent(self) -> Self;
-}
-
-impl TapParent for std::path::PathBuf {
-    /// Creates the parent directory (0700) and gives the path back.
-    fn tap_parent(self) -> Self {
-        use std::os::unix::fs::PermissionsExt;
-        let parent = self.parent().unwrap();
-        std::fs::create_dir_all(parent).unwrap();
-        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700)).unwrap();
-        self
-    }
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use crate::common::{Dir, KDD_ONLY, Run, sandbox_args};
+use crate::common::{Dir, KDD_ONLY, Run, mkfifo, sandbox_args};
 
 /// Every file the tool writes in the state directory (`.mkeprep`), from
 /// the code: the lock and the journals (engine), the saved configuration
@@ -49,12 +49,6 @@ const DIRS: &[&str] = &[
 const FAST: &[&str] = &["kdd_seconds_per_node=0"];
 
 const VICTIM: &str = "the user's own file: must never change\n";
-
-fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "{path:?}");
-}
 
 fn mode(path: &Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
