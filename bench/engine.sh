@@ -7,6 +7,9 @@
 #   N=2000 ANSIBLE_N=500 bench/engine.sh
 #   SKIP_ANSIBLE=1 bench/engine.sh
 #
+# mkeprep-loop is one step with a loop of N debug items (each its own step
+# key and journal record), against N separate steps.
+#
 # Prints wall time, per-step overhead and peak RSS (medians of RUNS runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +19,12 @@ RUNS=${RUNS:-5}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release --quiet
-bin=$PWD/target/release/mkeprep
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN # another build to compare (SKIP_LOOP=1 for one without `loop`)
+else
+  cargo build --release --quiet
+  bin=$PWD/target/release/mkeprep
+fi
 
 gen_mkeprep() { # n file
   {
@@ -31,6 +38,15 @@ gen_mkeprep() { # n file
         printf '  - id: s%d\n    debug:\n      msg: "step %d of {{ n }}"\n' "$i" "$i"
       fi
     done
+  } >"$2"
+}
+
+gen_loop() { # n file: one step looping n times over debug
+  {
+    echo "name: bench-loop"
+    echo "vars: {n: 1}"
+    echo "steps:"
+    printf '  - id: each\n    loop: "{{ range(%d) | list }}"\n    debug:\n      msg: "item {{ item }} of {{ n }}"\n' "$1"
   } >"$2"
 }
 
@@ -84,6 +100,10 @@ cd "$work"
 base=$(bench_cmd mkeprep-1 1 "$bin" run one.yaml --state-dir "$work/st1" --output json)
 big=$(bench_cmd mkeprep "$N" "$bin" run big.yaml --state-dir "$work/st" --output json)
 chk=$(bench_cmd mkeprep-check "$N" "$bin" run big.yaml --check --output json)
+if [ -z "${SKIP_LOOP:-}" ]; then
+  gen_loop "$N" "$work/loop.yaml"
+  lp=$(bench_cmd mkeprep-loop "$N" "$bin" run loop.yaml --state-dir "$work/st2" --output json)
+fi
 cd - >/dev/null
 
 report() { # line base
@@ -98,6 +118,7 @@ echo "== engine overhead (median of $RUNS runs; per-step = (wall - wall of a 1-s
 report "$base" "$base"
 report "$big" "$base"
 report "$chk" "$base"
+[ -z "${lp:-}" ] || report "$lp" "$base"
 
 if [ -z "${SKIP_ANSIBLE:-}" ]; then
   venv=bench/.venv

@@ -33,43 +33,65 @@ pub struct Loaded {
     pub extra: IndexMap<String, serde_json::Value>,
     pub env: BTreeMap<String, String>,
     pub templates: Templates,
+    /// Names only a run can tell (with `lenient`): shown as warnings.
+    pub warnings: Vec<String>,
 }
 
-/// Loads variables, playbook and inventory; errors are input errors (exit 2).
+/// Loads variables, inventory and playbook; errors are input errors (exit
+/// 2). `lenient` (validate): names only known at run time (an environment
+/// variable not set here, `inventory` without `-i`) are warnings.
+/// A `keyPath` file this machine cannot read is an error for a run (it logs
+/// in with it); `lenient` keeps it in the inventory's `key_errors`, for
+/// validate to warn about (a playbook is linted in CI, where the keys are not).
 pub fn load_inputs(
     playbook: &std::path::Path,
     vars: &VarsArgs,
     env_overrides: Vec<(String, String)>,
+    lenient: bool,
 ) -> Result<Loaded, SourceErrors> {
     secret::register_secret_env();
     let mut env = environment();
     env.extend(env_overrides);
     let extra = playbook::extra::parse(&vars.extra_vars)?;
     let templates = Templates::new();
-    let pb = playbook::load(playbook, &extra, &env, &templates);
-    let inv = vars.inventory.as_deref().map(inventory::load);
+    let inv = vars
+        .inventory
+        .as_deref()
+        .map(|p| {
+            inventory::load(p).and_then(|i| match !lenient && !i.key_errors.is_empty() {
+                true => Err(SourceErrors(i.key_errors.clone())),
+                false => Ok(i),
+            })
+        })
+        .transpose();
+    let cx = playbook::Context {
+        extra,
+        env,
+        inventory: inv
+            .as_ref()
+            .ok()
+            .and_then(|i| i.as_ref())
+            .and_then(|i| serde_json::to_value(i).ok()),
+        // Without a usable inventory, its errors are the ones to read.
+        lenient: lenient || inv.is_err(),
+    };
+    let pb = playbook::load_with(playbook, &cx, &templates);
     // Report playbook and inventory errors together.
     match (pb, inv) {
-        (Ok(playbook), None) => Ok(Loaded {
+        (Ok((playbook, warnings)), Ok(inventory)) => Ok(Loaded {
             playbook,
-            inventory: None,
-            extra,
-            env,
+            inventory,
+            extra: cx.extra,
+            env: cx.env,
             templates,
+            warnings,
         }),
-        (Ok(playbook), Some(Ok(inv))) => Ok(Loaded {
-            playbook,
-            inventory: Some(inv),
-            extra,
-            env,
-            templates,
-        }),
-        (Err(mut a), Some(Err(b))) => {
+        (Err(mut a), Err(b)) => {
             a.0.extend(b.0);
             Err(a)
         }
         (Err(a), _) => Err(a),
-        (Ok(_), Some(Err(b))) => Err(b),
+        (Ok(_), Err(b)) => Err(b),
     }
 }
 

@@ -10,7 +10,9 @@ pub mod inputs;
 pub mod journal;
 pub mod man;
 pub mod modules;
+pub mod report;
 pub mod run;
+pub mod stopped;
 pub mod terminal;
 pub mod validate;
 
@@ -38,6 +40,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show or clear the journal in the state directory.
     Journal(JournalArgs),
+    /// Write the readiness report (HTML or Markdown) of the last run in the journal.
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
     /// List task modules, or show one module's parameters and defaults.
     Modules(ModulesArgs),
     /// Start the simulated MKE 3 cluster alone and print how to use it.
@@ -65,7 +70,7 @@ pub struct VarsArgs {
         env = "MKEPREP_INVENTORY"
     )]
     pub inventory: Option<PathBuf>,
-    /// A variable, KEY=VALUE (a string), or @FILE (a YAML mapping). Repeatable; wins over playbook vars.
+    /// A variable, KEY=VALUE (typed: 5 is a number, false a boolean, '5' a string; decimals stay text), or @FILE (a YAML mapping). Repeatable; wins over vars_files and vars.
     #[arg(short = 'e', long = "extra-vars", value_name = "KEY=VALUE|@FILE")]
     pub extra_vars: Vec<String>,
 }
@@ -91,9 +96,16 @@ pub struct RunArgs {
     /// Skip the steps before this step id.
     #[arg(long, value_name = "STEP_ID")]
     pub start_at: Option<String>,
-    /// Ignore an unfinished run in the journal and start over.
+    /// Ignore an unfinished run in the journal and start over. An earlier
+    /// apply whose outcome is unknown (a KDD PUT cut off) is still read back
+    /// first: see --resend.
     #[arg(long)]
     pub fresh: bool,
+    /// Forget that an earlier apply of STEP_ID has an unknown outcome, so it
+    /// is sent again if its check finds drift: `--resend migrate-kdd`
+    /// re-sends the KDD migration. Only after checking the cluster.
+    #[arg(long, value_name = "STEP_ID")]
+    pub resend: Vec<String>,
     /// Where the journal, the lock and saved configuration live.
     #[arg(
         long,
@@ -111,6 +123,10 @@ pub struct RunArgs {
     /// Also write a JUnit XML report (one test case per step).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write a readiness report for people: FILE.html (one self-contained
+    /// page for a change ticket) or FILE.md (Markdown), chosen by the extension.
+    #[arg(long, value_name = "FILE", value_parser = report::parse_report_path)]
+    pub report: Option<PathBuf>,
     /// Read the MKE password from this file (first line).
     #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
     pub password_file: Option<PathBuf>,
@@ -242,6 +258,33 @@ pub enum JournalAction {
     },
 }
 
+const REPORT_HELP: &str = "\
+The report says whether the cluster is ready for `mkectl upgrade` (ready, not
+ready, pending changes), what the cluster is (MKE version, target, nodes),
+every step with its status, time, message and what to do, a table per host for
+fan-out steps, and what the run changed. Secrets are masked.
+
+A --check run writes no journal: give it --report FILE instead.
+
+Examples:
+  mkeprep report -o readiness.html                  # the last run in .mkeprep
+  mkeprep report --state-dir /var/lib/mkeprep/prod -o prod.md";
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The state directory whose journal holds the run.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".mkeprep",
+        env = "MKEPREP_STATE_DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// The report to write: FILE.html (one self-contained page) or FILE.md (Markdown).
+    #[arg(short = 'o', long, value_name = "FILE", value_parser = report::parse_report_path)]
+    pub output: PathBuf,
+}
+
 #[derive(Debug, Args)]
 pub struct ModulesArgs {
     /// A module name; without it, the list of modules.
@@ -263,6 +306,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Run(a) => run::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Journal(a) => journal::run(a),
+        Command::Report(a) => report::run(a),
         Command::Modules(a) => modules::run(a),
         Command::Sandbox(a) => crate::sandbox::cli::run_standalone(a),
         Command::Completions(a) => completions::run(a),

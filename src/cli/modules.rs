@@ -72,6 +72,26 @@ fn type_of(schema: &Value, defs: &Value) -> String {
     }
 }
 
+/// A `std::time::Duration` as serde writes it: `{"secs": N, "nanos": N}`.
+fn as_duration(v: &Value) -> Option<std::time::Duration> {
+    let o = v.as_object()?;
+    if o.len() != 2 {
+        return None;
+    }
+    let secs = o.get("secs")?.as_u64()?;
+    let nanos = u32::try_from(o.get("nanos")?.as_u64()?).ok()?;
+    Some(std::time::Duration::new(secs, nanos))
+}
+
+/// A default as a playbook would write it (JSON for scalars; a duration,
+/// which serde writes as seconds and nanoseconds, as `"24h"`).
+fn default_text(v: &Value) -> String {
+    match as_duration(v) {
+        Some(d) => Value::String(crate::util::text::format_duration_str(d)).to_string(),
+        None => v.to_string(),
+    }
+}
+
 pub fn params(doc: &ModuleDoc) -> Vec<Param> {
     let schema = doc.schema.as_value();
     let defs = schema.get("$defs").cloned().unwrap_or(Value::Null);
@@ -89,10 +109,7 @@ pub fn params(doc: &ModuleDoc) -> Vec<Param> {
             name: name.clone(),
             ty: type_of(p, &defs),
             required: required.contains(&name.as_str()),
-            default: p
-                .get("default")
-                .filter(|d| !d.is_null())
-                .map(|d| d.to_string()),
+            default: p.get("default").filter(|d| !d.is_null()).map(default_text),
             description: p
                 .get("description")
                 .and_then(Value::as_str)
@@ -127,6 +144,15 @@ pub fn render(doc: &ModuleDoc) -> String {
             "  {:<16} {} ({req})\n      {}\n",
             p.name, p.ty, p.description
         ));
+    }
+    if let Some(outputs) = doc.outputs {
+        s.push_str("\nregisters (steps.ID.FIELD, or REGISTER.FIELD):\n");
+        if outputs.is_empty() {
+            s.push_str("  (nothing)\n");
+        }
+        for (field, what) in outputs {
+            s.push_str(&format!("  {field:<16} {what}\n"));
+        }
     }
     s.push_str(&format!("\nexample:\n{}\n", indent(doc.example, "  ")));
     s
@@ -164,6 +190,17 @@ pub fn markdown() -> String {
                 req,
                 p.description.replace('|', "\\|")
             ));
+        }
+        if let Some(outputs) = doc.outputs {
+            s.push_str("\nRegisters (`steps.ID.FIELD`, or `REGISTER.FIELD`):");
+            if outputs.is_empty() {
+                s.push_str(" nothing.\n");
+            } else {
+                s.push_str("\n\n| field | holds |\n|---|---|\n");
+                for (field, what) in outputs {
+                    s.push_str(&format!("| `{field}` | {} |\n", what.replace('|', "\\|")));
+                }
+            }
         }
         s.push_str(&format!("\n```yaml\n{}\n```\n", doc.example));
     }
@@ -271,6 +308,70 @@ mod tests {
                 "\"block\" | \"warn\" | \"skip\"".to_string(),
                 Some("\"block\"".to_string())
             ))
+        );
+    }
+
+    /// Every default the docs show can be written into a playbook as shown
+    /// and is accepted; a duration's reads back as the same duration (they
+    /// were shown as serde's `{"secs":86400,"nanos":0}`).
+    #[test]
+    fn every_default_is_shown_as_a_playbook_would_write_it() {
+        let mut durations = 0;
+        for doc in tasks::docs() {
+            let raw = doc.schema.as_value().clone();
+            // The example supplies the required parameters.
+            let src = crate::diag::Source::new("example", doc.example.to_string());
+            let example = crate::yaml::parse(&src)
+                .expect("the example parses")
+                .to_json();
+            let base = example[0][doc.name].clone();
+            for p in params(&doc) {
+                let Some(shown) = &p.default else { continue };
+                assert!(
+                    !shown.contains("secs") && !shown.contains("nanos"),
+                    "{}.{}: default shown as {shown}",
+                    doc.name,
+                    p.name
+                );
+                let value: Value = serde_json::from_str(shown).expect("a default is JSON");
+                let mut params = base.clone();
+                params[&p.name] = value.clone();
+                let typed = crate::tasks::Task::from_json(doc.name, params).expect("a module");
+                assert!(
+                    typed.is_ok(),
+                    "{}.{}: the shown default {shown} is refused: {:?}",
+                    doc.name,
+                    p.name,
+                    typed.err().map(|e| e.to_string())
+                );
+                if let Some(d) = as_duration(&raw["properties"][&p.name]["default"]) {
+                    durations += 1;
+                    assert_eq!(
+                        crate::util::text::parse_duration_str(value.as_str().unwrap_or("")),
+                        Some(d),
+                        "{}.{}",
+                        doc.name,
+                        p.name
+                    );
+                }
+            }
+        }
+        assert!(durations >= 2, "the duration defaults were not seen");
+        let backup = tasks::docs()
+            .into_iter()
+            .find(|d| d.name == "mke_backup")
+            .unwrap();
+        let shown: Vec<(String, Option<String>)> = params(&backup)
+            .into_iter()
+            .map(|p| (p.name, p.default))
+            .collect();
+        assert!(
+            shown.contains(&("max_age".into(), Some("\"24h\"".into()))),
+            "{shown:?}"
+        );
+        assert!(
+            shown.contains(&("wait".into(), Some("\"30m\"".into()))),
+            "{shown:?}"
         );
     }
 }

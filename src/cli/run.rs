@@ -13,13 +13,11 @@ use super::{Output, RunArgs, VarsArgs, print_error};
 use crate::engine::approve::{ApproveAll, RefuseAll};
 use crate::engine::journal::Inputs;
 use crate::engine::lock::RunLock;
-use crate::engine::{Approver, RunOptions, Runner};
+use crate::engine::{Approver, RunOptions, Runner, check_selection, selected_steps};
 use crate::model::events::{Event, Reporter, spawn_reporter};
 use crate::model::exit;
 use crate::report::Fanout;
 use crate::report::human::HumanReporter;
-use crate::report::json::JsonReporter;
-use crate::report::junit::JunitReporter;
 use crate::report::live::Live;
 use crate::ssh::{SshSettings, Transport};
 use crate::tasks::Connections;
@@ -37,7 +35,8 @@ interrupted one is checked again before anything is applied.
 Examples:
   mkeprep run site.yaml --check              # what would change? (exit 3 if anything)
   mkeprep run site.yaml -e target=4.1.5 -y   # apply, approving disruptive steps
-  mkeprep run site.yaml --output json --junit report.xml";
+  mkeprep run site.yaml --output json --junit report.xml
+  mkeprep run site.yaml --check --report readiness.html   # a page for the change ticket";
 
 /// Colour is allowed at all: not `--no-color`, not `NO_COLOR`, not a dumb
 /// terminal.
@@ -69,7 +68,28 @@ fn raise_open_file_limit() {
     }
 }
 
+/// The widest step key a run of `pb` can show: a step's id, and for a
+/// looping step its `[N]` suffix (items count from 1: the length of a
+/// literal list; for a list computed at run time, the most a loop may have).
+fn widest_key(pb: &crate::playbook::Playbook) -> usize {
+    let digits = |n: usize| n.max(1).ilog10() as usize + 1;
+    pb.steps
+        .iter()
+        .map(|s| match &s.items {
+            None => s.id.len(),
+            Some(items) => {
+                let last = items
+                    .as_seq()
+                    .map_or(crate::playbook::model::MAX_LOOP_ITEMS, <[_]>::len);
+                s.id.len() + 2 + digits(last)
+            }
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 pub fn run(a: RunArgs) -> i32 {
+    super::stopped::mark_start();
     raise_open_file_limit();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -77,8 +97,11 @@ pub fn run(a: RunArgs) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            print_error(&format!("cannot start the async runtime: {e}"));
-            return exit::FAILED;
+            return super::stopped::stopped(
+                &a,
+                exit::FAILED,
+                &format!("cannot start the async runtime: {e}"),
+            );
         }
     };
     let code = rt.block_on(run_async(a));
@@ -90,18 +113,20 @@ pub fn run(a: RunArgs) -> i32 {
 
 async fn run_async(mut a: RunArgs) -> i32 {
     if !a.ssh_options.is_empty() && a.ssh_transport != Transport::Openssh {
-        print_error(&format!(
-            "--ssh-option {} is an OpenSSH option, and the SSH transport is `{}`: add --ssh-transport openssh (or MKEPREP_SSH_TRANSPORT=openssh) to use it",
-            a.ssh_options[0],
-            a.ssh_transport.name()
-        ));
-        return exit::USAGE;
+        return super::stopped::stopped(
+            &a,
+            exit::USAGE,
+            &format!(
+                "--ssh-option {} is an OpenSSH option, and the SSH transport is `{}`: add --ssh-transport openssh (or MKEPREP_SSH_TRANSPORT=openssh) to use it",
+                a.ssh_options[0],
+                a.ssh_transport.name()
+            ),
+        );
     }
     let mut creds = match super::credentials::read(a.password_file.as_deref(), a.password_stdin) {
         Ok(c) => c,
         Err(e) => {
-            print_error(&e);
-            return exit::USAGE;
+            return super::stopped::stopped(&a, exit::USAGE, &e);
         }
     };
 
@@ -121,9 +146,19 @@ async fn run_async(mut a: RunArgs) -> i32 {
             inventory: a.vars.inventory.clone(),
             extra_vars: a.vars.extra_vars.clone(),
         };
-        if let Err(e) = load_inputs(&a.playbook, &vars, placeholders) {
-            print_error(&e.to_string());
-            return exit::USAGE;
+        // The sandbox supplies the inventory: names only it can answer
+        // wait for the load after it started.
+        match load_inputs(&a.playbook, &vars, placeholders, true) {
+            Err(e) => {
+                return super::stopped::stopped(&a, exit::USAGE, &e.to_string());
+            }
+            Ok(l) => {
+                if let Err(e) =
+                    check_selection(&l.playbook, &a.tags, &a.skip_tags, a.start_at.as_deref())
+                {
+                    return super::stopped::stopped(&a, e.exit_code(), &e.to_string());
+                }
+            }
         }
     }
     // With --sandbox even --check takes the lock: the simulated cluster
@@ -138,14 +173,12 @@ async fn run_async(mut a: RunArgs) -> i32 {
             )
         });
         if let Err(e) = made {
-            print_error(&e);
-            return exit::FAILED;
+            return super::stopped::stopped(&a, exit::FAILED, &e);
         }
         match RunLock::acquire(&a.state_dir) {
             Ok(l) => Some(l),
             Err(e) => {
-                print_error(&e.to_string());
-                return e.exit_code();
+                return super::stopped::stopped(&a, e.exit_code(), &e.to_string());
             }
         }
     };
@@ -159,8 +192,7 @@ async fn run_async(mut a: RunArgs) -> i32 {
         let opts = match sandbox_options(&a.playbook, &a.sandbox_set) {
             Ok(o) => o,
             Err(e) => {
-                print_error(&e);
-                return exit::USAGE;
+                return super::stopped::stopped(&a, exit::USAGE, &e);
             }
         };
         let dir = a.state_dir.join("sandbox");
@@ -170,8 +202,11 @@ async fn run_async(mut a: RunArgs) -> i32 {
         let sb = match crate::sandbox::start(&opts, &dir).await {
             Ok(sb) => sb,
             Err(e) => {
-                print_error(&format!("cannot start the sandbox: {e}"));
-                return exit::FAILED;
+                return super::stopped::stopped(
+                    &a,
+                    exit::FAILED,
+                    &format!("cannot start the sandbox: {e}"),
+                );
             }
         };
         // Templates see the sandbox's connection as `env.MKE_*`.
@@ -208,19 +243,27 @@ async fn run_loaded(
     (home, extra_path, kdd_seconds_per_node): (Option<PathBuf>, Option<PathBuf>, Option<f64>),
     env_overrides: Vec<(String, String)>,
 ) -> i32 {
-    let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides) {
+    let loaded = match load_inputs(&a.playbook, &a.vars, env_overrides, false) {
         Ok(l) => l,
         Err(e) => {
-            print_error(&e.to_string());
-            return exit::USAGE;
+            return super::stopped::stopped(&a, exit::USAGE, &e.to_string());
         }
     };
+    if let Err(e) = check_selection(
+        &loaded.playbook,
+        &a.tags,
+        &a.skip_tags,
+        a.start_at.as_deref(),
+    ) {
+        return super::stopped::stopped(&a, e.exit_code(), &e.to_string());
+    }
     let Loaded {
         playbook,
         inventory,
         extra,
         env,
         templates,
+        ..
     } = loaded;
     let mke = match mke_client(
         &creds,
@@ -232,14 +275,34 @@ async fn run_loaded(
     ) {
         Ok(m) => m,
         Err(e) => {
-            print_error(&e);
-            return exit::USAGE;
+            return super::stopped::stopped(&a, exit::USAGE, &e);
         }
     };
+    if let Err(why) = &mke {
+        let needing: Vec<&str> =
+            selected_steps(&playbook, &a.tags, &a.skip_tags, a.start_at.as_deref())
+                .into_iter()
+                .filter(|s| crate::tasks::needs_api(s.module))
+                .map(|s| s.id.as_str())
+                .collect();
+        if !needing.is_empty() {
+            print_error(&format!(
+                "{why}, and these steps need the MKE API: {}\n  help: export MKE_HOST, MKE_USERNAME and MKE_PASSWORD (or use --password-file), or rehearse with --sandbox; nothing was contacted",
+                needing.join(", ")
+            ));
+            return exit::USAGE;
+        }
+    }
 
     let inputs = Inputs {
         playbook: playbook.path.display().to_string(),
         playbook_digest: playbook.digest.clone(),
+        files: playbook
+            .files
+            .iter()
+            .filter(|_| playbook.files.len() > 1)
+            .map(|(p, d)| (p.display().to_string(), d.clone()))
+            .collect(),
         inventory: inventory.as_ref().map(|i| i.path.display().to_string()),
         inventory_digest: inventory.as_ref().map(|i| i.digest.clone()),
         // Secret-named variables are compared by digest, never stored.
@@ -296,18 +359,20 @@ async fn run_loaded(
                 a.diff,
                 a.verbose,
             )
-            .err_color(color && std::io::stderr().is_terminal());
+            .err_color(color && std::io::stderr().is_terminal())
+            .key_width(widest_key(&playbook));
             if live_progress() {
                 human = human.live(Live::stderr(color));
             }
             reporters.push(Box::new(human));
         }
-        Output::Json => reporters.push(Box::new(JsonReporter::new(std::io::stdout()))),
+        // JSON is one of the machine sinks below.
+        Output::Json => {}
     }
-    if let Some(path) = &a.junit {
-        reporters.push(Box::new(JunitReporter::new(path.clone())));
-    }
+    reporters.extend(super::stopped::sinks(&a, Some(&inputs)));
     let (events, reporter) = spawn_reporter(Box::new(Fanout(reporters)));
+    // Kept to end the run's outputs if the engine stops outside its steps.
+    let tail = events.clone();
     if let Some(inv) = &inventory {
         for w in &inv.warnings {
             events.emit(Event::Warning { message: w.clone() });
@@ -343,6 +408,9 @@ async fn run_loaded(
         skip_tags: a.skip_tags,
         start_at: a.start_at,
         fresh: a.fresh,
+        resend: a.resend,
+        // --sandbox --fresh reset the simulated cluster (above).
+        forget_unknown: a.sandbox && a.fresh && !a.check,
         state_dir: a.state_dir,
         inputs,
     };
@@ -366,11 +434,9 @@ async fn run_loaded(
     };
     let code = match runner.run(interrupt).await {
         Ok(status) => status.exit_code(),
-        Err(e) => {
-            print_error(&e.to_string());
-            e.exit_code()
-        }
+        Err(e) => super::stopped::stopped_running(&tail, e.exit_code(), &e.to_string()),
     };
+    drop(tail);
     let finished = reporter
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("the reporter thread panicked")));

@@ -31,6 +31,11 @@ pub struct Inputs {
     /// The MKE host the run talks to, if any.
     #[serde(default)]
     pub target: Option<String>,
+    /// When the playbook reads other files (`vars_files`, `include`s):
+    /// each file, the playbook first, path → SHA-256 (all in
+    /// `playbook_digest` too), so a refused resume names what changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
 }
 
 impl Inputs {
@@ -38,14 +43,16 @@ impl Inputs {
     pub fn differences(&self, earlier: &Inputs) -> Vec<String> {
         let mut out = Vec::new();
         if self.playbook_digest != earlier.playbook_digest {
+            let files = file_differences(&self.playbook, &earlier.files, &self.files);
             if self.playbook != earlier.playbook {
                 out.push(format!(
                     "the playbook is {} now, was {}",
                     self.playbook, earlier.playbook
                 ));
-            } else {
+            } else if files.is_empty() {
                 out.push(format!("the playbook {} was edited", self.playbook));
             }
+            out.extend(files);
         }
         if self.inventory_digest != earlier.inventory_digest {
             out.push(match (&earlier.inventory, &self.inventory) {
@@ -80,6 +87,29 @@ impl Inputs {
         }
         out
     }
+}
+
+/// What changed among the files a playbook reads, in words.
+fn file_differences(
+    playbook: &str,
+    earlier: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (path, digest) in now {
+        match earlier.get(path) {
+            Some(d) if d != digest && path == playbook => {
+                out.push(format!("the playbook {path} was edited"))
+            }
+            Some(d) if d != digest => out.push(format!("{path} (read by the playbook) was edited")),
+            None => out.push(format!("the playbook reads {path} now")),
+            _ => {}
+        }
+    }
+    for path in earlier.keys().filter(|p| !now.contains_key(*p)) {
+        out.push(format!("the playbook no longer reads {path}"));
+    }
+    out
 }
 
 /// One journal line.

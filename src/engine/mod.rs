@@ -7,17 +7,21 @@
 use std::path::PathBuf;
 
 pub mod approve;
+mod items;
 pub mod journal;
 pub mod lock;
 mod plan;
+mod prepare;
 pub mod recorder;
 pub mod resume;
+mod run_state;
 pub mod runner;
 mod step;
 #[cfg(test)]
 mod tests;
 
 pub use approve::{Approval, ApprovalFuture, Approver};
+pub use plan::{check_selection, selected_steps};
 pub use runner::{RunOptions, Runner};
 
 use crate::model::exit;
@@ -78,15 +82,42 @@ pub enum RunError {
         started: String,
         what: String,
     },
-    #[error("--start-at `{0}`: no step has that id")]
-    NoSuchStep(String),
+    #[error("--start-at `{id}`: no step has that id{}", did_you_mean(suggestion))]
+    NoSuchStep {
+        id: String,
+        suggestion: Option<String>,
+    },
+    #[error(
+        "--resend {step}: step `{step}` has no earlier apply of unknown outcome{}",
+        if open.is_empty() { String::new() } else { format!(" (these do: {})", open.join(", ")) }
+    )]
+    NothingToResend { step: String, open: Vec<String> },
+    #[error(
+        "{flag} `{tag}`: no step has that tag{}; {known} (a selection that matched nothing would check nothing)",
+        did_you_mean(suggestion)
+    )]
+    UnknownTag {
+        flag: &'static str,
+        tag: String,
+        suggestion: Option<String>,
+        known: String,
+    },
+}
+
+fn did_you_mean(s: &Option<String>) -> String {
+    s.as_ref()
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
 }
 
 impl RunError {
     pub fn exit_code(&self) -> i32 {
         match self {
             RunError::Locked(e) => e.exit_code(),
-            RunError::InputsChanged { .. } | RunError::NoSuchStep(_) => exit::USAGE,
+            RunError::InputsChanged { .. }
+            | RunError::NoSuchStep { .. }
+            | RunError::UnknownTag { .. }
+            | RunError::NothingToResend { .. } => exit::USAGE,
             RunError::Journal(_) | RunError::StateDir { .. } => exit::FAILED,
         }
     }

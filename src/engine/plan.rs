@@ -11,6 +11,7 @@ use super::step::Outcome;
 use crate::model::{Change, Status};
 use crate::playbook::{Playbook, Step};
 use crate::template::{Templates, is_template};
+use crate::util::text::suggest;
 use crate::yaml::{Kind, Node};
 
 pub struct Plan<'a> {
@@ -36,11 +37,7 @@ impl<'a> Plan<'a> {
         opts: &'a RunOptions,
         templates: &'a Templates,
     ) -> Result<Self, RunError> {
-        if let Some(target) = &opts.start_at
-            && !pb.steps.iter().any(|s| &s.id == target)
-        {
-            return Err(RunError::NoSuchStep(target.clone()));
-        }
+        check_selection(pb, &opts.tags, &opts.skip_tags, opts.start_at.as_deref())?;
         Ok(Plan {
             pb,
             opts,
@@ -57,13 +54,26 @@ impl<'a> Plan<'a> {
         })
     }
 
+    /// Stops the run at `key` whatever the mode (MKE rejected the
+    /// credentials: nothing after may log in again).
+    pub fn stop(&mut self, key: &str) {
+        self.stopped_at = Some(key.to_string());
+    }
+
+    /// Why nothing more runs, once a real run stopped at a problem.
+    pub fn stopped(&self) -> Option<String> {
+        self.stopped_at
+            .as_ref()
+            .map(|at| format!("not run: the run stopped at `{at}`"))
+    }
+
     /// Why `step` does not run at all, if it does not.
     pub fn skip_reason(&mut self, step: &Step) -> Option<String> {
         if self.opts.start_at.as_deref() == Some(step.id.as_str()) {
             self.reached_start = true;
         }
-        if let Some(at) = &self.stopped_at {
-            Some(format!("not run: the run stopped at `{at}`"))
+        if let Some(why) = self.stopped() {
+            Some(why)
         } else if !self.reached_start {
             Some("before --start-at".to_string())
         } else if !self.selected(step) {
@@ -74,43 +84,69 @@ impl<'a> Plan<'a> {
     }
 
     fn selected(&self, step: &Step) -> bool {
-        let has = |t: &str| step.tags.iter().any(|s| s == t);
-        if self.opts.skip_tags.iter().any(|t| has(t)) {
-            return false;
-        }
-        if has("never") && !self.opts.tags.iter().any(|t| has(t)) {
-            return false;
-        }
-        self.opts.tags.is_empty() || has("always") || self.opts.tags.iter().any(|t| has(t))
+        tag_selected(step, &self.opts.tags, &self.opts.skip_tags)
     }
 
     /// A blocked outcome when an earlier step that `step` requires has not
     /// passed (ok or changed; in `--check`, `would change` counts, since
     /// the real run makes it pass first).
     pub fn unmet_requires(&self, step: &Step) -> Option<Outcome> {
-        let unmet: Vec<String> = step
+        let unmet: Vec<(&str, Option<Status>)> = step
             .requires
             .iter()
-            .filter(|r| {
+            .map(|r| (r.as_str(), self.passed.get(r.as_str()).copied()))
+            .filter(|(_, st)| {
                 !matches!(
-                    (self.passed.get(r.as_str()), self.opts.check),
+                    (st, self.opts.check),
                     (Some(Status::Ok | Status::Changed), _) | (Some(Status::WouldChange), true)
                 )
             })
-            .map(|r| format!("`{r}`"))
             .collect();
         if unmet.is_empty() {
             return None;
         }
-        let names = unmet.join(", ");
+        let names = |pick: fn(Option<Status>) -> bool| {
+            unmet
+                .iter()
+                .filter(|(_, st)| pick(*st))
+                .map(|(r, _)| format!("`{r}`"))
+                .collect::<Vec<_>>()
+        };
+        // A gate that ran and did not pass wants fixing; one this run left
+        // out (selection, `when`) wants running.
+        let failed = names(|st| st.is_some_and(Status::is_problem));
+        let left_out = names(|st| !st.is_some_and(Status::is_problem));
+        let mut remedies = Vec::new();
+        if !failed.is_empty() {
+            remedies.push(format!(
+                "fix {} first (see what to do about {} above)",
+                failed.join(", "),
+                if failed.len() == 1 { "it" } else { "them" }
+            ));
+        }
+        if !left_out.is_empty() {
+            remedies.push(format!(
+                "run the whole playbook (without --start-at, --tags or --skip-tags that leave out {}), and let those steps pass first",
+                left_out.join(", ")
+            ));
+        }
+        let all: Vec<String> = unmet.iter().map(|(r, _)| format!("`{r}`")).collect();
         Some(Outcome {
-            remedy: Some(format!(
-                "run the whole playbook (without --start-at, --tags or --skip-tags that leave out {names}), and let those steps pass first"
-            )),
+            remedy: Some(remedies.join("; ")),
             ..Outcome::new(
                 Status::Blocked,
                 format!(
-                    "requires {names} to have passed in this run, and it did not (skipped or not ok)"
+                    "requires {} to have passed in this run, and {}",
+                    all.join(", "),
+                    match (failed.is_empty(), left_out.is_empty()) {
+                        (false, true) => "it did not (blocked or failed)".to_string(),
+                        (true, false) => "it did not run (left out or skipped)".to_string(),
+                        _ => format!(
+                            "{} did not pass and {} did not run",
+                            failed.join(", "),
+                            left_out.join(", ")
+                        ),
+                    }
                 ),
             )
         })
@@ -118,10 +154,14 @@ impl<'a> Plan<'a> {
 
     /// Takes note of a step's result: its status for later `requires`, a
     /// problem that stops a real run, and pending changes in `--check`.
-    pub fn record(&mut self, step: &Step, o: &Outcome, ignored: bool) {
-        self.passed.insert(step.id.clone(), o.status);
+    /// `key` is the step key (`ID`, or `ID[N]` for a loop's item); a
+    /// looping step's status for `requires` is its worst item's.
+    pub fn record(&mut self, step: &Step, key: &str, o: &Outcome, ignored: bool) {
+        let before = self.passed.get(&step.id).copied();
+        self.passed
+            .insert(step.id.clone(), super::items::worst(before, o.status));
         if o.status.is_problem() && !ignored && !self.opts.check {
-            self.stopped_at = Some(step.id.clone());
+            self.stopped_at = Some(key.to_string());
         }
         if self.opts.check && o.status == Status::WouldChange {
             for c in &o.changes {
@@ -207,6 +247,86 @@ impl<'a> Plan<'a> {
         }
         None
     }
+}
+
+/// Whether `--tags` and `--skip-tags` select `step`.
+fn tag_selected(step: &Step, tags: &[String], skip_tags: &[String]) -> bool {
+    let has = |t: &str| step.tags.iter().any(|s| s == t);
+    if skip_tags.iter().any(|t| has(t)) {
+        return false;
+    }
+    if has("never") && !tags.iter().any(|t| has(t)) {
+        return false;
+    }
+    tags.is_empty() || has("always") || tags.iter().any(|t| has(t))
+}
+
+/// The steps a run with this selection may run (from `--start-at` on,
+/// selected by the tags).
+pub fn selected_steps<'p>(
+    pb: &'p Playbook,
+    tags: &[String],
+    skip_tags: &[String],
+    start_at: Option<&str>,
+) -> Vec<&'p Step> {
+    let first = start_at
+        .and_then(|id| pb.steps.iter().position(|s| s.id == id))
+        .unwrap_or(0);
+    pb.steps[first..]
+        .iter()
+        .filter(|s| tag_selected(s, tags, skip_tags))
+        .collect()
+}
+
+/// Tags with a meaning of their own: `always` runs whatever `--tags`
+/// says, `never` runs only when named.
+const SPECIAL_TAGS: &[&str] = &["always", "never"];
+
+/// A selection that cannot select silently nothing: every `--tags` and
+/// `--skip-tags` value is a tag some step has (or `always`/`never`), and
+/// `--start-at` names a step.
+pub fn check_selection(
+    pb: &Playbook,
+    tags: &[String],
+    skip_tags: &[String],
+    start_at: Option<&str>,
+) -> Result<(), RunError> {
+    let known = pb.tags();
+    for (flag, values) in [("--tags", tags), ("--skip-tags", skip_tags)] {
+        for tag in values {
+            if known.contains(&tag.as_str()) || SPECIAL_TAGS.contains(&tag.as_str()) {
+                continue;
+            }
+            return Err(RunError::UnknownTag {
+                flag,
+                tag: tag.clone(),
+                suggestion: suggest(tag, known.iter().copied()).map(str::to_string),
+                known: if known.is_empty() {
+                    "no step has a tag".to_string()
+                } else {
+                    format!("tags in this playbook: {}", known.join(", "))
+                },
+            });
+        }
+    }
+    if let Some(target) = start_at
+        && !pb.steps.iter().any(|s| s.id == target)
+    {
+        let ids = pb.steps.iter().map(|s| s.id.as_str());
+        return Err(RunError::NoSuchStep {
+            id: target.to_string(),
+            suggestion: suggest(target, ids)
+                .or_else(|| {
+                    let dashed = target.replace('_', "-");
+                    pb.steps
+                        .iter()
+                        .map(|s| s.id.as_str())
+                        .find(|id| *id == dashed)
+                })
+                .map(str::to_string),
+        });
+    }
+    Ok(())
 }
 
 fn collect_strings<'n>(node: &'n Node, out: &mut Vec<&'n str>) {

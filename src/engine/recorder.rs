@@ -121,8 +121,10 @@ impl Opened {
 
 struct Inner {
     file: Option<JournalFile>,
-    /// The step key whose apply has started and not ended.
+    /// The step key whose apply has started and not ended, and the
+    /// checkpoints it reached in this run.
     open_apply: Option<String>,
+    reached: Vec<String>,
 }
 
 /// Writes the journal of one run (or nothing, for `--check`).
@@ -138,6 +140,7 @@ impl Recorder {
             inner: Arc::new(Mutex::new(Inner {
                 file,
                 open_apply: None,
+                reached: Vec::new(),
             })),
             run_id: new_run_id().into(),
         }
@@ -193,6 +196,12 @@ impl Recorder {
     }
 
     pub fn checkpoint(&self, key: &str, name: &str) -> Result<(), JournalError> {
+        {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            if inner.open_apply.as_deref() == Some(key) {
+                inner.reached.push(name.to_string());
+            }
+        }
         self.write(
             Record::Checkpoint {
                 run_id: self.run_id.to_string(),
@@ -250,18 +259,17 @@ impl Recorder {
     }
 
     /// Closes the bracket of an apply that was cut off (interrupted, or
-    /// timed out): its outcome is unknown. Returns the step key it closed.
-    pub fn close_open_apply(&self, message: &str) -> Result<Option<String>, JournalError> {
-        let open = self
-            .inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .open_apply
-            .clone();
+    /// timed out): its outcome is unknown. Returns the checkpoints the
+    /// apply had reached, when there was an open apply.
+    pub fn close_open_apply(&self, message: &str) -> Result<Option<Vec<String>>, JournalError> {
+        let (open, reached) = {
+            let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            (inner.open_apply.clone(), inner.reached.clone())
+        };
         match open {
             Some(key) => {
                 self.apply_end(&key, false, true, message)?;
-                Ok(Some(key))
+                Ok(Some(reached))
             }
             None => Ok(None),
         }

@@ -3,7 +3,7 @@
 //! continue, the steps it finished, and the applies whose outcome is
 //! unknown (started and never known to have ended).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::journal::{Inputs, Loaded, Record};
 use crate::model::Status;
@@ -27,9 +27,39 @@ pub struct Resume {
     /// Step key → checkpoints reached, for every apply of the last run
     /// (however it ended) whose outcome is unknown.
     pub open_applies: BTreeMap<String, Vec<String>>,
+    /// Step keys whose apply finished, and took effect, in the unfinished
+    /// run: what a resumed run must not do again. Everything else is
+    /// checked again (the cluster may have changed since; the journal only
+    /// says what must not be repeated).
+    pub applied: BTreeSet<String>,
 }
 
 impl Resume {
+    /// What `--fresh` keeps: only the applies of unknown outcome, which
+    /// are facts about the cluster, not about the run (forgetting one could
+    /// send a change twice; `--resend STEP` forgets it on purpose).
+    pub fn fresh(self) -> Resume {
+        Resume {
+            open_applies: self.open_applies,
+            ..Resume::default()
+        }
+    }
+
+    /// Forgets the unknown-outcome applies of step `id` (all its keys),
+    /// returning the keys forgotten.
+    pub fn resend(&mut self, id: &str) -> Vec<String> {
+        let keys: Vec<String> = self
+            .open_applies
+            .keys()
+            .filter(|k| crate::model::StepKey::parse(k).is_some_and(|key| key.id() == id))
+            .cloned()
+            .collect();
+        for k in &keys {
+            self.open_applies.remove(k);
+        }
+        keys
+    }
+
     /// What the journal `loaded` leaves for the next run.
     pub fn of(loaded: &Loaded) -> Resume {
         let mut r = Resume::default();
@@ -50,6 +80,15 @@ impl Resume {
             });
         }
         for rec in run {
+            if let Record::ApplyEnd {
+                step,
+                ok: true,
+                unknown: false,
+                ..
+            } = rec
+            {
+                r.applied.insert(step.clone());
+            }
             if let Record::StepEnd { step, status, .. } = rec {
                 if matches!(status, Status::Ok | Status::Changed | Status::Skipped) {
                     r.finished.insert(step.clone(), rec.clone());

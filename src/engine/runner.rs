@@ -5,7 +5,7 @@
 //! record. Preparing the state directory (lock, journal, resume) comes
 //! first; a dry run (`--check`) keeps no journal.
 
-use std::collections::BTreeMap;
+use std::ops::ControlFlow as Flow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,19 +13,19 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use super::approve::Approver;
-use super::journal::{Inputs, Record};
+use super::items;
+use super::journal::Inputs;
 use super::lock::RunLock;
 use super::plan::Plan;
-use super::recorder::{Opened, Recorder};
-use super::resume::Resume;
+use super::prepare::prepare;
+use super::run_state::{Run, Tally};
 use super::step::{Outcome, StepEnv, StepRun};
 use super::{RunError, RunStatus};
 use crate::model::events::{Event, Events, RunEnd, RunStart, StepEnd, StepStart};
-use crate::model::{Status, StepKey};
+use crate::model::{Facts, Status, StepKey};
 use crate::playbook::{Playbook, Step};
 use crate::tasks::Connections;
 use crate::template::{Scope, Templates, to_value};
-use crate::util::fsx;
 
 pub struct RunOptions {
     pub check: bool,
@@ -33,6 +33,11 @@ pub struct RunOptions {
     pub skip_tags: Vec<String>,
     pub start_at: Option<String>,
     pub fresh: bool,
+    /// Steps whose earlier apply of unknown outcome to forget (`--resend`).
+    pub resend: Vec<String>,
+    /// Forget every apply of unknown outcome: the cluster they went to is
+    /// gone (`--sandbox --fresh` resets the simulated cluster).
+    pub forget_unknown: bool,
     pub state_dir: PathBuf,
     pub inputs: Inputs,
 }
@@ -49,100 +54,12 @@ pub struct Runner<'a> {
     pub lock: Option<RunLock>,
 }
 
-/// What the state directory gave a real run.
-struct Prepared {
-    recorder: Recorder,
-    resume: Resume,
-    warnings: Vec<String>,
-    _lock: Option<RunLock>,
-}
-
-/// Counts of final statuses, and whether the run had a problem.
-struct Tally {
-    counts: BTreeMap<&'static str, usize>,
-    problem: bool,
-}
-
-impl Tally {
-    fn add(&mut self, status: Status) {
-        *self.counts.entry(status.json_name()).or_default() += 1;
-    }
-}
-
 impl Runner<'_> {
-    /// Takes the lock and opens the journal: a real run resumes an
-    /// unfinished run of the same inputs, and carries applies of unknown
-    /// outcome forward; `--fresh` forgets both.
-    fn prepare(&mut self) -> Result<Prepared, RunError> {
-        if self.opts.check {
-            return Ok(Prepared {
-                recorder: Recorder::disabled(),
-                resume: Resume::default(),
-                warnings: Vec::new(),
-                _lock: self.lock.take(),
-            });
-        }
-        let dir = &self.opts.state_dir;
-        fsx::ensure_dir(dir).map_err(|source| RunError::StateDir {
-            dir: dir.clone(),
-            source,
-        })?;
-        let lock = match self.lock.take() {
-            Some(l) => l,
-            None => RunLock::acquire(dir).map_err(RunError::Locked)?,
-        };
-        let mut warnings = Vec::new();
-        if let Some(stale) = &lock.stale {
-            warnings.push(format!(
-                "an earlier run ({stale}) ended without releasing the state directory; taking it over"
-            ));
-        }
-        let opened = Opened::open(dir, self.opts.fresh)?;
-        if let Some(torn) = opened.loaded.torn_bytes {
-            warnings.push(format!(
-                "the journal's last record was torn by a crash ({torn} bytes); it was cut off and the step it described will be checked again"
-            ));
-        }
-        let resume = if self.opts.fresh {
-            Resume::default()
-        } else {
-            Resume::of(&opened.loaded)
-        };
-        if let Some(earlier) = &resume.unfinished {
-            let diffs = self.opts.inputs.differences(&earlier.inputs);
-            if !diffs.is_empty() {
-                return Err(RunError::InputsChanged {
-                    dir: dir.clone(),
-                    started: earlier.started.clone(),
-                    what: diffs.join("; "),
-                });
-            }
-        }
-        let recorder = opened.start(resume.unfinished.is_some())?;
-        recorder.run_start(
-            &self.opts.inputs,
-            resume.unfinished.as_ref().map(|e| e.run_id.as_str()),
-        )?;
-        for (key, checkpoints) in &resume.open_applies {
-            recorder.carry_open_apply(key, checkpoints)?;
-        }
-        Ok(Prepared {
-            recorder,
-            resume,
-            warnings,
-            _lock: Some(lock),
-        })
-    }
-
     /// Runs the playbook.
-    pub async fn run(
-        mut self,
-        mut interrupt: watch::Receiver<bool>,
-    ) -> Result<RunStatus, RunError> {
+    pub async fn run(mut self, interrupt: watch::Receiver<bool>) -> Result<RunStatus, RunError> {
         let started = Instant::now();
-        let mut plan = Plan::new(self.pb, self.opts, self.templates)?;
-        let prepared = self.prepare()?;
-        let recorder = &prepared.recorder;
+        let plan = Plan::new(self.pb, self.opts, self.templates)?;
+        let prepared = prepare(self.opts, self.lock.take())?;
         let resume = &prepared.resume;
         self.events.emit(Event::RunStart(RunStart {
             playbook: self.pb.path.display().to_string(),
@@ -150,7 +67,7 @@ impl Runner<'_> {
             digest: self.pb.digest.clone(),
             check: self.opts.check,
             resumed: resume.unfinished.is_some(),
-            run_id: recorder.run_id().to_string(),
+            run_id: prepared.recorder.run_id().to_string(),
             steps: self.pb.steps.len(),
             state_dir: self.opts.state_dir.display().to_string(),
         }));
@@ -159,6 +76,120 @@ impl Runner<'_> {
                 message: message.clone(),
             });
         }
+        let mut run = Run {
+            plan,
+            tally: Tally {
+                counts: Status::ALL.iter().map(|s| (s.json_name(), 0)).collect(),
+                problem: false,
+            },
+            recorder: &prepared.recorder,
+            resume,
+            interrupt,
+        };
+        let mut interrupted = false;
+        for step in &self.pb.steps {
+            if let Some(reason) = run.plan.skip_reason(step) {
+                self.skip(&mut run, step, &StepKey::step(step.id.as_str()), reason);
+                continue;
+            }
+            let flow = match &step.items {
+                None => {
+                    let key = StepKey::step(step.id.as_str());
+                    match self.run_key(&mut run, step, &key, None).await? {
+                        Flow::Break(()) => Flow::Break(()),
+                        Flow::Continue(_) => Flow::Continue(()),
+                    }
+                }
+                Some(_) => self.run_loop(&mut run, step).await?,
+            };
+            if flow.is_break() {
+                interrupted = true;
+                break;
+            }
+        }
+
+        let status = if interrupted {
+            RunStatus::Interrupted
+        } else if run.tally.problem {
+            RunStatus::Failed
+        } else if self.opts.check && run.tally.counts.get("would_change").is_some_and(|n| *n > 0) {
+            RunStatus::WouldChange
+        } else {
+            RunStatus::Ok
+        };
+        run.recorder.run_end(status.name(), status.exit_code())?;
+        self.events.emit(Event::RunEnd(RunEnd {
+            status: status.name().to_string(),
+            exit_code: status.exit_code(),
+            counts: run.tally.counts,
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }));
+        Ok(status)
+    }
+
+    /// A step with `loop:`: one step key per item, then the step's register
+    /// (`results` and counts).
+    async fn run_loop(&self, run: &mut Run<'_, '_>, step: &Step) -> Result<Flow<()>, RunError> {
+        let key = StepKey::step(step.id.as_str());
+        let items = match items::evaluate(step, self.templates, &self.scope) {
+            Ok(items) => items,
+            Err(message) => {
+                self.start(step, &key);
+                let o = Outcome::new(Status::Failed, message);
+                run.finish(self, step, &key, o, 0, false)?;
+                return Ok(Flow::Continue(()));
+            }
+        };
+        if items.is_empty() {
+            self.skip(run, step, &key, "`loop` has no items");
+        }
+        let mut results = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let key = StepKey::iteration(step.id.as_str(), i + 1);
+            let _iteration = self.scope.enter_iteration(to_value(item), i, items.len());
+            if let Some(reason) = run.plan.stopped() {
+                self.skip(run, step, &key, reason);
+                results.push((Status::Skipped, items::item_output(Facts::new(), item)));
+                continue;
+            }
+            match self.run_key(run, step, &key, Some(item)).await? {
+                Flow::Break(()) => return Ok(Flow::Break(())),
+                Flow::Continue(done) => results.push(done),
+            }
+        }
+        self.scope.set_output(
+            &step.id,
+            step.register.as_deref(),
+            to_value(items::aggregate(&results)),
+        );
+        Ok(Flow::Continue(()))
+    }
+
+    /// One step key: from the journal when a resumed run finished it,
+    /// else gated by `requires`, run under its timeout and the interrupt,
+    /// recorded and reported. Gives the key's status and output, or
+    /// `Break` when the run was interrupted.
+    async fn run_key(
+        &self,
+        run: &mut Run<'_, '_>,
+        step: &Step,
+        key: &StepKey,
+        item: Option<&serde_json::Value>,
+    ) -> Result<Flow<(), (Status, Facts)>, RunError> {
+        let name = key.to_string();
+        // What the run this one resumes applied is never applied again;
+        // everything else is checked again.
+        let applied_before = run.applied_before(&name, item);
+        if *run.interrupt.borrow() {
+            return Ok(Flow::Break(()));
+        }
+        self.start(step, key);
+        if let Some(o) = run.plan.unmet_requires(step) {
+            run.tally.problem = true;
+            let done = (o.status, o.output.clone());
+            run.finish(self, step, key, o, 0, false)?;
+            return Ok(Flow::Continue(done));
+        }
         let env = StepEnv {
             check: self.opts.check,
             templates: self.templates,
@@ -166,157 +197,107 @@ impl Runner<'_> {
             state_dir: &self.opts.state_dir,
             conn: self.conn,
             events: &self.events,
-            recorder,
+            recorder: run.recorder,
             approver: self.approver,
         };
-        let mut tally = Tally {
-            counts: Status::ALL.iter().map(|s| (s.json_name(), 0)).collect(),
-            problem: false,
+        let t0 = Instant::now();
+        let job = StepRun {
+            step,
+            key,
+            pending: run.plan.pending(),
+            earlier_apply: run.resume.open_applies.get(&name).map(Vec::as_slice),
+            applied_before: applied_before.as_ref(),
         };
-        let mut interrupted = false;
-
-        for step in &self.pb.steps {
-            let key = StepKey::step(step.id.as_str());
-            let name = key.to_string();
-            if let Some(reason) = plan.skip_reason(step) {
-                self.end(step, &key, Outcome::new(Status::Skipped, reason), 0, false);
-                tally.add(Status::Skipped);
-                continue;
-            }
-            if let Some(Record::StepEnd {
-                status,
-                message,
-                duration_ms,
-                changes,
-                output,
-                remedy,
-                ..
-            }) = resume.finished.get(&name).cloned()
-            {
-                let o = Outcome {
-                    changes,
-                    output,
-                    remedy,
-                    ..Outcome::new(status, message)
-                };
-                self.scope
-                    .set_output(&step.id, step.register.as_deref(), to_value(&o.output));
-                recorder.step_end(
-                    &name,
-                    step.module,
-                    step.name.as_deref(),
-                    &o,
-                    duration_ms,
-                    false,
-                    true,
-                )?;
-                self.start(step, &key);
-                plan.record(step, &o, false);
-                tally.add(status);
-                self.end_from_journal(step, &key, o, duration_ms);
-                continue;
-            }
-            if *interrupt.borrow() {
-                interrupted = true;
-                break;
-            }
-            self.start(step, &key);
-            if let Some(o) = plan.unmet_requires(step) {
-                tally.problem = true;
-                tally.add(Status::Blocked);
-                plan.record(step, &o, false);
-                self.end(step, &key, o, 0, false);
-                continue;
-            }
-            let t0 = Instant::now();
-            let run = StepRun {
-                step,
-                key: &key,
-                pending: plan.pending(),
-                earlier_apply: resume.open_applies.get(&name).map(Vec::as_slice),
+        let result = tokio::select! {
+            r = with_timeout(step, env.run(&job)) => Some(r),
+            _ = run.interrupt.wait_for(|v| *v) => None,
+        };
+        let ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let Some(result) = result else {
+            let closed = run.recorder.close_open_apply(
+                "interrupted during apply: the next run checks again before anything else",
+            )?;
+            // Say how far it got: the journal knows.
+            let message = match closed {
+                None => "interrupted before anything was applied".to_string(),
+                Some(reached) if reached.is_empty() => "interrupted during its apply, before any point of no return; the next run checks it again before anything else".to_string(),
+                Some(reached) => format!(
+                    "interrupted during its apply, after `{}`: its effect is unknown until the next run reads it back (it sends nothing before that)",
+                    reached.join("`, `")
+                ),
             };
-            let result = tokio::select! {
-                r = with_timeout(step, env.run(&run)) => Some(r),
-                _ = interrupt.wait_for(|v| *v) => None,
-            };
-            let ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let outcome = match result {
-                None => {
-                    recorder.close_open_apply(
-                        "interrupted during apply: the next run checks again before anything else",
-                    )?;
-                    interrupted = true;
-                    tally.add(Status::Failed);
-                    self.end(
-                        step,
-                        &key,
-                        Outcome::new(Status::Failed, "interrupted"),
-                        ms,
-                        false,
-                    );
-                    break;
-                }
-                Some(r) => plan.explain_in_check(step, r?),
-            };
-            // An apply the step's timeout cut off: close its bracket.
-            recorder.close_open_apply(&outcome.message)?;
-            let ignored = outcome.status.is_problem() && step.ignore_errors;
-            tally.problem |= outcome.status.is_problem() && !ignored;
-            plan.record(step, &outcome, ignored);
+            run.tally.add(Status::Failed);
+            let o = Outcome::new(Status::Failed, message);
+            self.end(step, key, o, ms, false, false);
+            return Ok(Flow::Break(()));
+        };
+        let mut outcome = run.plan.explain_in_check(step, result?);
+        if let Ok(client) = &self.conn.mke
+            && let Some(denied) = client.denied()
+        {
+            // No fallback may hide rejected credentials, and nothing after
+            // may log in again: the run stops here, in --check too.
+            outcome.status = Status::Failed;
+            outcome.message = denied.to_string();
+            outcome.remedy = Some(
+                "check MKE_USERNAME and MKE_PASSWORD (or --password-file); if the account is locked, ask its directory's administrators".into(),
+            );
+            outcome.after = None;
+            run.tally.problem = true;
+            run.plan.stop(&name);
+        }
+        if let Some(item) = item {
+            outcome.output = items::item_output(std::mem::take(&mut outcome.output), item);
+        }
+        // An apply the step's timeout cut off: close its bracket.
+        run.recorder.close_open_apply(&outcome.message)?;
+        let ignored = outcome.status.is_problem() && step.ignore_errors;
+        run.tally.problem |= outcome.status.is_problem() && !ignored;
+        if item.is_none() {
             self.scope.set_output(
                 &step.id,
                 step.register.as_deref(),
                 to_value(&outcome.output),
             );
-            recorder.step_end(
-                &name,
-                step.module,
-                step.name.as_deref(),
-                &outcome,
-                ms,
-                ignored,
-                false,
-            )?;
-            tally.add(outcome.status);
-            self.end(step, &key, outcome, ms, ignored);
         }
+        let done = (outcome.status, outcome.output.clone());
+        run.finish(self, step, key, outcome, ms, ignored)?;
+        Ok(Flow::Continue(done))
+    }
 
-        let status = if interrupted {
-            RunStatus::Interrupted
-        } else if tally.problem {
-            RunStatus::Failed
-        } else if self.opts.check && tally.counts.get("would_change").is_some_and(|n| *n > 0) {
-            RunStatus::WouldChange
-        } else {
-            RunStatus::Ok
-        };
-        recorder.run_end(status.name(), status.exit_code())?;
-        self.events.emit(Event::RunEnd(RunEnd {
-            status: status.name().to_string(),
-            exit_code: status.exit_code(),
-            counts: tally.counts,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        }));
-        Ok(status)
+    /// Reports a step key that does not run, and why.
+    fn skip(&self, run: &mut Run<'_, '_>, step: &Step, key: &StepKey, reason: impl Into<String>) {
+        self.end(
+            step,
+            key,
+            Outcome::new(Status::Skipped, reason),
+            0,
+            false,
+            false,
+        );
+        run.tally.add(Status::Skipped);
     }
 
     fn start(&self, step: &Step, key: &StepKey) {
         self.events.emit(Event::StepStart(StepStart {
             step: key.to_string(),
             module: step.module.to_string(),
-            name: step.name.clone(),
+            name: self.name_of(step),
         }));
     }
 
-    fn end(&self, step: &Step, key: &StepKey, o: Outcome, ms: u64, ignored: bool) {
-        self.emit_end(step, key, o, ms, false, ignored);
+    /// The step's name, rendered (a name may use `item`, variables and
+    /// earlier outputs; one that cannot render is shown as written).
+    fn name_of(&self, step: &Step) -> Option<String> {
+        let name = step.name.as_deref()?;
+        Some(
+            self.templates
+                .render_str(name, &self.scope.value())
+                .unwrap_or_else(|_| name.to_string()),
+        )
     }
 
-    fn end_from_journal(&self, step: &Step, key: &StepKey, o: Outcome, ms: u64) {
-        self.emit_end(step, key, o, ms, true, false);
-    }
-
-    fn emit_end(
+    pub(super) fn end(
         &self,
         step: &Step,
         key: &StepKey,
@@ -328,7 +309,7 @@ impl Runner<'_> {
         self.events.emit(Event::StepEnd(StepEnd {
             step: key.to_string(),
             module: step.module.to_string(),
-            name: step.name.clone(),
+            name: self.name_of(step),
             status: o.status,
             changes: o.changes,
             message: o.message,

@@ -28,6 +28,9 @@ pub struct Outcome {
     /// In `--check`: the earlier step whose pending change this one waits on.
     pub after: Option<String>,
     pub diffs: Vec<TextDiff>,
+    /// The change was made by the run this one resumes (the journal says
+    /// so; the step's check may have confirmed it).
+    pub from_journal: bool,
 }
 
 impl Outcome {
@@ -40,6 +43,7 @@ impl Outcome {
             output: Facts::new(),
             after: None,
             diffs: Vec::new(),
+            from_journal: false,
         }
     }
 
@@ -73,6 +77,9 @@ pub struct StepRun<'s> {
     /// Checkpoints of an earlier apply of this key whose outcome is
     /// unknown (`None`: there was none).
     pub earlier_apply: Option<&'s [String]>,
+    /// The run this one resumes applied this key (its recorded result):
+    /// never apply it again; check it again where the module can.
+    pub applied_before: Option<&'s Outcome>,
 }
 
 impl StepEnv<'_> {
@@ -100,6 +107,15 @@ impl StepEnv<'_> {
             Ok(t) => t,
             Err(e) => return Ok(Outcome::new(Status::Failed, e.to_string())),
         };
+        if let Some(before) = r.applied_before
+            && !task.verifiable()
+        {
+            // Nothing can tell whether it still holds: the journal's word.
+            return Ok(Outcome {
+                from_journal: true,
+                ..before.clone()
+            });
+        }
         let key = r.key.to_string();
         let checkpointer = self.recorder.checkpointer(&key);
         let cx = StepContext {
@@ -151,6 +167,9 @@ impl StepEnv<'_> {
             Ok(c) => c,
             Err(e) => return Ok(Outcome::failed(e)),
         };
+        if let Some(before) = r.applied_before {
+            return Ok(reconfirm(before, check));
+        }
         let (message, changes, output) = match check {
             Check::InSync { message, output } => {
                 if r.earlier_apply.is_some() && !self.check {
@@ -229,6 +248,24 @@ impl StepEnv<'_> {
                 });
             }
         };
+        if !task.changed(&facts) {
+            let mut merged = output;
+            merged.append(&mut facts);
+            return Ok(Outcome {
+                output: merged,
+                ..Outcome::new(
+                    Status::Ok,
+                    format!(
+                        "{}: `changed_when` says nothing changed",
+                        changes
+                            .iter()
+                            .map(|c| c.summary.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                )
+            });
+        }
         let mut merged = output;
         merged.append(&mut facts);
         let done = changes
@@ -294,5 +331,46 @@ impl StepEnv<'_> {
                 }
             }
         }
+    }
+}
+
+/// A resumed step the earlier run applied, checked again: in sync is the
+/// earlier change confirmed; drift is a failure, never a second apply
+/// (the target changed since, or the journal was edited).
+fn reconfirm(before: &Outcome, check: Check) -> Outcome {
+    match check {
+        Check::InSync { output, .. } => {
+            let mut o = before.clone();
+            o.output.extend(output);
+            o.message = format!("{} (checked again: in sync)", before.message);
+            o.from_journal = true;
+            o
+        }
+        Check::Drift {
+            message,
+            changes,
+            output,
+        } => Outcome {
+            changes,
+            output,
+            remedy: Some("look at the target: it changed since the earlier run, or the journal was edited; `--fresh` starts over and applies again".into()),
+            ..Outcome::new(
+                Status::Failed,
+                format!("the journal records this step as applied, and its check finds drift now: {message}"),
+            )
+        },
+        Check::Blocked {
+            reason,
+            remedy,
+            output,
+        } => Outcome {
+            remedy: Some(remedy),
+            output,
+            ..Outcome::new(Status::Blocked, reason)
+        },
+        Check::AfterPending { after, message } => Outcome {
+            after: Some(after.clone()),
+            ..Outcome::new(Status::Failed, format!("after {after}: {message}"))
+        },
     }
 }

@@ -14,7 +14,7 @@ use super::journal::{self, Inputs, Record};
 use super::{Approver, RunOptions, RunStatus, Runner};
 use crate::model::Status;
 use crate::model::events::{Event, Reporter, spawn_reporter};
-use crate::playbook;
+use crate::playbook::{self, Playbook};
 use crate::tasks::Connections;
 use crate::tasks::fake::{self, Answer, Apply, Script};
 use crate::template::{Scope, Templates};
@@ -69,9 +69,8 @@ impl Bench {
         self.dir.path().join("state")
     }
 
-    /// Runs the playbook; `interrupt_when` sends SIGINT's stand-in once the
-    /// given script has logged an apply.
-    async fn run(&self, check: bool, approver: &dyn Approver, interrupt_when: Option<&str>) -> Ran {
+    /// Writes and loads the playbook; the options of a run of it.
+    fn load(&self, check: bool) -> (Playbook, Templates, RunOptions) {
         let path = self.dir.path().join("pb.yaml");
         std::fs::write(&path, &self.text).unwrap();
         let templates = Templates::new();
@@ -83,6 +82,8 @@ impl Bench {
             skip_tags: Vec::new(),
             start_at: None,
             fresh: false,
+            resend: Vec::new(),
+            forget_unknown: false,
             state_dir: self.state(),
             inputs: Inputs {
                 playbook: path.display().to_string(),
@@ -90,6 +91,13 @@ impl Bench {
                 ..Inputs::default()
             },
         };
+        (pb, templates, opts)
+    }
+
+    /// Runs the playbook; `interrupt_when` sends SIGINT's stand-in once the
+    /// given script has logged an apply.
+    async fn run(&self, check: bool, approver: &dyn Approver, interrupt_when: Option<&str>) -> Ran {
+        let (pb, templates, opts) = self.load(check);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (events, reporter) = spawn_reporter(Box::new(Collect(seen.clone())));
         let conn = Connections::default();
@@ -301,9 +309,10 @@ async fn an_interrupted_apply_is_closed_unknown_and_checked_again_on_resume() {
         "{k:?}"
     );
 
-    // The resume: `a` comes from the journal (not checked or applied
-    // again); `b` is checked first, knowing the earlier apply reached
-    // `sent`, and found in sync its bracket is closed; `c` runs.
+    // The resume: `a`, applied by the first run, is checked again (not
+    // applied again) and reported as changed from the journal; `b` is
+    // checked first, knowing the earlier apply reached `sent`, and found
+    // in sync its bracket is closed; `c` runs.
     fake::script(&s2, {
         let mut s = Script::new(&[Answer::InSync], Apply::Ok);
         s.calls = fake::calls(&s2);
@@ -319,7 +328,7 @@ async fn an_interrupted_apply_is_closed_unknown_and_checked_again_on_resume() {
             ("c".to_string(), Status::Ok, false)
         ]
     );
-    assert_eq!(fake::calls(&s1), ["check", "apply", "check"]);
+    assert_eq!(fake::calls(&s1), ["check", "apply", "check", "check"]);
     assert_eq!(fake::calls(&s2), ["check", "apply", "check:earlier"]);
     let k = kinds(&r.records);
     assert!(
@@ -365,23 +374,7 @@ async fn a_resume_refuses_changed_inputs() {
     let r = b.run(false, &ApproveAll, Some(&s)).await;
     assert_eq!(r.status, RunStatus::Interrupted);
     b.text.push_str("# edited\n");
-    let path = b.dir.path().join("pb.yaml");
-    std::fs::write(&path, &b.text).unwrap();
-    let templates = Templates::new();
-    let pb = playbook::load(&path, &IndexMap::new(), &Default::default(), &templates).unwrap();
-    let opts = RunOptions {
-        check: false,
-        tags: Vec::new(),
-        skip_tags: Vec::new(),
-        start_at: None,
-        fresh: false,
-        state_dir: b.state(),
-        inputs: Inputs {
-            playbook: path.display().to_string(),
-            playbook_digest: pb.digest.clone(),
-            ..Inputs::default()
-        },
-    };
+    let (pb, templates, opts) = b.load(false);
     let conn = Connections::default();
     let runner = Runner {
         pb: &pb,
@@ -397,4 +390,94 @@ async fn a_resume_refuses_changed_inputs() {
     assert_eq!(e.exit_code(), crate::model::exit::USAGE);
     assert!(e.to_string().contains("was edited"), "{e}");
     assert!(Path::new(&b.state()).join("journal.jsonl").exists());
+}
+
+#[tokio::test]
+async fn a_resume_checks_every_step_again_and_never_applies_twice() {
+    let (done, gate, hang) = (unique("applied"), unique("gate"), unique("hang2"));
+    // `a` changes; `gate` (read-only) passes; `b` is cut off.
+    fake::script(
+        &done,
+        Script::new(&[Answer::Drift, Answer::InSync], Apply::Ok),
+    );
+    fake::script(&gate, Script::new(&[Answer::InSync], Apply::Ok));
+    fake::script(
+        &hang,
+        Script::new(&[Answer::Drift], Apply::CheckpointThenHang("x")),
+    );
+    let b = Bench::new(&[("a", &done), ("gate", &gate), ("b", &hang)]);
+    let r = b.run(false, &ApproveAll, Some(&hang)).await;
+    assert_eq!(r.status, RunStatus::Interrupted);
+
+    // Since then the target of `a` drifted back, and the gate fails: the
+    // resumed run finds both. `a` fails (never applied a second time) and
+    // stops the run before `b`.
+    let again = |name: &str, answers: &[Answer]| {
+        let mut s = Script::new(answers, Apply::Ok);
+        s.calls = fake::calls(name);
+        fake::script(name, s);
+    };
+    again(&done, &[Answer::Drift]);
+    again(&gate, &[Answer::Blocked]);
+    let r = b.run(false, &ApproveAll, None).await;
+    assert_eq!(r.status, RunStatus::Failed);
+    assert_eq!(
+        r.statuses(),
+        [
+            ("a", Status::Failed),
+            ("gate", Status::Skipped),
+            ("b", Status::Skipped)
+        ]
+    );
+    assert_eq!(
+        fake::calls(&done),
+        ["check", "apply", "check", "check"],
+        "no second apply"
+    );
+
+    // A read-only step is never taken from the journal: a stale pass does
+    // not stand in for a failing check.
+    let (ro, hang3) = (unique("readonly"), unique("hang3"));
+    fake::script(&ro, Script::new(&[Answer::InSync], Apply::Ok));
+    fake::script(
+        &hang3,
+        Script::new(&[Answer::Drift], Apply::CheckpointThenHang("x")),
+    );
+    let b = Bench::new(&[("gate", &ro), ("b", &hang3)]);
+    b.run(false, &ApproveAll, Some(&hang3)).await;
+    again(&ro, &[Answer::Blocked]);
+    let r = b.run(false, &ApproveAll, None).await;
+    assert_eq!(r.statuses()[0], ("gate", Status::Blocked));
+    assert_eq!(
+        fake::calls(&hang3),
+        ["check", "apply"],
+        "`b` did not run after the gate failed"
+    );
+}
+
+#[tokio::test]
+async fn a_change_nothing_can_check_again_is_taken_from_the_journal() {
+    let (s, hang) = (unique("unverifiable"), unique("hang4"));
+    let mut script = Script::new(&[Answer::Drift], Apply::Ok);
+    script.verifiable = false;
+    fake::script(&s, script);
+    fake::script(
+        &hang,
+        Script::new(&[Answer::Drift], Apply::CheckpointThenHang("x")),
+    );
+    let b = Bench::new(&[("a", &s), ("b", &hang)]);
+    b.run(false, &ApproveAll, Some(&hang)).await;
+    assert_eq!(fake::calls(&s), ["check", "apply"]);
+    fake::script(&hang, {
+        let mut h = Script::new(&[Answer::InSync], Apply::Ok);
+        h.calls = fake::calls(&hang);
+        h
+    });
+    let r = b.run(false, &ApproveAll, None).await;
+    assert_eq!(r.ends[0], ("a".to_string(), Status::Changed, true));
+    assert_eq!(
+        fake::calls(&s),
+        ["check", "apply"],
+        "not checked, not run again"
+    );
 }

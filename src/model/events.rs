@@ -144,9 +144,17 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// The run stopped outside any step: invalid input (exit 2), a locked
+    /// state directory (4), a state directory or journal it cannot use (1).
+    /// A `run_end` with status `error` follows; there may be no `run_start`.
+    Error {
+        message: String,
+    },
     /// A long wait is still going (people only: not written as JSON).
-    /// `message` is complete on its own; `elapsed_s` and `expected_s`, when
-    /// set, let a terminal draw a bar instead of parsing the text.
+    /// `message` says what is awaited, without a count of time: a renderer
+    /// shows `elapsed_s` and `expected_s`, when set, itself (a bar that
+    /// keeps moving on a terminal, `12s elapsed of about 60s expected` in a
+    /// log), so no text goes stale between two events.
     Progress {
         step: String,
         message: String,

@@ -181,6 +181,9 @@ impl Object for Wildcard {
 struct AtLoad {
     known: IndexMap<String, Value>,
     dynamic: HashSet<String>,
+    /// Whether the evaluation read a wildcard (then only an undefined
+    /// value is surely an error; anything else may be the wildcard's).
+    read_wildcard: std::sync::atomic::AtomicBool,
 }
 
 impl Object for AtLoad {
@@ -189,9 +192,12 @@ impl Object for AtLoad {
         if let Some(v) = self.known.get(key) {
             return Some(v.clone());
         }
-        self.dynamic
-            .contains(key)
-            .then(|| Value::from_object(Wildcard))
+        let wild = self.dynamic.contains(key);
+        if wild {
+            self.read_wildcard
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        wild.then(|| Value::from_object(Wildcard))
     }
 }
 
@@ -221,15 +227,30 @@ fn evaluate(
     if site.in_loop {
         dynamic.extend(LOOP_NAMES.iter().map(|s| s.to_string()));
     }
-    let scope = Value::from_object(AtLoad { known, dynamic });
+    let at_load = Arc::new(AtLoad {
+        known,
+        dynamic,
+        read_wildcard: Default::default(),
+    });
+    let scope = Value::from_dyn_object(at_load.clone());
     let result = if site.expr {
         l.templates.eval(&site.text, &scope).map(|_| ())
     } else {
         l.templates.render_str(&site.text, &scope).map(|_| ())
     };
     let Err(e) = result else { return };
+    let only_known = !at_load
+        .read_wildcard
+        .load(std::sync::atomic::Ordering::Relaxed);
     if e.kind() != ErrorKind::UndefinedError {
-        return; // other errors depend on run-time values; the run reports them
+        // With only values known now, the error is the run's too (a file
+        // read, a limit hit, a type error); otherwise it may be the
+        // wildcard's, and the run reports it with its values.
+        if only_known {
+            let what = if site.expr { "expression" } else { "template" };
+            l.err(src, site.pos, format!("{what} error: {}", error_text(&e)));
+        }
+        return;
     }
     let text = error_text(&e);
     if text.contains("`env.") {

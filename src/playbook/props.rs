@@ -82,6 +82,8 @@ struct GenStep {
     name: Option<(String, u8)>,
     tags: Vec<String>,
     arg: (String, u8),
+    /// `loop:` items.
+    items: Option<Vec<i32>>,
 }
 
 fn steps() -> impl Strategy<Value = Vec<GenStep>> {
@@ -92,13 +94,15 @@ fn steps() -> impl Strategy<Value = Vec<GenStep>> {
             prop::option::of((text(), any::<u8>())),
             prop::collection::vec("[a-z]{1,6}", 0..3),
             (text(), any::<u8>()),
+            prop::option::of(prop::collection::vec(any::<i32>(), 0..4)),
         )
-            .prop_map(|(suffix, module, name, tags, arg)| GenStep {
+            .prop_map(|(suffix, module, name, tags, arg, items)| GenStep {
                 suffix,
                 module,
                 name,
                 tags,
                 arg,
+                items,
             }),
         1..6,
     )
@@ -107,6 +111,17 @@ fn steps() -> impl Strategy<Value = Vec<GenStep>> {
 const MODULES: [&str; 3] = ["debug", "assert", "command"];
 
 fn render(vars: &[(String, GenValue)], steps: &[GenStep], crlf: bool) -> String {
+    render_split(vars, steps, crlf, steps.len()).0
+}
+
+/// The playbook, with the steps from `split` on in an included file
+/// (`lib.yaml`, returned second) when `split` is less than their count.
+fn render_split(
+    vars: &[(String, GenValue)],
+    steps: &[GenStep],
+    crlf: bool,
+    split: usize,
+) -> (String, Option<String>) {
     let mut out = String::from("# generated\nname: generated\n");
     if !vars.is_empty() {
         out.push_str("vars:\n");
@@ -115,13 +130,29 @@ fn render(vars: &[(String, GenValue)], steps: &[GenStep], crlf: bool) -> String 
         }
     }
     out.push_str("steps:\n");
-    for (i, s) in steps.iter().enumerate() {
+    let split = split.min(steps.len());
+    out.push_str(&render_steps(vars, &steps[..split], 0));
+    let lib = (split < steps.len()).then(|| {
+        out.push_str("  - include: lib.yaml\n");
+        format!("steps:\n{}", render_steps(vars, &steps[split..], split))
+    });
+    let fix = |t: String| if crlf { t.replace('\n', "\r\n") } else { t };
+    (fix(out), lib.map(fix))
+}
+
+fn render_steps(vars: &[(String, GenValue)], steps: &[GenStep], first: usize) -> String {
+    let mut out = String::new();
+    for (i, s) in steps.iter().enumerate().map(|(i, s)| (i + first, s)) {
         out.push_str(&format!("  - id: s{i}{}\n", s.suffix));
         if let Some((name, style)) = &s.name {
             out.push_str(&format!("    name: {}\n", scalar(name, *style)));
         }
         if !s.tags.is_empty() {
             out.push_str(&format!("    tags: [{}]\n", s.tags.join(", ")));
+        }
+        if let Some(items) = &s.items {
+            let items: Vec<String> = items.iter().map(i32::to_string).collect();
+            out.push_str(&format!("    loop: [{}]\n", items.join(", ")));
         }
         let arg = scalar(&s.arg.0, s.arg.1);
         match MODULES[usize::from(s.module)] {
@@ -138,7 +169,7 @@ fn render(vars: &[(String, GenValue)], steps: &[GenStep], crlf: bool) -> String 
             _ => out.push_str(&format!("    command:\n      argv: [echo, {arg}]\n")),
         }
     }
-    if crlf { out.replace('\n', "\r\n") } else { out }
+    out
 }
 
 fn load_text(
@@ -181,6 +212,50 @@ proptest! {
     }
 
     #[test]
+    fn steps_split_into_an_included_file_load_as_written_with_their_loops(
+        vars in vars(), steps in steps(), crlf in any::<bool>(), split in 0usize..6
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (main, lib) = render_split(&vars, &steps, crlf, split);
+        if let Some(lib) = &lib {
+            testing::write(&dir, "lib.yaml", lib);
+        }
+        let pb = match load_text(&dir, &main) {
+            Ok(pb) => pb,
+            Err(e) => return Err(TestCaseError::fail(format!("{e}\n--- input\n{main}\n--- lib\n{lib:?}"))),
+        };
+        prop_assert_eq!(pb.steps.len(), steps.len());
+        prop_assert_eq!(pb.files.len(), 1 + usize::from(lib.is_some()));
+        for (i, (got, s)) in pb.steps.iter().zip(&steps).enumerate() {
+            prop_assert_eq!(&got.id, &format!("s{i}{}", s.suffix));
+            let file = if i < split { "pb.yaml" } else { "lib.yaml" };
+            prop_assert!(got.file().ends_with(file), "{} in {}", got.id, got.file().display());
+            prop_assert_eq!(
+                got.items.as_ref().map(|n| n.to_json()),
+                s.items.as_ref().map(|v| json!(v))
+            );
+        }
+    }
+
+    #[test]
+    fn a_mutated_included_file_is_refused_at_its_own_lines(
+        vars in vars(), steps in steps(), e in edits()
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (main, lib) = render_split(&vars, &steps, false, 0);
+        let lib = mutate(&lib.unwrap_or_default(), &e);
+        testing::write(&dir, "lib.yaml", &lib);
+        if let Err(errors) = load_text(&dir, &main) {
+            // Every error names a file; those in lib.yaml point into it.
+            let in_lib: Vec<_> = errors.0.iter().filter(|e| e.file.ends_with("lib.yaml")).cloned().collect();
+            prop_assert!(errors.0.iter().all(|e| e.file.ends_with("lib.yaml") || e.file.ends_with("pb.yaml")));
+            if !in_lib.is_empty() {
+                positioned(&crate::diag::SourceErrors(in_lib), &lib)?;
+            }
+        }
+    }
+
+    #[test]
     fn mutated_playbooks_never_panic_and_errors_point_into_the_file(
         vars in vars(), steps in steps(), crlf in any::<bool>(), e in edits()
     ) {
@@ -198,9 +273,36 @@ proptest! {
         let args: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let mut want = IndexMap::new();
         for (k, v) in &pairs {
-            want.insert(k.clone(), json!(v));
+            want.insert(k.clone(), extra::typed(v));
         }
         prop_assert_eq!(extra::parse(&args).map_err(|e| e.to_string()), Ok(want));
+    }
+
+    #[test]
+    fn extra_values_are_typed_as_written(
+        n in any::<i64>(), b in any::<bool>(), quoted in "[^'\"]{0,12}",
+        whole in 0u32..1000, frac in 0u32..1000, text in "[a-z][a-z0-9 .:-]{0,12}"
+    ) {
+        let parsed = extra::parse(&[
+            format!("n={n}"),
+            format!("b={b}"),
+            format!("q='{quoted}'"),
+            format!("d={whole}.{frac}"),
+            format!("t={text}"),
+        ])
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&parsed["n"], &json!(n));
+        prop_assert_eq!(&parsed["b"], &json!(b));
+        prop_assert_eq!(&parsed["q"], &json!(quoted));
+        // Decimals stay text: a version is never rewritten (4.10 is not 4.1).
+        prop_assert_eq!(&parsed["d"], &json!(format!("{whole}.{frac}")));
+        let want = match text.as_str() {
+            "true" => json!(true),
+            "false" => json!(false),
+            "null" => Value::Null,
+            _ => json!(text),
+        };
+        prop_assert_eq!(&parsed["t"], &want);
     }
 
     #[test]
@@ -221,7 +323,7 @@ proptest! {
             vars.iter().map(|(k, v)| (k.clone(), v.json())).collect();
         if let (Some(v), Some((k, _))) = (&later, vars.first()) {
             args.push(format!("{k}={v}"));
-            want.insert(k.clone(), json!(v));
+            want.insert(k.clone(), extra::typed(v));
         }
         let got = extra::parse(&args).map_err(|e| format!("{e}\n--- input\n{text}"));
         prop_assert_eq!(got, Ok(want));

@@ -1,5 +1,8 @@
 //! `--junit FILE`: one test case per step; blocked and failed steps are
-//! failures, skipped steps are skipped. Written when the run ends.
+//! failures, skipped steps are skipped. A run that stopped outside its
+//! steps (invalid input, a locked state directory) has one failing case
+//! more, `run`, naming the error, so a pipeline's test report shows it.
+//! Written when the run ends.
 
 use std::path::PathBuf;
 
@@ -10,6 +13,8 @@ pub struct JunitReporter {
     path: PathBuf,
     suite: String,
     steps: Vec<StepEnd>,
+    errors: Vec<String>,
+    exit_code: i32,
     duration_ms: u64,
     timestamp: String,
 }
@@ -20,6 +25,8 @@ impl JunitReporter {
             path,
             suite: "mkeprep".into(),
             steps: Vec::new(),
+            errors: Vec::new(),
+            exit_code: 0,
             duration_ms: 0,
             timestamp: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
                 .to_string()
@@ -28,12 +35,21 @@ impl JunitReporter {
         }
     }
 
+    /// The suite's name until the run names it (a run that stops before it
+    /// starts keeps this one: the playbook's path).
+    pub fn suite(mut self, name: impl Into<String>) -> Self {
+        self.suite = name.into();
+        self
+    }
+
     pub fn render(&self) -> String {
         let failures = self
             .steps
             .iter()
             .filter(|s| s.status.is_problem() && !s.ignored)
-            .count();
+            .count()
+            + usize::from(!self.errors.is_empty());
+        let tests = self.steps.len() + usize::from(!self.errors.is_empty());
         let skipped = self
             .steps
             .iter()
@@ -42,14 +58,12 @@ impl JunitReporter {
         let secs = |ms: u64| format!("{:.3}", ms as f64 / 1000.0);
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         x.push_str(&format!(
-            "<testsuites name=\"mkeprep\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\">\n",
-            self.steps.len(),
+            "<testsuites name=\"mkeprep\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\">\n",
             secs(self.duration_ms)
         ));
         x.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">\n",
+            "  <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">\n",
             esc(&self.suite),
-            self.steps.len(),
             secs(self.duration_ms),
             esc(&self.timestamp)
         ));
@@ -93,6 +107,22 @@ impl JunitReporter {
                 }
             }
         }
+        if let Some(first) = self.errors.first() {
+            let headline = first.lines().next().unwrap_or_default();
+            let headline = headline.strip_prefix("error: ").unwrap_or(headline);
+            let name = match self.exit_code {
+                2 => "run: invalid input (playbook, inventory, variables or flags)",
+                4 => "run: the state directory is locked by another run",
+                _ => "run: stopped outside its steps",
+            };
+            x.push_str(&format!(
+                "    <testcase classname=\"{}.run\" name=\"{name}\" time=\"{}\">\n      <failure message=\"{}\" type=\"error\">{}</failure>\n    </testcase>\n",
+                esc(&self.suite),
+                secs(self.duration_ms),
+                esc(headline),
+                esc(&self.errors.join("\n"))
+            ));
+        }
         x.push_str("  </testsuite>\n</testsuites>\n");
         redact(&x).into_owned()
     }
@@ -127,7 +157,11 @@ impl Reporter for JunitReporter {
                 self.suite = r.name.clone().unwrap_or_else(|| r.playbook.clone());
             }
             Event::StepEnd(s) => self.steps.push(s.clone()),
-            Event::RunEnd(r) => self.duration_ms = r.duration_ms,
+            Event::Error { message } => self.errors.push(message.clone()),
+            Event::RunEnd(r) => {
+                self.duration_ms = r.duration_ms;
+                self.exit_code = r.exit_code;
+            }
             _ => {}
         }
     }

@@ -12,7 +12,9 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use indicatif::{
+    MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike,
+};
 
 use crate::util::secret::redact;
 
@@ -87,6 +89,69 @@ pub fn clock(d: Duration) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
+/// Columns kept free at the end of a live line: the terminal echoes Ctrl-C
+/// as `^C` where the cursor is. A line drawn to the last column leaves the
+/// cursor there, the echo wraps to a new line, and indicatif, which does not
+/// know, clears that new line instead of its own: the spinner stayed on
+/// screen after Ctrl-C.
+const ECHO_ROOM: u16 = 3;
+
+/// A terminal that tells indicatif it is [`ECHO_ROOM`] columns narrower than
+/// it is.
+#[derive(Debug)]
+struct EchoRoom<T: TermLike>(T);
+
+impl<T: TermLike> TermLike for EchoRoom<T> {
+    fn width(&self) -> u16 {
+        self.0.width().saturating_sub(ECHO_ROOM).max(1)
+    }
+    fn height(&self) -> u16 {
+        self.0.height()
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// A wait's text for a log line: the message, then the time the event
+/// carries (`…: 12s elapsed of about 60s expected`).
+pub fn wait_text(message: &str, elapsed_s: Option<f64>, expected_s: Option<f64>) -> String {
+    let secs = |s: f64| s.max(0.0).round() as u64;
+    match (
+        elapsed_s.filter(|e| e.is_finite()),
+        expected_s.filter(|e| e.is_finite()),
+    ) {
+        (Some(e), Some(x)) => format!(
+            "{message}: {}s elapsed of about {}s expected",
+            secs(e),
+            secs(x)
+        ),
+        (Some(e), None) => format!("{message}: {}s elapsed", secs(e)),
+        _ => message.to_string(),
+    }
+}
+
 /// The live display of one run.
 pub struct Live {
     mp: MultiProgress,
@@ -100,7 +165,11 @@ impl Live {
     /// Bars on stderr (indicatif draws nothing when it is not a terminal).
     /// Registers them for [`suspend`].
     pub fn stderr(color: bool) -> Live {
-        let mut live = Live::with_target(ProgressDrawTarget::stderr(), color);
+        let term = EchoRoom(console::Term::stderr());
+        let mut live = Live::with_target(
+            ProgressDrawTarget::term_like_with_hz(Box::new(term), 20),
+            color,
+        );
         if let Ok(mut g) = ACTIVE.lock() {
             *g = Some(live.mp.clone());
             live.registered = true;
@@ -276,5 +345,19 @@ mod tests {
     #[test]
     fn one_line_drops_control_characters() {
         assert_eq!(one_line("a\nb\x1b[1m\r"), "a b\\x1b[1m\\r");
+    }
+
+    #[test]
+    fn wait_text_shows_the_times_the_event_carries() {
+        assert_eq!(
+            wait_text("converting", Some(5.4), Some(60.0)),
+            "converting: 5s elapsed of about 60s expected"
+        );
+        assert_eq!(
+            wait_text("backup b1 is IN_PROGRESS", Some(12.0), None),
+            "backup b1 is IN_PROGRESS: 12s elapsed"
+        );
+        assert_eq!(wait_text("reading", None, None), "reading");
+        assert_eq!(wait_text("x", Some(f64::NAN), None), "x");
     }
 }

@@ -1,11 +1,13 @@
 //! Reporters: render engine events for people (human), pipelines (JSON
-//! Lines) and CI test tabs (JUnit). They never decide anything, and every
-//! byte they write has passed through secret redaction.
+//! Lines), CI test tabs (JUnit) and change tickets (the readiness report,
+//! HTML or Markdown). They never decide anything, and every byte they write
+//! has passed through secret redaction.
 
 pub mod human;
 pub mod json;
 pub mod junit;
 pub mod live;
+pub mod readiness;
 pub mod terminal;
 
 use crate::model::events::{Event, Reporter};

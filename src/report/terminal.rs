@@ -84,6 +84,9 @@ pub fn safe_event(ev: &Event) -> Event {
         Event::Warning { message } => Event::Warning {
             message: s(message),
         },
+        Event::Error { message } => Event::Error {
+            message: s(message),
+        },
         Event::Progress {
             step,
             message,

@@ -56,6 +56,8 @@ impl Module for Assert {
     const NAME: &'static str = "assert";
     const SUMMARY: &'static str =
         "Check that expressions over variables and step outputs are true.";
+    const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[]);
+    const EXPRESSIONS: &'static [(&'static str, &'static [&'static str])] = &[("that", &[])];
     const EXAMPLE: &'static str = "- id: target-is-4-2\n  assert:\n    that:\n      - target is startingwith('4.2')\n      - steps.verify_version.version is defined\n    message: this playbook is for 4.2 targets";
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {

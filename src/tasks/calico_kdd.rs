@@ -91,10 +91,7 @@ impl CalicoKdd {
                 _ => {}
             }
             cx.progress_timed(
-                format!(
-                    "{why}: calico_kdd still reads false after {}s; reading again",
-                    start.elapsed().as_secs()
-                ),
+                format!("{why}: calico_kdd still reads false; reading again"),
                 start.elapsed(),
                 None,
             );
@@ -105,6 +102,7 @@ impl CalicoKdd {
 
 impl Module for CalicoKdd {
     const NAME: &'static str = "calico_kdd";
+    const NEEDS_API: bool = true;
     const SUMMARY: &'static str = "Calico uses the Kubernetes datastore (calico_kdd = true); apply migrates from etcd through the MKE config API. Disruptive, irreversible.";
     const EXAMPLE: &'static str = "- id: migrate-kdd\n  calico_kdd: {}\n  tags: [network]";
     const DISRUPTIVE: bool = true;
@@ -191,7 +189,7 @@ impl Module for CalicoKdd {
                 "an earlier run sent the KDD PUT and its outcome is unknown: calico_kdd still reads false after {}s",
                 limit.as_secs()
             ))
-            .remedy("check the cluster (GET /api/ucp/config-toml, the calico-node pods, ucp-* logs on a manager); if no conversion ran, run again with --fresh to send the PUT again")
+            .remedy(format!("check the cluster (GET /api/ucp/config-toml, the calico-node pods, ucp-* logs on a manager); if no conversion ran, run again with --resend {} to send the PUT again", cx.key.id()))
             .unknown_outcome());
         }
         let edited = set_calico_kdd(&doc).map_err(config_error)?;
@@ -219,8 +217,8 @@ impl Module for CalicoKdd {
                 r = &mut put => break r,
                 _ = tick.tick() => cx.progress_timed(
                     format!(
-                        "converting Calico to KDD: {}s elapsed of about {}s expected ({nodes} nodes; a real cluster takes about 20 s per node; timeout {}s)",
-                        started.elapsed().as_secs(), expected.as_secs(), timeout.as_secs()
+                        "converting Calico to KDD, {nodes} nodes (a real cluster takes about 20 s per node; timeout {}s)",
+                        timeout.as_secs()
                     ),
                     started.elapsed(),
                     Some(expected),
@@ -229,9 +227,13 @@ impl Module for CalicoKdd {
         };
         facts.insert("put".into(), true.into());
         facts.insert("seconds".into(), started.elapsed().as_secs_f64().into());
+        let resend = format!(
+            "check the cluster (GET /api/ucp/config-toml, the calico-node pods) before anything else: the next run reads the configuration and will not send another PUT without --resend {}",
+            cx.key.id()
+        );
         let unknown = |e: String| {
             TaskError::new(format!("{e}; calico_kdd still reads false"))
-                .remedy("check the cluster (GET /api/ucp/config-toml, the calico-node pods) before anything else: the next run reads the configuration and will not send another PUT without --fresh")
+                .remedy(resend.clone())
                 .unknown_outcome()
         };
         match result {

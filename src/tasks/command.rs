@@ -1,7 +1,9 @@
-//! `command`: run a program locally, never through a shell. Idempotent
-//! through `creates` (a path whose existence means done) and `unless` (a
-//! probe command whose exit 0 means done). The probe runs in `--check` too:
-//! it must be read-only.
+//! `command`: run a program locally, never through a shell. An action is
+//! idempotent through `creates` (a path whose existence means done) and
+//! `unless` (a probe command whose exit 0 means done); the probe runs in
+//! `--check` too, so it must be read-only. With `read_only: true` the
+//! command itself is a probe: it runs in the check phase (under `--check`
+//! too), can fail the step (`failed_when`), and never changes anything.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,6 +13,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{Change, Check, Facts, Module, StepContext, TaskError};
+use crate::template::{error_text, with_locals};
 use crate::util::secret::{MaybeSecret, has_marker, redact};
 
 /// Registered stdout/stderr are cut to this many bytes.
@@ -41,6 +44,20 @@ pub struct Command {
     /// running it, or require `--yes`.
     #[serde(default)]
     pub disruptive: bool,
+    /// A probe that changes nothing (a `df`, a `curl` of a health
+    /// endpoint): it runs in the check phase, also under `--check`, and the
+    /// step is `ok` or fails (per `failed_when`), never `changed`.
+    #[serde(default)]
+    pub read_only: bool,
+    /// When the step fails: an expression over `rc`, `stdout` and `stderr`
+    /// (written without `{{ }}`, like `when`). Default: `rc != 0`.
+    #[serde(default)]
+    pub failed_when: Option<String>,
+    /// When a run counts as a change: an expression over `rc`, `stdout`
+    /// and `stderr`; false makes the step `ok`. Default: every run of an
+    /// action is a change. Not for `read_only` probes.
+    #[serde(default)]
+    pub changed_when: Option<String>,
 }
 
 struct Ran {
@@ -152,6 +169,75 @@ impl Command {
     }
 }
 
+impl Ran {
+    fn facts(&self) -> Facts {
+        let mut out = Facts::new();
+        out.insert("ran".into(), true.into());
+        out.insert("rc".into(), self.rc.into());
+        out.insert("stdout".into(), self.stdout.clone().into());
+        out.insert("stderr".into(), self.stderr.clone().into());
+        out
+    }
+
+    /// `expr` over this run's `rc`, `stdout` and `stderr` (and the
+    /// playbook's names).
+    fn holds(&self, cx: &StepContext<'_>, what: &str, expr: &str) -> Result<bool, TaskError> {
+        let scope = with_locals(
+            &cx.scope.value(),
+            vec![
+                (
+                    "rc",
+                    self.rc.map(minijinja::Value::from).unwrap_or_default(),
+                ),
+                ("stdout", self.stdout.as_str().into()),
+                ("stderr", self.stderr.as_str().into()),
+            ],
+        );
+        cx.templates
+            .eval_bool(expr, &scope)
+            .map_err(|e| TaskError::new(format!("`{what}: {expr}`: {}", error_text(&e))))
+    }
+
+    /// Whether the run failed: `failed_when`, or by default a non-zero
+    /// exit or a signal.
+    fn failed(&self, cx: &StepContext<'_>, failed_when: Option<&str>) -> Result<bool, TaskError> {
+        match failed_when {
+            Some(expr) => self.holds(cx, "failed_when", expr),
+            None => Ok(self.rc != Some(0)),
+        }
+    }
+
+    /// The error of a failed run, naming the command, how it ended and
+    /// its last line of stderr.
+    fn error(&self, argv: &[String], failed_when: Option<&str>) -> TaskError {
+        let line = Command::program_line(argv);
+        let how = match (self.rc, self.signal, failed_when) {
+            (Some(rc), _, Some(expr)) => {
+                format!("exited with {rc}, and `failed_when: {expr}` holds")
+            }
+            (Some(rc), _, None) => format!("exited with {rc}"),
+            (None, Some(sig), _) => format!("was killed by signal {sig}"),
+            (None, None, _) => "ended abnormally".to_string(),
+        };
+        let last = self
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let mut message = format!("`{line}` {how}");
+        if !last.is_empty() {
+            message.push_str(&format!(": {}", last.trim()));
+        }
+        TaskError {
+            message,
+            remedy: None,
+            output: Box::new(self.facts()),
+            outcome_unknown: false,
+        }
+    }
+}
+
 fn not_run(reason: &str) -> Facts {
     let mut f = Facts::new();
     f.insert("ran".into(), false.into());
@@ -159,6 +245,7 @@ fn not_run(reason: &str) -> Facts {
     f.insert("stdout".into(), "".into());
     f.insert("stderr".into(), "".into());
     f.insert("reason".into(), reason.into());
+    f.insert("changed".into(), false.into());
     f
 }
 
@@ -167,14 +254,38 @@ impl Module for Command {
     const SUMMARY: &'static str =
         "Run a local program without a shell; idempotent through `creates` and/or `unless`.";
     const EXAMPLE: &'static str = "- id: fetch-ca\n  command:\n    argv: [curl, -fsSo, mke-ca.pem, \"https://{{ env.MKE_HOST }}/ca\"]\n    creates: mke-ca.pem";
-    const CHECK_MODE: &'static str = "full: reports `would change` with the command line; the `unless` probe runs (keep it read-only)";
+    const CHECK_MODE: &'static str = "full: an action reports `would change` with the command line, and its `unless` probe runs (keep it read-only); a `read_only` probe runs and can fail the step";
+    const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
+        (
+            "ran",
+            "whether the program ran (false when `creates`/`unless` said done)",
+        ),
+        (
+            "rc",
+            "its exit status (null when it did not run or was killed)",
+        ),
+        ("stdout", "what it printed (at most 64 KiB)"),
+        ("stderr", "what it printed on stderr (at most 64 KiB)"),
+        ("reason", "why it did not run, when it did not"),
+        (
+            "changed",
+            "whether the run counts as a change (`changed_when`)",
+        ),
+    ]);
+    const EXPRESSIONS: &'static [(&'static str, &'static [&'static str])] = &[
+        ("failed_when", &["rc", "stdout", "stderr"]),
+        ("changed_when", &["rc", "stdout", "stderr"]),
+    ];
 
-    async fn check(&self, _cx: &StepContext<'_>) -> Result<Check, TaskError> {
+    async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
         self.refuse_secrets()?;
         if self.argv.is_empty() {
             return Err(TaskError::new(
                 "`argv` is empty: give the program and its arguments",
             ));
+        }
+        if self.read_only {
+            return self.probe(cx).await;
         }
         if let Some(reason) = self.guard_holds().await? {
             return Ok(Check::InSync {
@@ -192,39 +303,23 @@ impl Module for Command {
         })
     }
 
-    async fn apply(&self, _cx: &StepContext<'_>, _: &[Change]) -> Result<Facts, TaskError> {
+    async fn apply(&self, cx: &StepContext<'_>, _: &[Change]) -> Result<Facts, TaskError> {
         self.refuse_secrets()?;
         let ran = self.run(&self.argv, "argv").await?;
-        let mut out = Facts::new();
-        out.insert("ran".into(), true.into());
-        out.insert("rc".into(), ran.rc.into());
-        out.insert("stdout".into(), ran.stdout.clone().into());
-        out.insert("stderr".into(), ran.stderr.clone().into());
-        if ran.rc == Some(0) {
-            return Ok(out);
+        if ran.failed(cx, self.failed_when.as_deref())? {
+            return Err(ran.error(&self.argv, self.failed_when.as_deref()));
         }
-        let line = Self::program_line(&self.argv);
-        let how = match (ran.rc, ran.signal) {
-            (Some(rc), _) => format!("exited with {rc}"),
-            (None, Some(sig)) => format!("was killed by signal {sig}"),
-            (None, None) => "ended abnormally".to_string(),
+        let changed = match &self.changed_when {
+            Some(expr) => ran.holds(cx, "changed_when", expr)?,
+            None => true,
         };
-        let last = ran
-            .stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        let mut message = format!("`{line}` {how}");
-        if !last.is_empty() {
-            message.push_str(&format!(": {}", last.trim()));
-        }
-        Err(TaskError {
-            message,
-            remedy: None,
-            output: Box::new(out),
-            outcome_unknown: false,
-        })
+        let mut out = ran.facts();
+        out.insert("changed".into(), changed.into());
+        Ok(out)
+    }
+
+    fn changed(&self, output: &Facts) -> bool {
+        output.get("changed") != Some(&serde_json::Value::Bool(false))
     }
 
     fn disruptive(&self) -> bool {
@@ -233,5 +328,33 @@ impl Module for Command {
 
     fn verifiable(&self) -> bool {
         self.creates.is_some() || self.unless.is_some()
+    }
+}
+
+impl Command {
+    /// `read_only: true`: the command is the check.
+    async fn probe(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
+        if self.creates.is_some() || self.unless.is_some() || self.changed_when.is_some() {
+            return Err(TaskError::new(
+                "a `read_only` command is a probe: it takes no `creates`, `unless` or `changed_when` (it never changes anything)",
+            )
+            .remedy("drop `read_only` to make it an action, or drop those keys"));
+        }
+        let ran = self.run(&self.argv, "argv").await?;
+        if ran.failed(cx, self.failed_when.as_deref())? {
+            return Err(ran.error(&self.argv, self.failed_when.as_deref()));
+        }
+        let mut out = ran.facts();
+        out.insert("changed".into(), false.into());
+        Ok(Check::InSync {
+            message: format!(
+                "`{}` passed (rc {})",
+                Self::program_line(&self.argv),
+                ran.rc
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "none".into())
+            ),
+            output: out,
+        })
     }
 }

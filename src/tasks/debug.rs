@@ -16,6 +16,8 @@ pub struct Debug {
 impl Module for Debug {
     const NAME: &'static str = "debug";
     const SUMMARY: &'static str = "Show a message (templated); changes nothing.";
+    const OUTPUTS: Option<&'static [(&'static str, &'static str)]> =
+        Some(&[("msg", "the message, rendered")]);
     const EXAMPLE: &'static str =
         "- id: show-target\n  debug:\n    msg: \"Target MKE 4k {{ target }}\"";
 

@@ -37,6 +37,9 @@ pub struct Script {
     pub checks: Vec<Answer>,
     pub apply: Apply,
     pub disruptive: bool,
+    /// Whether a re-check can confirm an apply (a `command` without
+    /// `creates`/`unless` cannot).
+    pub verifiable: bool,
     /// `check`, `apply`, `apply:earlier` (an interrupted apply was seen).
     pub calls: Vec<String>,
 }
@@ -47,6 +50,7 @@ impl Script {
             checks: checks.to_vec(),
             apply,
             disruptive: false,
+            verifiable: true,
             calls: Vec::new(),
         }
     }
@@ -140,5 +144,9 @@ impl Module for Fake {
 
     fn disruptive(&self) -> bool {
         with(&self.script, |s| s.disruptive)
+    }
+
+    fn verifiable(&self) -> bool {
+        with(&self.script, |s| s.verifiable)
     }
 }

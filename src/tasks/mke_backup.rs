@@ -240,6 +240,7 @@ impl MkeBackup {
 
 impl Module for MkeBackup {
     const NAME: &'static str = "mke_backup";
+    const NEEDS_API: bool = true;
     const SUMMARY: &'static str = "A successful MKE 3 backup younger than max_age exists (API list and/or a backup file); `create: true` makes one.";
     const EXAMPLE: &'static str = "- id: confirm-backup\n  mke_backup:\n    max_age: 24h\n    file: /var/backups/mke3/backup.tar\n    node: 10.0.0.11\n    encrypted: true";
     const CHECK_MODE: &'static str =
@@ -394,11 +395,7 @@ impl Module for MkeBackup {
                     )));
                 }
                 _ => cx.progress_timed(
-                    format!(
-                        "backup {id} is {} ({}s)",
-                        b.state,
-                        started.elapsed().as_secs()
-                    ),
+                    format!("backup {id} is {}", b.state),
                     started.elapsed(),
                     None,
                 ),

@@ -75,6 +75,7 @@ pub fn blockers(s: &ClusterSettings, target_minor: u64) -> Vec<(String, String)>
 
 impl Module for MkeConfig {
     const NAME: &'static str = "mke_config";
+    const NEEDS_API: bool = true;
     const SUMMARY: &'static str = "MKE 3 config uses nothing the upgrade cannot carry (unmanaged CNI, eBPF, IPVS); no leftover ~/.mke/mke.kubeconf.";
     const EXAMPLE: &'static str = "- id: check-cni\n  mke_config:\n    target: \"{{ target }}\"";
 

@@ -26,6 +26,7 @@ pub const KDD_KEY: &str = "cluster_config.calico_kdd";
 
 impl Module for MkeHealth {
     const NAME: &'static str = "mke_health";
+    const NEEDS_API: bool = true;
     const SUMMARY: &'static str = "Every manager answers /_ping with 200 and every node is ready (optionally: calico_kdd = true).";
     const EXAMPLE: &'static str =
         "- id: verify\n  mke_health:\n    require_calico_kdd: true\n  retries: 6\n  delay: 10s";
@@ -75,6 +76,7 @@ impl Module for MkeHealth {
         output.insert("ready".into(), ready.into());
         output.insert("pings".into(), ping_results.into());
         let mut kdd_note = String::new();
+        let mut kdd_problem = false;
         if self.require_calico_kdd {
             let doc = mke
                 .config_toml()
@@ -92,6 +94,7 @@ impl Module for MkeHealth {
                         message: "calico_kdd reads false until the migration is applied".into(),
                     });
                 }
+                kdd_problem = true;
                 problems.push("calico_kdd is not true: Calico still uses etcd".into());
             } else {
                 kdd_note = ", calico_kdd = true".into();
@@ -107,9 +110,18 @@ impl Module for MkeHealth {
                 output,
             });
         }
+        let mut remedies = Vec::new();
+        if problems.len() > usize::from(kdd_problem) {
+            remedies.push("repair the cluster first (docker node ls, the MKE UI's node list, ucp-* container logs on the manager); do not migrate or upgrade an unhealthy cluster");
+        }
+        if kdd_problem {
+            // Had the migration run and failed, the run would have stopped
+            // before this step: it was left out of this run.
+            remedies.push("the KDD migration (the `calico_kdd` step, migrate-kdd in the standard playbook) has not been applied and did not run in this run (left out by --tags, --skip-tags or --start-at): run it, or the whole playbook");
+        }
         Ok(Check::Blocked {
             reason: problems.join("; "),
-            remedy: "repair the cluster first (docker node ls, the MKE UI's node list, ucp-* container logs on the manager); do not migrate or upgrade an unhealthy cluster".into(),
+            remedy: remedies.join("; "),
             output,
         })
     }

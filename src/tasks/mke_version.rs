@@ -131,6 +131,7 @@ impl MkeVersionCheck {
 
 impl Module for MkeVersionCheck {
     const NAME: &'static str = "mke_version";
+    const NEEDS_API: bool = true;
     const SUMMARY: &'static str = "MKE 3 version is eligible for the target MKE 4k release (reads /info, /version, or ucp-proxy over SSH).";
     const EXAMPLE: &'static str =
         "- id: verify-version\n  mke_version:\n    target: \"{{ target }}\"\n  register: mke";

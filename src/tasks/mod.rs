@@ -116,6 +116,9 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
     const DISRUPTIVE: bool = false;
     /// What the module does in check mode.
     const CHECK_MODE: &'static str = "full: the check phase is read-only";
+    /// Whether a step of this module cannot work without the MKE API (a
+    /// run whose selected steps need it refuses to start without one).
+    const NEEDS_API: bool = false;
     /// The fields a step of this module registers, with what each holds;
     /// `None` when the module does not declare them (then `steps.X.field`
     /// is not checked when the playbook loads).
@@ -143,6 +146,12 @@ pub trait Module: DeserializeOwned + JsonSchema + Sized {
         Self::DISRUPTIVE
     }
 
+    /// After a successful apply: whether it changed anything (a `command`
+    /// whose `changed_when` is false did not: the step is `ok`).
+    fn changed(&self, _output: &Facts) -> bool {
+        true
+    }
+
     /// After a successful apply: whether the engine must re-check to call
     /// the step `changed`. Modules that cannot observe their effect (a
     /// `command` without `creates`/`unless`) return false.
@@ -159,6 +168,8 @@ pub struct ModuleDoc {
     pub disruptive: bool,
     pub check_mode: &'static str,
     pub schema: schemars::Schema,
+    /// What a step of the module registers, when declared.
+    pub outputs: Option<&'static [(&'static str, &'static str)]>,
 }
 
 fn doc_of<M: Module>() -> ModuleDoc {
@@ -169,6 +180,7 @@ fn doc_of<M: Module>() -> ModuleDoc {
         disruptive: M::DISRUPTIVE,
         check_mode: M::CHECK_MODE,
         schema: schemars::schema_for!(M),
+        outputs: M::OUTPUTS,
     }
 }
 
@@ -224,6 +236,13 @@ macro_rules! modules {
                 }
             }
 
+            pub fn changed(&self, output: &Facts) -> bool {
+                match self {
+                    $(Task::$variant(m) => m.changed(output),)*
+                    $(#[cfg(test)] Task::$tvariant(m) => m.changed(output),)*
+                }
+            }
+
             pub fn verifiable(&self) -> bool {
                 match self {
                     $(Task::$variant(m) => m.verifiable(),)*
@@ -244,6 +263,16 @@ macro_rules! modules {
                     $(#[cfg(test)] Task::$tvariant(m) => m.apply(cx, changes).await,)*
                 }
             }
+        }
+
+        /// Whether module `name` needs the MKE API.
+        pub fn needs_api(name: &str) -> bool {
+            $(
+                if name == <$ty as Module>::NAME {
+                    return <$ty as Module>::NEEDS_API;
+                }
+            )*
+            false
         }
 
         /// The fields module `name` declares it registers.

@@ -32,6 +32,12 @@ pub fn checked_compare(args: Rest<Value>) -> Result<bool, Error> {
             ));
         };
         let op = op.as_str().unwrap_or("");
+        if left.is_undefined() || right.is_undefined() {
+            return Err(Error::new(
+                ErrorKind::UndefinedError,
+                format!("a side of `{op}` is undefined"),
+            ));
+        }
         let number = |v: &Value| v.kind() == ValueKind::Number;
         let string = |v: &Value| v.kind() == ValueKind::String;
         if (number(&left) && string(right)) || (string(&left) && number(right)) {

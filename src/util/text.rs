@@ -1,5 +1,8 @@
 //! Small text helpers: did-you-mean suggestions, digests, durations, and
-//! the one sanitiser of text bound for a terminal.
+//! text made harmless for a terminal: shown as escapes ([`terminal_safe`],
+//! every path that reaches a terminal) or taken out ([`strip_controls`],
+//! the readiness report's documents). Both treat the same characters as
+//! acting on a terminal.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -92,6 +95,77 @@ pub fn json_terminal_safe(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A duration as a playbook would write it, and [`parse_duration_str`]
+/// reads back: `24h`, `30m`, `1h30m`, `45s`, `0s`; a fraction of a second
+/// as plain seconds (`1.5`).
+pub fn format_duration_str(d: Duration) -> String {
+    if d.subsec_nanos() != 0 {
+        return d.as_secs_f64().to_string();
+    }
+    let s = d.as_secs();
+    if s == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (n, unit) in [(s / 3600, "h"), (s % 3600 / 60, "m"), (s % 60, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    out
+}
+
+/// `text` without terminal control: whole ANSI escape sequences (CSI
+/// `ESC [ … final`, OSC `ESC ] … BEL|ESC \\`, and two-byte `ESC x`), C0
+/// and C1 control characters and DEL, and the bidirectional overrides that
+/// can make text display as something else. Newlines and tabs are kept.
+pub fn strip_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => match chars.next() {
+                // CSI: parameters and intermediates up to a final byte @..~.
+                Some('[') => {
+                    for d in chars.by_ref() {
+                        if ('@'..='~').contains(&d) {
+                            break;
+                        }
+                    }
+                }
+                // OSC, DCS, SOS, PM, APC: up to BEL or ST (ESC \\).
+                Some(']' | 'P' | 'X' | '^' | '_') => {
+                    while let Some(d) = chars.next() {
+                        if d == '\x07' {
+                            break;
+                        }
+                        if d == '\x1b' {
+                            if chars.peek() == Some(&'\\') {
+                                chars.next();
+                            }
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            // C1 CSI and OSC introducers, as one character.
+            '\u{9b}' => {
+                for d in chars.by_ref() {
+                    if ('@'..='~').contains(&d) {
+                        break;
+                    }
+                }
+            }
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => {}
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +205,38 @@ mod tests {
         let safe = json_terminal_safe(&json);
         assert_eq!(serde_json::from_str::<String>(&safe).unwrap(), hostile);
         assert!(!safe.chars().any(acts_on_terminal));
+    }
+
+    #[test]
+    fn durations_are_written_as_a_playbook_would_and_read_back() {
+        for (secs, text) in [
+            (86400.0, "24h"),
+            (1800.0, "30m"),
+            (5400.0, "1h30m"),
+            (45.0, "45s"),
+            (3661.0, "1h1m1s"),
+            (0.0, "0s"),
+            (1.5, "1.5"),
+        ] {
+            let d = Duration::from_secs_f64(secs);
+            assert_eq!(format_duration_str(d), text);
+            assert_eq!(parse_duration_str(text), Some(d), "{text}");
+        }
+    }
+
+    #[test]
+    fn terminal_control_sequences_are_taken_out_whole() {
+        assert_eq!(strip_controls("a\x1b[1;31mred\x1b[0m b"), "ared b");
+        assert_eq!(
+            strip_controls("x\x1b]8;;https://e.invalid\x07link\x1b]8;;\x1b\\y"),
+            "xlinky"
+        );
+        assert_eq!(strip_controls("c\r\x07\x7f\u{85}\u{9b}2Jd"), "cd");
+        assert_eq!(strip_controls("l\u{202e}txt.exe\u{2066}"), "ltxt.exe");
+        assert_eq!(
+            strip_controls("keep\nlines\tand tabs"),
+            "keep\nlines\tand tabs"
+        );
+        assert_eq!(strip_controls("trailing \x1b"), "trailing ");
     }
 }

@@ -4,7 +4,7 @@
 //! saved, a readable journal, and no secret in any output or file. A kill
 //! that lands after the fsynced `put-sent` checkpoint but before the PUT
 //! reaches the cluster is the one case a client cannot tell from a failed
-//! conversion: the resumed run must stop without a PUT and name `--fresh`,
+//! conversion: the resumed run must stop without a PUT and name `--resend`,
 //! which then finishes the trial. Bounded: CAMPAIGN_TRIALS (default 50),
 //! each run bounded by the harness; CAMPAIGN_SEED reproduces a campaign.
 
@@ -101,8 +101,8 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             // Killed after the fsynced `put-sent` checkpoint but before the
             // cluster accepted the PUT (it never started converting): the
             // resumed run cannot tell this from a conversion that failed, so
-            // it must stop without a PUT, say so, and point at --fresh (the
-            // operator's explicit decision).
+            // it must stop without a PUT, say so, and point at --resend (the
+            // operator's explicit decision; --fresh keeps the open apply).
             assert_eq!(
                 d.config_puts().len(),
                 puts_before,
@@ -117,13 +117,13 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
                     && failed["remedy"]
                         .as_str()
                         .unwrap_or_default()
-                        .contains("--fresh"),
+                        .contains("--resend migrate-kdd"),
                 "{context}: {}",
                 r.both()
             );
             in_the_gap += 1;
             let mut fresh = resume.to_vec();
-            fresh.push("--fresh");
+            fresh.extend(["--resend", "migrate-kdd"]);
             stopped = Some(std::mem::replace(&mut r, d.cmd(&fresh).run()));
         }
         assert_eq!(
@@ -182,7 +182,7 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
         assert_no_secrets(&d, &runs, &[]);
     }
     eprintln!(
-        "crash campaign: {trials} trials in {:.0?}: {before_put} killed before the PUT, {during_or_after} during or after it, {in_the_gap} between the put-sent checkpoint and the PUT's arrival (stopped, finished with --fresh), {torn} with a torn journal line",
+        "crash campaign: {trials} trials in {:.0?}: {before_put} killed before the PUT, {during_or_after} during or after it, {in_the_gap} between the put-sent checkpoint and the PUT's arrival (stopped, finished with --resend migrate-kdd), {torn} with a torn journal line",
         started.elapsed()
     );
 }

@@ -8,10 +8,15 @@ use crate::common::{Dir, KDD_ONLY, Run, assert_no_secrets, sandbox_args};
 const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
 
 fn run(d: &Dir, sets: &[&str], extra: &[&str]) -> Run {
-    let mut args = sandbox_args(STANDARD, sets, &["--output", "json", "--junit", "j.xml"]);
+    let mut args = sandbox_args(
+        STANDARD,
+        sets,
+        &["--output", "json", "--junit", "j.xml", "--report", "r.html"],
+    );
     args.extend_from_slice(extra);
     let r = d.cmd(&args).run();
-    // The sandbox's password and tokens never reach any output or file.
+    // The sandbox's password and tokens never reach any output or file
+    // (the JUnit file and the readiness report included).
     assert_no_secrets(d, &[&r], &[]);
     r
 }

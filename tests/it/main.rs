@@ -2,11 +2,15 @@
 
 mod architecture;
 mod campaign;
+mod chromium;
 mod common;
 mod faults;
+mod fleet;
 mod hardening;
 mod hosts;
+mod language;
 mod people;
+mod report;
 mod runner;
 mod safety;
 mod sandbox;
@@ -14,4 +18,5 @@ mod sandbox_env;
 mod secrets;
 mod statedir;
 mod terminal;
+mod trust;
 mod upgrade;

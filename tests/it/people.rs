@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{Dir, Run, bin};
+use crate::common::{Dir, Run, bin, wait_until};
 
 const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -218,6 +218,126 @@ fn junit_reports_pass_the_junit_xml_schema() {
     assert!(blocked.contains("what to do:"), "{blocked}");
 }
 
+/// Every way `run` stops outside its steps still ends its machine outputs:
+/// an `error` and a `run_end` (status `error`, the exit code) in the JSON
+/// events, a JUnit file with one failing case naming the error, and the
+/// report. Input errors found by the CLI, by the sandbox's knobs and by the
+/// engine (an unknown --start-at), and a locked state directory.
+#[test]
+fn a_run_stopped_outside_its_steps_still_ends_its_json_junit_and_report() {
+    let v = schema();
+    let d = Dir::new();
+    d.write("bad.yaml", "steps:\n  - id: a\n    calico_kd: {}\n");
+    d.write("good.yaml", "steps:\n  - id: a\n    debug: {msg: hi}\n");
+    // A run that holds the sandbox's state directory (its lock) for a while.
+    std::fs::create_dir_all(d.join("held")).unwrap();
+    let mut holder = d
+        .cmd(&[
+            "run",
+            STANDARD,
+            "--sandbox",
+            "--yes",
+            "--state-dir",
+            "held",
+            "--sandbox-set",
+            "kdd_seconds_per_node=20",
+        ])
+        .spawn(d.path(), "holder");
+    assert!(
+        wait_until(Duration::from_secs(60), || d
+            .join("held/journal.jsonl")
+            .exists()),
+        "the holding run did not start"
+    );
+    let cases: [(&[&str], i32, &str); 4] = [
+        (
+            &["run", "bad.yaml"],
+            2,
+            "bad.yaml:3:5: unknown module or step key `calico_kd`",
+        ),
+        (
+            &["run", STANDARD, "--sandbox", "--sandbox-set", "nodes=zero"],
+            2,
+            "invalid sandbox knob `nodes`",
+        ),
+        (
+            &["run", "good.yaml", "--start-at", "nosuch"],
+            2,
+            "--start-at `nosuch`: no step has that id",
+        ),
+        (
+            &["run", STANDARD, "--sandbox", "--state-dir", "held"],
+            4,
+            "holds the lock",
+        ),
+    ];
+    for (i, (args, code, names)) in cases.iter().enumerate() {
+        let (junit, report) = (format!("j{i}.xml"), format!("r{i}.html"));
+        let mut all = args.to_vec();
+        all.extend(["--output", "json", "--junit", &junit, "--report", &report]);
+        let r = d.cmd(&all).run();
+        r.code(*code).stderr_has(names);
+        let events: Vec<serde_json::Value> = r
+            .stdout
+            .lines()
+            .map(|l| assert_valid(&v, l, &format!("{args:?}")))
+            .collect();
+        let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+        assert_eq!(kinds, ["error", "run_end"], "{args:?}: {}", r.stdout);
+        assert!(events[0]["message"].as_str().unwrap().contains(names));
+        assert_eq!(events[1]["status"], "error");
+        assert_eq!(events[1]["exit_code"], *code);
+
+        let xml = d.read(&junit);
+        assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
+        let failure = xml.split("<failure message=\"").nth(1).unwrap_or_default();
+        let escaped = names
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        assert!(
+            failure.contains(&escaped),
+            "{args:?}: the case does not name the error:\n{xml}"
+        );
+        if have("xmllint", "libxml2-utils") {
+            let out = Command::new("xmllint")
+                .args([
+                    "--noout",
+                    "--schema",
+                    &format!("{ROOT}/tests/data/junit.xsd"),
+                ])
+                .arg(d.join(&junit))
+                .output()
+                .unwrap_or_else(|e| panic!("xmllint: {e}"));
+            assert!(
+                out.status.success(),
+                "{}\n{xml}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+
+        let html = d.read(&report);
+        assert!(html.contains("<h1><span class=\"verdict-word\">Not ready</span></h1>"));
+        assert!(html.contains("<h2>Why the run stopped</h2>"), "{html}");
+        assert!(html.contains(&escaped), "{args:?}: {html}");
+    }
+    // People: the error once on stderr, no recap of steps that never ran.
+    let r = d.cmd(&["run", "bad.yaml"]).run();
+    r.code(2);
+    assert_eq!(
+        r.stderr.matches("unknown module or step key").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("RECAP"), "{}", r.stdout);
+    holder.signal(libc::SIGTERM);
+    assert!(
+        holder.wait(Duration::from_secs(60)).is_some(),
+        "the holding run did not stop"
+    );
+}
+
 // ---------------------------------------------------------------- terminals
 
 /// Bytes that must not appear in output meant for pipes and log files.
@@ -268,6 +388,100 @@ fn output_through_pipes_has_no_control_characters() {
     assert!(all_out.contains("what to do:"), "{all_out}");
 }
 
+/// A shell script in a real terminal: a tmux session of 200×50 on its own
+/// socket, killed when dropped.
+struct Tmux {
+    socket: std::path::PathBuf,
+    session: String,
+}
+
+impl Tmux {
+    /// Runs `script` (bash) in a new session, colour allowed.
+    fn start(d: &Dir, name: &str, script: &str) -> Tmux {
+        let t = Tmux {
+            socket: d.join(&format!("{name}.sock")),
+            session: format!("mkeprep-it-{name}-{}", std::process::id()),
+        };
+        let file = d.write(&format!("{name}.sh"), script);
+        let started = t.tmux(&[
+            "new-session",
+            "-d",
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "-s",
+            &t.session,
+            &format!(
+                "env -u NO_COLOR TERM=xterm-256color bash '{}'",
+                file.display()
+            ),
+        ]);
+        assert!(
+            started.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        t
+    }
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("tmux: {e}"))
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .tmux(&["capture-pane", "-p", "-t", &self.session])
+                .stdout,
+        )
+        .into_owned()
+    }
+
+    /// Screens every 150 ms until one satisfies `until` (it is the last) or
+    /// 90 s pass.
+    fn frames(&self, until: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut frames = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < deadline {
+            let screen = self.screen();
+            let done = until(&screen);
+            frames.push(screen);
+            if done {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        frames
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-session", "-t", &self.session]);
+    }
+}
+
+/// `mkeprep run STANDARD --sandbox --yes KNOBS…` in `d`, then `EXIT=code`;
+/// the shell survives Ctrl-C (a trap), so the exit code shows.
+fn terminal_run(d: &Dir, knobs: &str) -> String {
+    format!(
+        "trap 'true' INT\ncd '{}' && '{}' run '{STANDARD}' --sandbox --yes {knobs}; echo \"EXIT=$?\"; sleep 30\n",
+        d.path().display(),
+        bin().display()
+    )
+}
+
+/// A line of the live KDD bar (`⠋ migrate-kdd [===>   ] 0:04 of ~0:06 …`).
+fn kdd_bar_line(line: &str) -> bool {
+    line.contains("migrate-kdd") && line.contains(" of ~0:") && line.contains("=>")
+}
+
 /// A sandbox run in a real terminal (tmux): the live spinner and the KDD
 /// progress bar appear on screen while the run goes, then the recap.
 #[test]
@@ -276,56 +490,17 @@ fn a_terminal_session_shows_live_progress_and_the_recap() {
         return;
     }
     let d = Dir::new();
-    let session = format!("mkeprep-it-{}", std::process::id());
-    let socket = d.join("tmux.sock");
-    let tmux = |args: &[&str]| {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("tmux: {e}"))
-    };
-    let script = d.write(
-        "session.sh",
-        &format!(
-            "cd '{}' && '{}' run '{STANDARD}' --sandbox --yes --sandbox-set kdd_seconds_per_node=2 --sandbox-set nodes=3; echo \"EXIT=$?\"; sleep 30\n",
-            d.path().display(),
-            bin().display()
+    let t = Tmux::start(
+        &d,
+        "live",
+        &terminal_run(
+            &d,
+            "--sandbox-set kdd_seconds_per_node=3 --sandbox-set nodes=3",
         ),
     );
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-x",
-        "200",
-        "-y",
-        "50",
-        "-s",
-        &session,
-        &format!(
-            "env -u NO_COLOR TERM=xterm-256color sh '{}'",
-            script.display()
-        ),
-    ]);
-    assert!(
-        started.status.success(),
-        "tmux new-session: {}",
-        String::from_utf8_lossy(&started.stderr)
-    );
-    let mut frames = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        let cap = tmux(&["capture-pane", "-p", "-t", &session]);
-        last = String::from_utf8_lossy(&cap.stdout).into_owned();
-        frames.push(last.clone());
-        if last.contains("EXIT=") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(150));
-    }
-    let _ = tmux(&["kill-session", "-t", &session]);
+    let frames = t.frames(|s| s.contains("EXIT="));
+    drop(t);
+    let last = frames.last().cloned().unwrap_or_default();
     let _ = std::fs::write(d.join("frames.txt"), frames.join("\n-----\n"));
     assert!(
         last.contains("EXIT=0"),
@@ -333,16 +508,28 @@ fn a_terminal_session_shows_live_progress_and_the_recap() {
     );
 
     // While the KDD conversion ran, a bar with elapsed and expected time.
-    // (3 nodes at the sandbox's 2 s per node: "0:04 of ~0:06".)
-    let bar = frames.iter().find(|f| {
-        f.lines()
-            .any(|l| l.contains("migrate-kdd") && l.contains(" of ~0:06") && l.contains("=>"))
-    });
+    // (3 nodes at the sandbox's 3 s per node: "0:07 of ~0:09".)
+    let bars: Vec<&str> = frames
+        .iter()
+        .flat_map(|f| f.lines())
+        .filter(|l| kdd_bar_line(l) && l.contains(" of ~0:09"))
+        .collect();
     assert!(
-        bar.is_some(),
+        !bars.is_empty(),
         "no KDD progress bar in {} frames; the last:\n{last}",
         frames.len()
     );
+    // The bar's text never goes stale: the time is the bar's own (it moves
+    // every tick), and the message carries no count of its own (it said
+    // "5s elapsed" at 0:08 when the text came from the 5-second event).
+    assert!(
+        bars.iter()
+            .any(|l| l.contains(" 0:06 of ") || l.contains(" 0:07 of ")),
+        "the bar did not move past the first progress event: {bars:?}"
+    );
+    for l in &bars {
+        assert!(!l.contains("elapsed"), "a count in the bar's text: {l}");
+    }
     // A spinner (a Braille frame) before the step id.
     let spinner = frames.iter().any(|f| {
         f.lines().any(|l| {
@@ -360,9 +547,77 @@ fn a_terminal_session_shows_live_progress_and_the_recap() {
     assert!(last.contains("STEP") && last.contains("STATUS"), "{last}");
     assert!(last.contains("changed"), "{last}");
     assert!(
-        !last.contains(" of ~1:00"),
+        !last.lines().any(kdd_bar_line),
         "a bar was left on screen:\n{last}"
     );
+}
+
+/// Ctrl-C in a terminal during the KDD conversion: the run stops (130) and
+/// no spinner or bar stays on screen. (The terminal echoes `^C` where the
+/// cursor is; a bar drawn to the last column made it wrap, and the bar
+/// was never cleared.)
+#[test]
+fn ctrl_c_in_a_terminal_leaves_no_spinner_on_screen() {
+    if !have("tmux", "tmux") {
+        return;
+    }
+    let d = Dir::new();
+    let t = Tmux::start(
+        &d,
+        "ctrlc",
+        &terminal_run(&d, "--sandbox-set kdd_seconds_per_node=10"),
+    );
+    let frames = t.frames(|s| s.lines().any(kdd_bar_line) || s.contains("EXIT="));
+    assert!(
+        frames.last().is_some_and(|s| s.lines().any(kdd_bar_line)),
+        "no KDD bar to interrupt:\n{}",
+        frames.last().cloned().unwrap_or_default()
+    );
+    t.tmux(&["send-keys", "-t", &t.session, "C-c"]);
+    let frames = t.frames(|s| s.contains("EXIT="));
+    drop(t);
+    let last = frames.last().cloned().unwrap_or_default();
+    assert!(last.contains("EXIT=130"), "{last}");
+    assert!(last.contains("interrupted"), "{last}");
+    let left: Vec<&str> = last
+        .lines()
+        .filter(|l| {
+            kdd_bar_line(l)
+                || l.trim_start()
+                    .chars()
+                    .next()
+                    .is_some_and(|c| ('\u{2800}'..='\u{28ff}').contains(&c))
+        })
+        .collect();
+    assert!(
+        left.is_empty(),
+        "left on screen after Ctrl-C: {left:?}\n{last}"
+    );
+}
+
+/// The disruptive step's prompt in a real terminal takes `y` (as `[y/N]`
+/// says) and the run applies; no terminal and no --yes refuses.
+#[test]
+fn the_migration_prompt_takes_y() {
+    if !have("tmux", "tmux") {
+        return;
+    }
+    let d = Dir::new();
+    let script = format!(
+        "cd '{}' && '{}' run '{STANDARD}' --sandbox --sandbox-set kdd_seconds_per_node=0.1; echo \"EXIT=$?\"; sleep 30\n",
+        d.path().display(),
+        bin().display()
+    );
+    let t = Tmux::start(&d, "prompt", &script);
+    let frames = t.frames(|s| s.contains("[y/N]") || s.contains("EXIT="));
+    let last = frames.last().cloned().unwrap_or_default();
+    assert!(last.contains("Apply them now? [y/N]"), "{last}");
+    t.tmux(&["send-keys", "-t", &t.session, "y", "Enter"]);
+    let frames = t.frames(|s| s.contains("EXIT="));
+    drop(t);
+    let last = frames.last().cloned().unwrap_or_default();
+    assert!(last.contains("EXIT=0"), "{last}");
+    assert_eq!(d.config_puts().len(), 1);
 }
 
 // ---------------------------------------------------------------- docs

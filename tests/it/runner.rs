@@ -113,6 +113,51 @@ fn yaml_syntax_errors_and_type_errors_have_positions() {
         .stderr_has("missing.yaml: cannot read the playbook");
 }
 
+/// A playbook and its inventory are linted in CI, where the SSH keys are
+/// not: `validate` warns about a `keyPath` it cannot read; `run` needs the
+/// key and refuses (exit 2, with the file and line, and its machine outputs).
+#[test]
+fn validate_warns_about_missing_keys_and_run_refuses_them() {
+    let d = Dir::new();
+    d.write("pb.yaml", "steps:\n  - id: a\n    debug: {msg: hi}\n");
+    d.write(
+        "hosts.yaml",
+        "hosts:\n  - address: 10.0.0.11\n    port: 22\n    user: ubuntu\n    keyPath: keys/absent.pem\n  - address: 10.0.0.12\n    port: 22\n    user: ubuntu\n    keyPath: keys\n",
+    );
+    std::fs::create_dir_all(d.join("keys")).unwrap();
+    let r = d.cmd(&["validate", "pb.yaml", "-i", "hosts.yaml"]).run();
+    r.code(0)
+        .stdout_has("hosts.yaml: valid — 2 hosts")
+        .stderr_has("warning: hosts.yaml:5:14: host 10.0.0.11: cannot read keyPath keys/absent.pem")
+        .stderr_has("warning: hosts.yaml:9:14: host 10.0.0.12: keyPath keys is not a file")
+        .stderr_has("`mkeprep run` needs this key");
+    let r = d
+        .cmd(&[
+            "run",
+            "pb.yaml",
+            "-i",
+            "hosts.yaml",
+            "--output",
+            "json",
+            "--junit",
+            "j.xml",
+        ])
+        .run();
+    r.code(2)
+        .stderr_has("hosts.yaml:5:14: host 10.0.0.11: cannot read keyPath keys/absent.pem")
+        .stderr_has("hosts.yaml:9:14: host 10.0.0.12: keyPath keys is not a file");
+    let events = r.events();
+    assert_eq!(events.len(), 2, "{}", r.stdout);
+    assert_eq!(events[0]["event"], "error");
+    assert_eq!(events[1]["exit_code"], 2);
+    assert!(
+        d.read("j.xml")
+            .contains("cannot read keyPath keys/absent.pem")
+    );
+    // Nothing ran: no journal.
+    assert!(!d.join(".mkeprep/journal.jsonl").exists());
+}
+
 #[test]
 fn validate_accepts_a_good_playbook_and_checks_templates_against_extra_vars() {
     let d = Dir::new();
@@ -697,6 +742,38 @@ fn human_output_has_status_lines_and_a_recap_without_colour_off_a_terminal() {
     );
 }
 
+/// The detail column of the human output starts at the same place on every
+/// step line, from the first: the width is known before the run (the
+/// longest id, and a loop's `[N]`), not widened when a longer key shows up.
+#[test]
+fn human_step_lines_keep_their_columns_when_a_longer_key_appears() {
+    let d = Dir::new();
+    d.write(
+        "pb.yaml",
+        r#"steps:
+  - id: a
+    debug: {msg: "detail-first"}
+  - id: each-item-of-the-list
+    debug: {msg: "detail-{{ item }}"}
+    loop: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+  - id: computed
+    debug: {msg: "detail-c{{ item }}"}
+    loop: "{{ range(3) | list }}"
+  - id: z
+    debug: {msg: "detail-last"}
+"#,
+    );
+    let r = d.cmd(&["run", "pb.yaml"]).run();
+    r.code(0);
+    let columns: Vec<usize> = r.stdout.lines().filter_map(|l| l.find("detail-")).collect();
+    assert_eq!(columns.len(), 1 + 10 + 3 + 1, "{}", r.stdout);
+    assert!(
+        columns.iter().all(|&c| c == columns[0]),
+        "the detail column moves:\n{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn junit_report_has_one_case_per_step_with_failures() {
     let d = Dir::new();
@@ -742,9 +819,13 @@ fn the_mke_password_appears_in_no_output_or_state_file() {
 "#,
     );
     for args in [
-        vec!["run", "pb.yaml", "-vv", "--junit", "j.xml", "--fresh"],
-        vec!["run", "pb.yaml", "--output", "json", "--fresh"],
-        vec!["run", "pb.yaml", "--check", "-vv"],
+        vec![
+            "run", "pb.yaml", "-vv", "--junit", "j.xml", "--fresh", "--report", "r.html",
+        ],
+        vec![
+            "run", "pb.yaml", "--output", "json", "--fresh", "--report", "r.md",
+        ],
+        vec!["run", "pb.yaml", "--check", "-vv", "--report", "c.html"],
     ] {
         let r = d.cmd(&args).env("MKE_PASSWORD", PW).run();
         assert!(r.code == 0 || r.code == 3, "{}", r.both());

@@ -42,6 +42,9 @@ struct Inner {
     /// held across a login so that concurrent callers wait for one login
     /// instead of each taking one of the user's session slots.
     token: tokio::sync::Mutex<Option<Secret>>,
+    /// Set when MKE rejected the credentials: no request logs in again
+    /// (an LDAP or AD account locks after a few failed logins).
+    denied: std::sync::OnceLock<MkeError>,
 }
 
 impl fmt::Debug for MkeClient {
@@ -75,6 +78,7 @@ impl MkeClient {
                 http,
                 cfg,
                 token: tokio::sync::Mutex::new(None),
+                denied: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -85,6 +89,12 @@ impl MkeClient {
 
     pub fn config(&self) -> &ClientConfig {
         &self.inner.cfg
+    }
+
+    /// The rejection of the credentials, once MKE refused a login: every
+    /// later request fails with it at once, without logging in again.
+    pub fn denied(&self) -> Option<&MkeError> {
+        self.inner.denied.get()
     }
 
     /// Logs in now unless a session is already open, so that bad

@@ -205,7 +205,25 @@ impl MkeClient {
         if let Some(token) = slot.as_ref() {
             return Ok(token.clone());
         }
-        let token = self.login().await?;
+        if let Some(denied) = self.inner.denied.get() {
+            return Err(denied.clone());
+        }
+        let token = match self.login().await {
+            Err(MkeError::Http {
+                endpoint,
+                status: 401,
+                message,
+            }) => {
+                let denied = MkeError::Denied {
+                    username: self.inner.cfg.username.clone(),
+                    target: self.inner.cfg.target.to_string(),
+                    message: format!("{endpoint}: HTTP 401: {message}"),
+                };
+                let _ = self.inner.denied.set(denied.clone());
+                return Err(denied);
+            }
+            other => other?,
+        };
         *slot = Some(token.clone());
         Ok(token)
     }

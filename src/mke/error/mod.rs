@@ -153,6 +153,18 @@ pub enum MkeError {
         after: Duration,
     },
 
+    /// MKE rejected the credentials: mkeprep logs in once per run.
+    #[error(
+        "MKE at {target} rejected the credentials of `{username}` ({message}). mkeprep tries \
+         one login per run and will not try again: an LDAP or AD account locks after a few \
+         failed logins. Check MKE_USERNAME and MKE_PASSWORD (or --password-file) and run again"
+    )]
+    Denied {
+        username: String,
+        target: String,
+        message: String,
+    },
+
     /// MKE answered with an error status.
     #[error("{endpoint}: HTTP {status}: {message}. {}", http_hint(endpoint, *status))]
     Http {
@@ -189,6 +201,7 @@ impl MkeError {
     pub fn status(&self) -> Option<u16> {
         match self {
             MkeError::Http { status, .. } => Some(*status),
+            MkeError::Denied { .. } => Some(401),
             _ => None,
         }
     }

@@ -50,6 +50,7 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
             3 => "a real run would make the changes above".to_string(),
             130 => "interrupted: the journal is consistent; run the same command again to resume"
                 .to_string(),
+            _ if r.status == "error" => "stopped by the error above".to_string(),
             _ => "stopped: see what to do below".to_string(),
         };
         let mut text = format!(

@@ -10,7 +10,7 @@ mod lines;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use super::live::{Live, host_count, one_line};
+use super::live::{Live, host_count, one_line, wait_text};
 use crate::model::events::{Event, HostResult, Reporter, Status, StepEnd};
 use crate::util::secret::redact;
 use lines::paint;
@@ -89,6 +89,14 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
     /// Whether stderr (warnings) may be coloured.
     pub fn err_color(mut self, on: bool) -> Self {
         self.err_color = on;
+        self
+    }
+
+    /// The widest step key the run can show (an id, or `id[N]` for a loop's
+    /// item), so the columns of step lines are that wide from the first line
+    /// on, not widened mid-run.
+    pub fn key_width(mut self, width: usize) -> Self {
+        self.width = self.width.max(width);
         self
     }
 
@@ -218,7 +226,7 @@ impl<W: Write + Send, E: Write + Send> Reporter for HumanReporter<W, E> {
                 expected_s,
             } => match &mut self.live {
                 Some(live) => live.progress(step, message, *elapsed_s, *expected_s),
-                None => self.progress_line(step, message),
+                None => self.progress_line(step, &wait_text(message, *elapsed_s, *expected_s)),
             },
             Event::Warning { message } => {
                 let text = format!(
@@ -228,12 +236,22 @@ impl<W: Write + Send, E: Write + Send> Reporter for HumanReporter<W, E> {
                 );
                 self.write_err(&text);
             }
+            // The CLI prints the error itself, in every output mode.
+            Event::Error { .. } => {
+                if let Some(live) = &mut self.live {
+                    live.step_end();
+                }
+            }
             Event::RunEnd(r) => {
                 if let Some(live) = &mut self.live {
                     live.step_end();
                 }
-                let text = self.recap(r);
-                self.write_out(&text);
+                // A run that stopped before any step has nothing to recap:
+                // the error said it all.
+                if r.status != "error" || !self.rows.is_empty() {
+                    let text = self.recap(r);
+                    self.write_out(&text);
+                }
             }
         }
     }
@@ -357,9 +375,49 @@ mod tests {
                     "{err}"
                 );
                 assert!(!err.contains("2/3 hosts"), "{err}");
-                // The progress message's `\r` is shown, not acted on.
-                assert!(err.contains("Z check-hosts: waiting\\r\n"), "{err}");
+                // The wait's times come from the event, not from its text;
+                // the message's `\r` is shown, not acted on.
+                assert!(
+                    err.contains("Z check-hosts: waiting\\r: 1s elapsed of about 2s expected\n"),
+                    "{err}"
+                );
             }
+        }
+    }
+
+    #[test]
+    fn step_lines_are_aligned_from_the_first_line_on() {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        {
+            let mut r = HumanReporter::new(&mut out, &mut err, false, false, 0)
+                .key_width("a-much-longer-step-id".len());
+            for id in ["a", "a-much-longer-step-id", "b"] {
+                r.event(&end(id, Status::Ok, "fine", None));
+            }
+        }
+        let out = String::from_utf8_lossy(&out);
+        let columns: Vec<usize> = out.lines().filter_map(|l| l.find("1.5s")).collect();
+        assert_eq!(columns.len(), 3, "{out}");
+        assert!(columns.iter().all(|&c| c == columns[0]), "{out}");
+    }
+
+    #[test]
+    fn a_run_stopped_before_its_steps_has_no_recap() {
+        let events = [
+            Event::Error {
+                message: "pb.yaml:1:1: bad".into(),
+            },
+            Event::RunEnd(RunEnd {
+                status: "error".into(),
+                exit_code: 2,
+                counts: BTreeMap::new(),
+                duration_ms: 1,
+            }),
+        ];
+        for live in [false, true] {
+            let (out, err) = run(&events, live);
+            // The CLI prints the error; the reporter adds nothing.
+            assert_eq!((out.as_str(), err.as_str()), ("", ""));
         }
     }
 }

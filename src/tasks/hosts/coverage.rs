@@ -196,17 +196,7 @@ mod tests {
     use super::*;
     use crate::mke::Node;
 
-    fn host(address: &str) -> Host {
-        Host {
-            address: address.into(),
-            port: 22,
-            user: "ubuntu".into(),
-            key_path: None,
-            private_address: None,
-            private_interface: None,
-            line: 1,
-        }
-    }
+    use super::super::test_host as host;
 
     fn node(hostname: &str, addr: &str, manager: bool) -> Node {
         let mut v = json!({

@@ -235,3 +235,17 @@ impl Module for Hosts {
         })
     }
 }
+
+/// A host of the inventory, for tests.
+#[cfg(test)]
+pub(super) fn test_host(address: &str) -> Host {
+    Host {
+        address: address.into(),
+        port: 22,
+        user: "ubuntu".into(),
+        key_path: None,
+        private_address: None,
+        private_interface: None,
+        line: 1,
+    }
+}

@@ -82,20 +82,9 @@ pub(super) fn remedy_for(cause: Cause, host: &Host, settings: &SshSettings) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::Host;
     use crate::ssh::SshSettings;
 
-    fn host(address: &str) -> Host {
-        Host {
-            address: address.into(),
-            port: 22,
-            user: "ubuntu".into(),
-            key_path: None,
-            private_address: None,
-            private_interface: None,
-            line: 1,
-        }
-    }
+    use super::super::test_host as host;
 
     #[test]
     fn lists_are_capped() {

@@ -77,6 +77,21 @@ fn a_number_against_a_string_is_an_error_naming_both() {
 }
 
 #[test]
+fn an_undefined_side_is_an_error_not_false() {
+    let e = eval("m.nothere == 1", context! { m => context!{a => 1} }).unwrap_err();
+    assert_eq!(e.kind(), minijinja::ErrorKind::UndefinedError, "{e}");
+    // Guarded, it is fine.
+    assert!(
+        eval(
+            "m.nothere is not defined or m.nothere == 1",
+            context! { m => context!{a => 1} }
+        )
+        .unwrap()
+        .is_true()
+    );
+}
+
+#[test]
 fn expressions_without_comparisons_are_left_alone() {
     assert_eq!(rewrite_expr("a and b | default(1)"), None);
     assert_eq!(rewrite_expr("x in [1, 2]"), None);

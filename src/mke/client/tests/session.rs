@@ -74,13 +74,20 @@ async fn wrong_credentials_are_reported_once() {
     let client = MkeClient::new(cfg).unwrap();
     let err = client.authenticate().await.unwrap_err();
     let msg = text(&err);
-    assert_eq!(
-        msg,
-        "POST /auth/login: HTTP 401: invalid credentials (UNAUTHORIZED). MKE rejected the \
-         credentials: check MKE_USERNAME and MKE_PASSWORD"
+    assert!(
+        msg.contains("rejected the credentials of `admin` (POST /auth/login: HTTP 401: invalid credentials (UNAUTHORIZED))"),
+        "{msg}"
     );
+    assert!(msg.contains("will not try again"), "{msg}");
+    assert_eq!(err.status(), Some(401));
     assert!(!format!("{err:?}").contains("wrong-password-zz"));
+    // Later requests fail at once: no second login (a directory account
+    // locks after a few).
+    assert!(client.nodes().await.is_err());
+    assert!(client.info().await.is_err());
     assert_eq!(server.count("POST", "/auth/login"), 1);
+    assert_eq!(server.count("GET", "/nodes"), 0);
+    assert!(client.denied().is_some());
 }
 
 #[tokio::test]

@@ -5,19 +5,20 @@
 //! a number and `that: "{{ list }}"` a list. Secrets are opaque: see
 //! [`secret`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 mod compare;
-
-use indexmap::IndexMap;
-use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
-use minijinja::{Environment, UndefinedBehavior};
-
 mod errors;
+mod scope;
 mod secret;
+
 pub use errors::error_text;
+pub use scope::{Iteration, Scope};
 pub use secret::SecretValue;
+
+use minijinja::value::{Object, Value};
+use minijinja::{Environment, UndefinedBehavior};
 
 /// Instructions a single template or expression may execute.
 const FUEL: u64 = 200_000;
@@ -38,6 +39,31 @@ impl Default for Templates {
 /// Converts serialisable data into a template value.
 pub fn to_value<T: serde::Serialize>(data: T) -> Value {
     Value::from(minijinja::value::Serde(data))
+}
+
+/// `base` (a scope) with `locals` in front: an expression such as
+/// `failed_when: rc != 0` sees the command's `rc` and the playbook's names.
+pub fn with_locals(base: &Value, locals: Vec<(&'static str, Value)>) -> Value {
+    Value::from_object(Locals {
+        base: base.clone(),
+        locals,
+    })
+}
+
+#[derive(Debug)]
+struct Locals {
+    base: Value,
+    locals: Vec<(&'static str, Value)>,
+}
+
+impl Object for Locals {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        if let Some((_, v)) = self.locals.iter().find(|(k, _)| *k == name) {
+            return Some(v.clone());
+        }
+        self.base.get_item(key).ok().filter(|v| !v.is_undefined())
+    }
 }
 
 /// True when a string contains template syntax.
@@ -232,143 +258,12 @@ fn in_source(e: minijinja::Error, original: &str) -> minijinja::Error {
     minijinja::Error::new(e.kind(), detail)
 }
 
-/// The variables visible to templates: playbook `vars`, `-e` extra vars
-/// (win over vars), `env`, `steps.<id>` and registered names, `inventory`.
-#[derive(Debug, Default)]
-pub struct Scope {
-    pub vars: IndexMap<String, Value>,
-    pub extra: IndexMap<String, Value>,
-    pub env: Arc<BTreeMap<String, String>>,
-    pub inventory: Value,
-    steps: Mutex<IndexMap<String, Value>>,
-    registered: Mutex<IndexMap<String, Value>>,
-}
-
-impl Scope {
-    pub fn new(
-        vars: IndexMap<String, Value>,
-        extra: IndexMap<String, Value>,
-        env: BTreeMap<String, String>,
-    ) -> Arc<Scope> {
-        Self::with_inventory(vars, extra, env, Value::UNDEFINED)
-    }
-
-    pub fn with_inventory(
-        vars: IndexMap<String, Value>,
-        extra: IndexMap<String, Value>,
-        env: BTreeMap<String, String>,
-        inventory: Value,
-    ) -> Arc<Scope> {
-        // Secret-named variables, and markers of secrets met again, become
-        // opaque values here, whoever built the scope.
-        let protect = |m: IndexMap<String, Value>| {
-            m.into_iter()
-                .map(|(k, v)| {
-                    let v = secret::var_value(&k, v);
-                    (k, v)
-                })
-                .collect()
-        };
-        Arc::new(Scope {
-            vars: protect(vars),
-            extra: protect(extra),
-            env: Arc::new(env),
-            inventory,
-            steps: Mutex::default(),
-            registered: Mutex::default(),
-        })
-    }
-
-    /// Records the output of a finished step (and its `register` alias).
-    pub fn set_output(&self, step: &str, register: Option<&str>, output: Value) {
-        let output = secret::protect(output, false);
-        if let Some(name) = register {
-            self.registered
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(name.to_string(), output.clone());
-        }
-        self.steps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(step.to_string(), output);
-    }
-
-    pub fn value(self: &Arc<Self>) -> Value {
-        Value::from_dyn_object(self.clone())
-    }
-}
-
-impl Object for Scope {
-    fn repr(self: &Arc<Self>) -> ObjectRepr {
-        ObjectRepr::Map
-    }
-
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let key = key.as_str()?;
-        match key {
-            "env" => return Some(Value::from_object(EnvNs(self.env.clone()))),
-            "steps" => return Some(Value::from_object(StepsNs(self.clone()))),
-            "inventory" if !self.inventory.is_undefined() => return Some(self.inventory.clone()),
-            _ => {}
-        }
-        if let Some(v) = self.extra.get(key) {
-            return Some(v.clone());
-        }
-        if let Some(v) = self
-            .registered
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-        {
-            return Some(v.clone());
-        }
-        self.vars.get(key).cloned()
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let mut keys: Vec<Value> = vec![Value::from("env"), Value::from("steps")];
-        keys.extend(self.vars.keys().map(|k| Value::from(k.as_str())));
-        keys.extend(self.extra.keys().map(|k| Value::from(k.as_str())));
-        Enumerator::Values(keys)
-    }
-}
-
-#[derive(Debug)]
-struct EnvNs(Arc<BTreeMap<String, String>>);
-
-impl Object for EnvNs {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let key = key.as_str()?;
-        self.0.get(key).map(|v| secret::env_value(key, v))
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.0.keys().map(|k| Value::from(k.as_str())).collect())
-    }
-}
-
-#[derive(Debug)]
-struct StepsNs(Arc<Scope>);
-
-impl Object for StepsNs {
-    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        let key = key.as_str()?;
-        let steps = self.0.steps.lock().unwrap_or_else(|e| e.into_inner());
-        steps
-            .get(key)
-            .or_else(|| steps.get(&key.replace('_', "-")))
-            .cloned()
-    }
-
-    fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let steps = self.0.steps.lock().unwrap_or_else(|e| e.into_inner());
-        Enumerator::Values(steps.keys().map(|k| Value::from(k.as_str())).collect())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use indexmap::IndexMap;
+
     use super::*;
 
     fn scope() -> Arc<Scope> {
