@@ -296,7 +296,7 @@ pub fn load(path: &Path) -> Result<Inventory, SourceErrors> {
                 let problem = match crate::util::fsx::open_input(&p) {
                     Ok(_) => None,
                     Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Some((
-                        format!("host {address}: keyPath {}: {e}", p.display()),
+                        format!("host {address}: keyPath {} is not a file: {e}", p.display()),
                         "point keyPath at the private key file",
                     )),
                     Err(e) => Some((

@@ -88,8 +88,8 @@ impl Drop for Revealing {
 /// Text that holds no secret is returned as it is. Text that does is a
 /// secret itself: it is rendered again with the real values and returned
 /// as the marker of that new secret — so it reaches a command's `env`
-/// whole, is refused on a command line, and reads as the mask anywhere
-/// else. A failure of that second rendering is reported without its
+/// whole, is refused on a command line, and reads anywhere else as the
+/// text with its secrets masked (`token ********`). A failure of that second rendering is reported without its
 /// detail, which could quote the value.
 pub fn render_text(
     render: impl Fn() -> Result<String, minijinja::Error>,
@@ -104,7 +104,9 @@ pub fn render_text(
         render()
     };
     match real {
-        Ok(real) => Ok(serde_json::Value::String(Secret::derived(real).marker())),
+        Ok(real) => Ok(serde_json::Value::String(Secret::derived_marker(
+            real, text,
+        ))),
         Err(e) => Err(minijinja::Error::new(
             e.kind(),
             "a template holding a secret failed when rendered with the secret's value (details withheld: they could quote it)",

@@ -315,13 +315,15 @@ pub fn open_input(path: &Path) -> io::Result<File> {
     let f = o.open(path)?;
     let meta = f.metadata()?;
     if !meta.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
+        let why = if meta.is_dir() {
+            "a directory, not a file: give a file".to_string()
+        } else {
             format!(
-                "{}, not a regular file (reading a pipe could block forever): give a file",
+                "{}, not a regular file (reading it could block forever): give a file",
                 describe(&meta)
-            ),
-        ));
+            )
+        };
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
     }
     Ok(f)
 }

@@ -32,12 +32,16 @@ struct Registry {
     needles: Vec<String>,
     /// Every secret value, by marker number.
     values: Vec<String>,
+    /// What a marker shows where it is masked, by marker number: the mask,
+    /// or for text made from secrets that text with its secrets masked.
+    shown: Vec<Option<String>>,
     matcher: Option<regex::Regex>,
 }
 
 static REGISTRY: RwLock<Registry> = RwLock::new(Registry {
     needles: Vec::new(),
     values: Vec::new(),
+    shown: Vec::new(),
     matcher: None,
 });
 
@@ -53,13 +57,28 @@ impl Secret {
         Secret(value)
     }
 
-    /// Wraps a value derived from secrets (text a template rendered with
-    /// them) without searching output for it: it is only ever passed on
+    /// The marker of text made from secrets (a template rendered with
+    /// them): `value` is the text with their real values, `shown` the same
+    /// text with them masked, which is what the marker reads as in output.
+    /// The value is not searched for in output: it is only passed on
     /// through its marker, and the secrets it was made from are searched
-    /// for already. (Registering every derived text would grow the search
-    /// with every step.)
-    pub fn derived(value: impl Into<String>) -> Self {
-        Secret(value.into())
+    /// for already (searching for every derived text would grow the search
+    /// with every step).
+    pub fn derived_marker(value: String, shown: String) -> String {
+        // The marker is replaced in text already encoded (a JSON line, an
+        // XML attribute): only characters no encoder changes may stand in
+        // for it, else it reads as the mask.
+        let neutral = shown.len() <= 512
+            && shown
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " *-_.,:;=/@()+!?#".contains(c));
+        let mut reg = write();
+        reg.values.push(value);
+        reg.shown.push(neutral.then_some(shown));
+        if reg.matcher.is_none() {
+            rebuild(&mut reg);
+        }
+        format!("{}{}__", marker_prefix(), reg.values.len() - 1)
     }
 
     /// The secret value, for the one place that must send it (an HTTP body,
@@ -81,6 +100,7 @@ impl Secret {
             Some(n) => n,
             None => {
                 reg.values.push(self.0.clone());
+                reg.shown.push(None);
                 if reg.matcher.is_none() {
                     rebuild(&mut reg);
                 }
@@ -278,12 +298,21 @@ fn rebuild(reg: &mut Registry) {
 /// in `text`.
 pub fn redact(text: &str) -> Cow<'_, str> {
     let reg = read();
-    match &reg.matcher {
-        Some(m) => match m.replace_all(text, regex::NoExpand(MASK)) {
-            Cow::Borrowed(_) => Cow::Borrowed(text),
-            Cow::Owned(s) => Cow::Owned(s),
-        },
-        None => Cow::Borrowed(text),
+    let Some(m) = &reg.matcher else {
+        return Cow::Borrowed(text);
+    };
+    let shown = |c: &regex::Captures<'_>| -> String {
+        let found = c.get(0).map_or("", |m| m.as_str());
+        found
+            .strip_prefix(marker_prefix())
+            .and_then(|rest| rest.strip_suffix("__"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| reg.shown.get(n).cloned().flatten())
+            .unwrap_or_else(|| MASK.to_string())
+    };
+    match m.replace_all(text, shown) {
+        Cow::Borrowed(_) => Cow::Borrowed(text),
+        Cow::Owned(s) => Cow::Owned(s),
     }
 }
 

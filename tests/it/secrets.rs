@@ -236,14 +236,16 @@ fn every_filter_on_every_kind_of_secret_reveals_nothing_in_any_sink() {
             let (pb, l) = playbook(kind, &skip);
             d.write("pb.yaml", &pb);
             lines = l;
+            // `validate` only warns about what the environment decides;
+            // the run's own load refuses it.
             let v = run(&["validate", "pb.yaml"]);
-            let r = run(&["run", "pb.yaml", "--check"]);
             scan(&d, &v, kind);
+            let r = run(&["run", "pb.yaml", "--check"]);
             scan(&d, &r, kind);
-            if v.code == 0 {
+            if r.code != 2 {
                 break;
             }
-            assert_eq!(v.code, 2, "{}: {}", kind.name, v.both());
+            let v = r;
             let before = skip.len();
             for (line, i) in &lines {
                 if v.stderr.contains(&format!("pb.yaml:{line}:")) {
@@ -390,7 +392,7 @@ fn derived_values_of_a_secret_are_derived_from_the_mask() {
         r#"steps:
   - id: derived
     debug:
-      msg: "{{ env.MKE_PASSWORD | upper }}|{{ env.MKE_PASSWORD | string | reverse }}|{{ env.MKE_PASSWORD ~ '' }}|{{ env.MKE_PASSWORD | string | list | join(',') }}"
+      msg: "{{ env.MKE_PASSWORD | upper }} {{ env.MKE_PASSWORD | string | reverse }} {{ env.MKE_PASSWORD ~ '' }} {{ env.MKE_PASSWORD | string | list | join(',') }}"
 "#,
     );
     let pw = "Derived-Pw-8812";
@@ -400,8 +402,12 @@ fn derived_values_of_a_secret_are_derived_from_the_mask() {
         .env("MKE_PASSWORD", pw)
         .run();
     r.code(0);
-    // Text made from a secret is a secret itself: it reads as the mask.
-    assert_eq!(r.step("derived")["message"], "********");
+    // Text made from a secret is a secret itself, shown with its secrets
+    // masked.
+    assert_eq!(
+        r.step("derived")["message"],
+        "******** ******** ******** *,*,*,*,*,*,*,*"
+    );
     assert_no_secrets_except(&d, &[&r], &needles, &["pb.yaml"]);
     d.write(
         "pb.yaml",

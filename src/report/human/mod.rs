@@ -96,7 +96,9 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
     /// item), so the columns of step lines are that wide from the first line
     /// on, not widened mid-run.
     pub fn key_width(mut self, width: usize) -> Self {
-        self.width = self.width.max(width);
+        // A longer id overflows its column (the formatter's width is
+        // bounded: a 65,536-character id panicked it).
+        self.width = self.width.max(width.min(MAX_ID_COLUMN));
         self
     }
 
