@@ -124,12 +124,12 @@ pub fn sandbox_options(
     })
 }
 
-/// Builds the MKE API client from credentials, the playbook's `mke:`
-/// section and flags. `Err` is an input error; `Ok(Err(why))` means no API
+/// Builds the MKE API client from credentials, a playbook's `mke:`
+/// section (empty for `inventory`) and flags. `Err` is an input error; `Ok(Err(why))` means no API
 /// is configured (steps that need it fail and say how to configure it).
 pub fn mke_client(
     creds: &Credentials,
-    pb: &Playbook,
+    section: &IndexMap<String, serde_json::Value>,
     ca_cert: Option<PathBuf>,
     insecure: bool,
     sandbox: bool,
@@ -138,7 +138,7 @@ pub fn mke_client(
     // Under --sandbox the sandbox's connection wins over the playbook's
     // `mke:` section, so a rehearsal can never reach a real cluster.
     let text = |k: &str| {
-        pb.mke
+        section
             .get(k)
             .filter(|_| !sandbox)
             .and_then(|v| v.as_str())
@@ -148,12 +148,11 @@ pub fn mke_client(
     // Turning TLS verification off is the user's decision, on the command
     // line where it is seen, never a playbook's (which may come from
     // anyone): the playbook may only ask for it.
-    let asks_insecure = !sandbox && pb.mke.get("insecure").and_then(|v| v.as_bool()) == Some(true);
+    let asks_insecure = !sandbox && section.get("insecure").and_then(|v| v.as_bool()) == Some(true);
     if asks_insecure && !insecure {
-        return Err(format!(
-            "{}: `mke: {{insecure: true}}` asks to turn off TLS verification of the MKE API, which only the --insecure flag can do: pass the MKE CA with --ca-cert (or MKEPREP_CA_CERT), or add --insecure if you accept the risk, or remove `insecure` from the playbook",
-            pb.path.display()
-        ));
+        return Err(
+            "the playbook's `mke: {insecure: true}` asks to turn off TLS verification of the MKE API, which only the --insecure flag can do: pass the MKE CA with --ca-cert (or MKEPREP_CA_CERT), or add --insecure if you accept the risk, or remove `insecure` from the playbook".into(),
+        );
     }
     let Some(host) = text("host").or_else(|| creds.host.clone()) else {
         return Ok(Err("MKE_HOST is not set".into()));

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub mod completions;
 pub mod credentials;
 pub mod inputs;
+pub mod inventory;
 pub mod journal;
 pub mod man;
 pub mod modules;
@@ -35,7 +36,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a playbook: check every step, apply where needed, re-check.
     #[command(after_help = run::AFTER_HELP)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Parse, type-check and template-check a playbook; contact nothing.
     Validate(ValidateArgs),
     /// Show or clear the journal in the state directory.
@@ -45,8 +46,11 @@ pub enum Command {
     Report(ReportArgs),
     /// List task modules, or show one module's parameters and defaults.
     Modules(ModulesArgs),
+    /// Print a mkectl hosts.yaml for every node of the MKE 3 cluster (GET /nodes).
+    #[command(after_help = inventory::AFTER_HELP)]
+    Inventory(inventory::InventoryArgs),
     /// Start the simulated MKE 3 cluster alone and print how to use it.
-    Sandbox(crate::sandbox::cli::SandboxArgs),
+    Sandbox(Box<crate::sandbox::cli::SandboxArgs>),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the manual page (roff): `mkeprep man > mkeprep.1`.
@@ -127,12 +131,6 @@ pub struct RunArgs {
     /// page for a change ticket) or FILE.md (Markdown), chosen by the extension.
     #[arg(long, value_name = "FILE", value_parser = report::parse_report_path)]
     pub report: Option<PathBuf>,
-    /// Read the MKE password from this file (first line).
-    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
-    pub password_file: Option<PathBuf>,
-    /// Read the MKE password from standard input (first line).
-    #[arg(long)]
-    pub password_stdin: bool,
     /// No colour (also when NO_COLOR is set or stdout is not a terminal).
     #[arg(long)]
     pub no_color: bool,
@@ -142,17 +140,6 @@ pub struct RunArgs {
     /// Hosts checked at once over SSH.
     #[arg(short = 'f', long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub forks: u16,
-    /// A CA certificate (PEM) to trust for the MKE API, besides the system roots.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "MKEPREP_CA_CERT",
-        help_heading = "Connections"
-    )]
-    pub ca_cert: Option<PathBuf>,
-    /// Do not verify the MKE API's TLS certificate (warns on every run).
-    #[arg(long, help_heading = "Connections")]
-    pub insecure: bool,
     /// known_hosts file for SSH host keys (default: OpenSSH's own).
     #[arg(
         long,
@@ -192,15 +179,8 @@ pub struct RunArgs {
         help_heading = "Connections"
     )]
     pub ssh_timeout: u64,
-    /// Seconds to wait for one answer of the MKE API (the KDD conversion's PUT waits longer: about 20 s per node).
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        default_value_t = 30,
-        value_parser = clap::value_parser!(u64).range(1..=3600),
-        help_heading = "Connections"
-    )]
-    pub api_timeout: u64,
+    #[command(flatten)]
+    pub mke: MkeArgs,
     /// Run against the embedded simulated MKE 3 cluster (state kept in --state-dir/sandbox).
     #[arg(long, help_heading = "Sandbox")]
     pub sandbox: bool,
@@ -212,6 +192,46 @@ pub struct RunArgs {
         help_heading = "Sandbox"
     )]
     pub sandbox_set: Vec<String>,
+}
+
+/// How to reach the MKE API: shared by `run` and `inventory` (the host and
+/// user come from MKE_HOST and MKE_USERNAME).
+#[derive(Debug, Args)]
+pub struct MkeArgs {
+    /// Read the MKE password from this file (first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
+    pub password_file: Option<PathBuf>,
+    /// Read the MKE password from standard input (first line).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// A CA certificate (PEM) to trust for the MKE API, besides the system roots.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "MKEPREP_CA_CERT",
+        help_heading = "Connections"
+    )]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the MKE API's TLS certificate (warns on every run).
+    #[arg(long, help_heading = "Connections")]
+    pub insecure: bool,
+    /// Seconds to wait for one answer of the MKE API (the KDD conversion's PUT waits longer: about 20 s per node).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        help_heading = "Connections"
+    )]
+    pub api_timeout: u64,
+}
+
+impl MkeArgs {
+    /// The credentials (environment, file or stdin), or what is wrong with
+    /// them (a usage error).
+    pub fn credentials(&self) -> Result<credentials::Credentials, String> {
+        credentials::read(self.password_file.as_deref(), self.password_stdin)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -303,15 +323,24 @@ pub struct CompletionsArgs {
 /// Runs the parsed command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run(a) => run::run(a),
+        Command::Run(a) => run::run(*a),
         Command::Validate(a) => validate::run(a),
         Command::Journal(a) => journal::run(a),
         Command::Report(a) => report::run(a),
         Command::Modules(a) => modules::run(a),
-        Command::Sandbox(a) => crate::sandbox::cli::run_standalone(a),
+        Command::Inventory(a) => inventory::run(a),
+        Command::Sandbox(a) => crate::sandbox::cli::run_standalone(*a),
         Command::Completions(a) => completions::run(a),
         Command::Man => man::run(),
     }
+}
+
+/// The async runtime of a command, or why it cannot start.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
 /// Prints an error to stderr, with secrets masked and anything a terminal

@@ -91,17 +91,10 @@ fn widest_key(pb: &crate::playbook::Playbook) -> usize {
 pub fn run(a: RunArgs) -> i32 {
     super::stopped::mark_start();
     raise_open_file_limit();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            return super::stopped::stopped(
-                &a,
-                exit::FAILED,
-                &format!("cannot start the async runtime: {e}"),
-            );
+            return super::stopped::stopped(&a, exit::FAILED, &e);
         }
     };
     let code = rt.block_on(run_async(a));
@@ -123,7 +116,7 @@ async fn run_async(mut a: RunArgs) -> i32 {
             ),
         );
     }
-    let mut creds = match super::credentials::read(a.password_file.as_deref(), a.password_stdin) {
+    let mut creds = match a.mke.credentials() {
         Ok(c) => c,
         Err(e) => {
             return super::stopped::stopped(&a, exit::USAGE, &e);
@@ -215,10 +208,11 @@ async fn run_async(mut a: RunArgs) -> i32 {
             ("MKE_USERNAME".to_string(), sb.username.clone()),
             ("MKE_PASSWORD".to_string(), sb.password.expose().to_string()),
         ];
+        env_overrides.extend(sb.upgrade_env());
         creds.host = Some(sb.mke_host.clone());
         creds.username = Some(sb.username.clone());
         creds.password = Some(sb.password.clone());
-        a.ca_cert = Some(sb.ca_cert.clone());
+        a.mke.ca_cert = Some(sb.ca_cert.clone());
         if a.vars.inventory.is_none() {
             a.vars.inventory = Some(sb.inventory.clone());
         }
@@ -267,11 +261,11 @@ async fn run_loaded(
     } = loaded;
     let mke = match mke_client(
         &creds,
-        &playbook,
-        a.ca_cert.clone(),
-        a.insecure,
+        &playbook.mke,
+        a.mke.ca_cert.clone(),
+        a.mke.insecure,
         a.sandbox,
-        Duration::from_secs(a.api_timeout),
+        Duration::from_secs(a.mke.api_timeout),
     ) {
         Ok(m) => m,
         Err(e) => {
@@ -416,7 +410,7 @@ async fn run_loaded(
     };
     let approver: Box<dyn Approver> = if a.yes {
         Box::new(ApproveAll)
-    } else if can_prompt() && !a.password_stdin {
+    } else if can_prompt() && !a.mke.password_stdin {
         Box::new(Prompt)
     } else {
         Box::new(RefuseAll("no terminal to ask on".into()))

@@ -10,6 +10,7 @@
 //!
 //! The facts this follows are in `reference/mke3-facts.md` §A–§C.
 
+pub mod catalog;
 mod client;
 pub mod config;
 mod error;
@@ -23,9 +24,9 @@ pub use client::{
 };
 pub use error::{Endpoint, MkeError, TimeoutKind, server_message};
 pub use model::{
-    Availability, Backup, BackupState, Component, Info, MkeVersion, Node, NodeRole, NodeState,
-    Reachability, VersionInfo, VersionSource, parse_timestamp, parse_version,
-    version_from_server_version,
+    Account, Availability, Backup, BackupState, Component, Container, Info, MkeVersion, Node,
+    NodeRole, NodeState, Reachability, Service, VersionInfo, VersionSource, parse_timestamp,
+    parse_version, version_from_server_version,
 };
 pub use target::{DEFAULT_PORT, MkeTarget};
 

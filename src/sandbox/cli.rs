@@ -25,6 +25,7 @@ pub struct SandboxArgs {
 /// The `export` lines for a running sandbox, shell-quoted.
 pub fn exports(sandbox: &Sandbox) -> String {
     let path = |p: &PathBuf| p.display().to_string();
+    let upgrade = sandbox.upgrade_env();
     [
         ("MKE_HOST", sandbox.mke_host.clone()),
         ("MKE_USERNAME", sandbox.username.clone()),
@@ -36,7 +37,9 @@ pub fn exports(sandbox: &Sandbox) -> String {
         ("MKEPREP_KNOWN_HOSTS", path(&sandbox.known_hosts)),
     ]
     .iter()
-    .map(|(name, value)| format!("export {name}={}\n", quote(value)))
+    .map(|(name, value)| (name.to_string(), value.clone()))
+    .chain(upgrade)
+    .map(|(name, value)| format!("export {name}={}\n", quote(&value)))
     .collect()
 }
 

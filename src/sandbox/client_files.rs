@@ -1,5 +1,6 @@
 //! What the sandbox writes for a client besides keys and the CA: the mkectl
-//! `hosts.yaml` inventory, the stand-in `mkectl`, and a leftover kubeconfig.
+//! `hosts.yaml` inventory and a leftover kubeconfig (the stand-in `mkectl` is
+//! in `mkectl`).
 
 use std::path::Path;
 
@@ -26,19 +27,6 @@ pub(super) fn inventory_yaml(dir: &Path, nodes: &[SandboxNode], user: &str, key:
         ));
     }
     out
-}
-
-pub(super) fn mkectl_script(version: &str) -> String {
-    let version = version.strip_prefix('v').unwrap_or(version);
-    format!(
-        r#"#!/bin/sh
-# Stand-in mkectl of the mkeprep sandbox: only `mkectl version` is simulated.
-case "$1" in
-  version) echo "Version: v{version}" ;;
-  *) echo "mkectl (mkeprep sandbox stand-in): only 'mkectl version' is simulated" >&2; exit 127 ;;
-esac
-"#
-    )
 }
 
 pub(super) const LEFTOVER_KUBECONF: &str = "# left over by an earlier mkectl run (mkeprep sandbox)

@@ -7,6 +7,69 @@ use super::options::SandboxOptions;
 
 /// The configuration of a fresh sandbox.
 pub fn default_config(opts: &SandboxOptions) -> String {
+    let base = base_config(opts);
+    let mut sets: Vec<String> = Vec::new();
+    if opts.metallb {
+        sets.push("cluster_config.metallb_config.enabled=true".into());
+        sets.push(
+            r#"cluster_config.metallb_config.metallb_ip_addr_pool=[{name = "pool-1", external_ip = "192.0.2.0/28"}]"#
+                .into(),
+        );
+    }
+    sets.extend(opts.config_set.iter().cloned());
+    if sets.is_empty() {
+        return base;
+    }
+    // Validated knobs: an edit that fails here leaves the base text.
+    apply_sets(&base, &sets).unwrap_or(base)
+}
+
+/// Splits `KEY=TOML` into the key's path and the parsed value.
+pub fn parse_config_set(spec: &str) -> Result<(Vec<String>, toml_edit::Item), String> {
+    let (key, value) = spec
+        .split_once('=')
+        .ok_or("write KEY=TOML, e.g. cluster_config.etcd_storage_quota=\"4GB\"")?;
+    let path: Vec<String> = key
+        .trim()
+        .split('.')
+        .map(|p| p.trim().to_string())
+        .collect();
+    if path.iter().any(|p| p.is_empty()) {
+        return Err(format!("`{key}` is not a dotted key"));
+    }
+    let doc: toml_edit::DocumentMut =
+        format!("v = {}\n", value.trim())
+            .parse()
+            .map_err(|e: toml_edit::TomlError| {
+                format!("`{}` is not a TOML value: {}", value.trim(), e.message())
+            })?;
+    let item = doc.get("v").cloned().ok_or("no value")?;
+    Ok((path, item))
+}
+
+/// Sets each `KEY=TOML` in the document, creating tables on the way.
+fn apply_sets(text: &str, sets: &[String]) -> Result<String, String> {
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.to_string())?;
+    for spec in sets {
+        let (path, item) = parse_config_set(spec)?;
+        let (last, parents) = path.split_last().ok_or("empty key")?;
+        let mut table = doc.as_table_mut();
+        for p in parents {
+            let entry = table
+                .entry(p)
+                .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+            table = entry
+                .as_table_mut()
+                .ok_or_else(|| format!("{p} is not a table"))?;
+        }
+        table.insert(last, item);
+    }
+    Ok(doc.to_string())
+}
+
+fn base_config(opts: &SandboxOptions) -> String {
     let kube_proxy_mode = if opts.ipvs { "ipvs" } else { "iptables" };
     format!(
         r#"# MKE 3 configuration (mkeprep sandbox), as served by GET /api/ucp/config-toml.
@@ -248,6 +311,31 @@ mod tests {
             assert!(text.contains(needle), "{needle}");
         }
         assert_eq!(session_settings(&text), (3600.0, 10));
+    }
+
+    #[test]
+    fn initial_settings_are_applied_and_checked() {
+        let opts = SandboxOptions {
+            metallb: true,
+            config_set: vec![
+                "cluster_config.etcd_storage_quota=\"4GB\"".into(),
+                "cluster_config.custom_kubelet_flags=[\"--keep-terminated-pod-volumes\"]".into(),
+                "cluster_config.ingress_controller.enabled=true".into(),
+                "new_table.key=1".into(),
+            ],
+            ..Default::default()
+        };
+        let text = default_config(&opts);
+        let doc: toml_edit::DocumentMut = text.parse().unwrap();
+        let cc = &doc["cluster_config"];
+        assert_eq!(cc["etcd_storage_quota"].as_str(), Some("4GB"));
+        assert_eq!(cc["metallb_config"]["enabled"].as_bool(), Some(true));
+        assert_eq!(cc["ingress_controller"]["enabled"].as_bool(), Some(true));
+        assert_eq!(doc["new_table"]["key"].as_integer(), Some(1));
+        assert!(text.contains("# Calico datastore"), "comments stay");
+        assert!(parse_config_set("nokey").is_err());
+        assert!(parse_config_set("a..b=1").is_err());
+        assert!(parse_config_set("a.b=not toml").is_err());
     }
 
     #[test]

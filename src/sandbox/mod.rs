@@ -23,6 +23,8 @@ mod client_files;
 mod commands;
 mod config;
 mod files;
+mod lb;
+mod mkectl;
 pub mod options;
 mod record;
 mod shared;
@@ -132,12 +134,39 @@ pub struct Sandbox {
     pub resumed: bool,
     /// How long the KDD conversion takes on this cluster.
     pub kdd_duration: Duration,
+    /// The simulated MKE 4 load balancer, `ADDRESS:PORT`
+    /// (`MKEPREP_EXTERNAL_ADDRESS`); `None` with `lb = false`.
+    pub external_address: Option<String>,
+    /// Gateway NodePorts a rehearsal can use (HTTPS, HTTP): free, inside
+    /// the simulated cluster's `nodeport_range`.
+    pub gateway_node_ports: (u16, u16),
     stop: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
 
 impl Sandbox {
+    /// The upgrade's inputs for a rehearsal, as environment variables the
+    /// standard playbook reads: `MKEPREP_EXTERNAL_ADDRESS` (the simulated
+    /// load balancer) and `MKEPREP_GATEWAY_HTTPS_NODE_PORT` /
+    /// `MKEPREP_GATEWAY_HTTP_NODE_PORT`.
+    pub fn upgrade_env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        if let Some(a) = &self.external_address {
+            env.push(("MKEPREP_EXTERNAL_ADDRESS".to_string(), a.clone()));
+        }
+        let (https, http) = self.gateway_node_ports;
+        env.push((
+            "MKEPREP_GATEWAY_HTTPS_NODE_PORT".to_string(),
+            https.to_string(),
+        ));
+        env.push((
+            "MKEPREP_GATEWAY_HTTP_NODE_PORT".to_string(),
+            http.to_string(),
+        ));
+        env
+    }
+
     /// Stops the servers, lets requests in flight finish for up to two
     /// seconds (then cuts them off), and records the stop.
     pub async fn shutdown(mut self) {

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::client_files::{LEFTOVER_KUBECONF, inventory_yaml, mkectl_script};
+use super::client_files::{LEFTOVER_KUBECONF, inventory_yaml};
 use super::files::{private_dir, write_executable, write_private};
 use super::record::Record;
 use super::shared::{Faults, Shared, counted, sandbox_password};
@@ -106,7 +106,11 @@ pub async fn start(opts: &SandboxOptions, dir: &Path) -> Result<Sandbox, Sandbox
     )?;
     write_executable(
         &bin_dir.join("mkectl"),
-        mkectl_script(&opts.mkectl_version).as_bytes(),
+        super::mkectl::wrapped(&opts.mkectl_version).as_bytes(),
+    )?;
+    write_private(
+        &bin_dir.join(super::mkectl::TABLE),
+        super::mkectl::table().as_bytes(),
     )?;
     if !resumed && opts.leftover_kubeconf {
         let mke = home_dir.join(".mke");
@@ -162,6 +166,14 @@ pub async fn start(opts: &SandboxOptions, dir: &Path) -> Result<Sandbox, Sandbox
         )));
     }
 
+    let external_address = if opts.lb {
+        let lb = super::lb::start(opts.lb_listener_port, &opts.lb_closed_port, &stop_rx).await?;
+        servers.extend(lb.servers);
+        Some(lb.external_address)
+    } else {
+        None
+    };
+
     Ok(Sandbox {
         mke_host,
         username: opts.username.clone(),
@@ -177,6 +189,8 @@ pub async fn start(opts: &SandboxOptions, dir: &Path) -> Result<Sandbox, Sandbox
         nodes,
         resumed,
         kdd_duration: opts.kdd_duration(),
+        external_address,
+        gateway_node_ports: (34001, 34000),
         stop,
         servers,
         shared,

@@ -20,6 +20,10 @@ pub struct Node {
     pub down: bool,
     pub addr_zero: bool,
     pub sudo_needs_password: bool,
+    /// The MCR version it reports.
+    pub engine: String,
+    pub windows: bool,
+    pub gpus: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +48,13 @@ impl Topology {
                     down: opts.down_node.contains(&number),
                     addr_zero: role == Role::Manager && opts.manager_addr_zero.contains(&number),
                     sudo_needs_password: opts.sudo_password_node.contains(&number),
+                    engine: opts.engine_of(number).to_string(),
+                    windows: opts.windows_node.contains(&number),
+                    gpus: if opts.gpu_node.contains(&number) {
+                        2
+                    } else {
+                        0
+                    },
                 }
             })
             .collect();

@@ -6,14 +6,12 @@ use serde_json::{Value, json};
 use super::options::SandboxOptions;
 use super::topology::{Role, Topology};
 
-/// The Mirantis Container Runtime version the nodes run.
-const ENGINE_VERSION: &str = "23.0.15";
 const API_VERSION: &str = "1.43";
 
 /// What `ServerVersion` (and `/version`'s `Version`) reports.
 fn server_version(opts: &SandboxOptions) -> String {
     if opts.plain_info_version {
-        ENGINE_VERSION.to_string()
+        opts.engine_version.clone()
     } else {
         format!("ucp/{}", opts.mke_version)
     }
@@ -73,7 +71,7 @@ pub fn version(opts: &SandboxOptions) -> Value {
         "Components": [
             {
                 "Name": "Engine",
-                "Version": ENGINE_VERSION,
+                "Version": opts.engine_version,
                 "Details": {
                     "ApiVersion": API_VERSION, "Arch": "amd64", "Experimental": "false",
                     "GitCommit": "cc9b43e", "GoVersion": "go1.22.7",
@@ -148,9 +146,9 @@ pub fn nodes(topo: &Topology) -> Value {
                 },
                 "Description": {
                     "Hostname": n.hostname,
-                    "Platform": { "Architecture": "x86_64", "OS": "linux" },
-                    "Resources": { "NanoCPUs": 8_000_000_000u64, "MemoryBytes": 33_554_432_000u64 },
-                    "Engine": { "EngineVersion": ENGINE_VERSION, "Labels": {}, "Plugins": [] },
+                    "Platform": { "Architecture": "x86_64", "OS": if n.windows { "windows" } else { "linux" } },
+                    "Resources": resources(n.gpus),
+                    "Engine": { "EngineVersion": n.engine, "Labels": {}, "Plugins": [] },
                 },
                 "Status": {
                     "State": if n.down { "down" } else { "ready" },
@@ -169,6 +167,119 @@ pub fn nodes(topo: &Topology) -> Value {
         })
         .collect();
     Value::Array(list)
+}
+
+fn resources(gpus: u64) -> Value {
+    let mut r = json!({ "NanoCPUs": 8_000_000_000u64, "MemoryBytes": 33_554_432_000u64 });
+    if gpus > 0 {
+        r["GenericResources"] =
+            json!([{ "DiscreteResourceSpec": { "Kind": "NVIDIA-GPU", "Value": gpus } }]);
+    }
+    r
+}
+
+/// `GET /services`: MKE's own services, Interlock's, and the user's.
+pub fn services(opts: &SandboxOptions) -> Value {
+    let mut names: Vec<(&str, bool)> = vec![
+        ("ucp-auth-api", true),
+        ("ucp-auth-worker", true),
+        ("ucp-agent", false),
+    ];
+    if opts.interlock {
+        names.extend([
+            ("ucp-interlock", true),
+            ("ucp-interlock-extension", true),
+            ("ucp-interlock-proxy", true),
+        ]);
+    }
+    let mut list: Vec<Value> = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, replicated))| {
+            let mode = if replicated {
+                json!({ "Replicated": { "Replicas": 1 } })
+            } else {
+                json!({ "Global": {} })
+            };
+            json!({
+                "ID": format!("sbxsvc{i:019}"),
+                "Spec": {
+                    "Name": name,
+                    "Labels": { "com.docker.ucp.InstanceID": "sandbox" },
+                    "Mode": mode,
+                    "TaskTemplate": { "ContainerSpec": {
+                        "Image": format!("mirantis/{}:{}", name.trim_start_matches("ucp-"), opts.mke_version)
+                    } },
+                },
+            })
+        })
+        .collect();
+    for (i, name) in opts.swarm_service.iter().enumerate() {
+        list.push(json!({
+            "ID": format!("sbxusr{i:019}"),
+            "Spec": {
+                "Name": name,
+                "Labels": { "com.docker.stack.namespace": "sandbox" },
+                "Mode": { "Replicated": { "Replicas": 2 } },
+                "TaskTemplate": { "ContainerSpec": { "Image": "nginx:1.27@sha256:0000" } },
+            },
+        }));
+    }
+    Value::Array(list)
+}
+
+/// `GET /containers/json`: a few of MKE's containers on every node, and
+/// cert-manager's pods when it runs.
+pub fn containers(opts: &SandboxOptions, topo: &Topology) -> Value {
+    let mut list = Vec::new();
+    for n in &topo.nodes {
+        list.push(json!({
+            "Id": format!("sbxctr-proxy-{}", n.number),
+            "Names": [format!("/{}/ucp-proxy", n.hostname)],
+            "Image": format!("mirantis/ucp-proxy:{}", opts.mke_version),
+            "Labels": { "com.docker.ucp.InstanceID": "sandbox" },
+        }));
+    }
+    if opts.cert_manager {
+        for part in ["controller", "cainjector", "webhook"] {
+            list.push(json!({
+                "Id": format!("sbxctr-cm-{part}"),
+                "Names": [format!("/sandbox-worker-1/k8s_cert-manager-{part}_cert-manager-{part}-5d8f_cert-manager_0_0")],
+                "Image": format!("quay.io/jetstack/cert-manager-{part}:v1.14.4"),
+                "Labels": {
+                    "io.kubernetes.pod.namespace": "cert-manager",
+                    "io.kubernetes.container.name": format!("cert-manager-{part}"),
+                },
+            }));
+        }
+    }
+    Value::Array(list)
+}
+
+/// `GET /accounts` (eNZi): the admin, the knob's users and, unless
+/// `filter=users`, MKE's default organisation. One page.
+pub fn accounts(opts: &SandboxOptions, users_only: bool) -> Value {
+    let mut accounts = vec![json!({
+        "name": opts.username, "id": "sbx-admin", "fullName": "Administrator",
+        "isOrg": false, "isAdmin": true, "isActive": true, "isImported": false, "otpEnabled": false,
+    })];
+    for u in &opts.user {
+        accounts.push(json!({
+            "name": u, "id": format!("sbx-{u}"), "fullName": u,
+            "isOrg": false, "isAdmin": false, "isActive": true, "isImported": false, "otpEnabled": false,
+        }));
+    }
+    let users = accounts.len();
+    if !users_only {
+        accounts.push(json!({"name": "docker-datacenter", "id": "sbx-org", "isOrg": true, "isAdmin": false, "isActive": true}));
+    }
+    json!({
+        "usersCount": users,
+        "orgsCount": if users_only { 0 } else { 1 },
+        "resourceCount": accounts.len(),
+        "nextPageStart": "",
+        "accounts": accounts,
+    })
 }
 
 #[cfg(test)]
@@ -202,6 +313,9 @@ mod tests {
             plain_info_version: true,
             ..Default::default()
         };
-        assert_eq!(info(&plain, &topo)["ServerVersion"], ENGINE_VERSION);
+        assert_eq!(
+            info(&plain, &topo)["ServerVersion"],
+            plain.engine_version.as_str()
+        );
     }
 }

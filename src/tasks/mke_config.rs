@@ -1,13 +1,18 @@
-//! `mke_config`: the MKE 3 configuration uses nothing the upgrade cannot
-//! carry (unmanaged CNI for 4.1.x targets, Calico eBPF, IPVS), and the
-//! machine that runs mkectl has no leftover `~/.mke/mke.kubeconf`.
+//! `mke_config`: the MKE 3 networking the upgrade cannot carry (an
+//! unmanaged CNI for targets before 4.1.1, Calico eBPF, a kube-proxy mode
+//! other than iptables), and no leftover `~/.mke/mke.kubeconf` on the
+//! machine that runs mkectl. The standard playbook's `check-cni` gate before
+//! the KDD migration; `mke_compat` classifies every other setting with the
+//! same catalog.
 
 use std::path::PathBuf;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::mke_version::{DEFAULT_TARGET, version_param};
+use semver::Version;
+
+use super::mke_version::version_param;
 use super::{Check, Facts, Module, StepContext, TaskError};
 use crate::mke::config::ClusterSettings;
 
@@ -27,8 +32,8 @@ pub enum Leftover {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MkeConfig {
-    /// The MKE 4k release to upgrade to (an unmanaged CNI blocks 4.1.x targets).
-    #[serde(default = "default_target")]
+    /// The MKE 4k release to upgrade to (an unmanaged CNI blocks targets before 4.1.1).
+    #[serde(default = "super::mke_version::default_target")]
     pub target: String,
     /// A leftover `~/.mke/mke.kubeconf` on the machine that runs mkectl: block, warn or skip.
     #[serde(default = "default_leftover")]
@@ -38,45 +43,55 @@ pub struct MkeConfig {
     pub kubeconf: Option<PathBuf>,
 }
 
-fn default_target() -> String {
-    DEFAULT_TARGET.to_string()
-}
-
 fn default_leftover() -> Leftover {
     Leftover::Block
 }
 
-/// The reasons a configuration blocks the upgrade, with what to do.
-pub fn blockers(s: &ClusterSettings, target_minor: u64) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    if s.unmanaged_cni == Some(true) && target_minor <= 1 {
-        out.push((
-            "unmanaged_cni = true: MKE 4k 4.1.x cannot upgrade a cluster with an unmanaged CNI".to_string(),
-            "follow Mirantis' 'upgrade with an unmanaged CNI' procedure, or target a release that supports it".to_string(),
-        ));
-    }
-    if s.calico_ebpf_enabled == Some(true) {
-        out.push((
-            "calico_ebpf_enabled = true: upgrades with Calico eBPF fail (`failed to wait for pods … context deadline exceeded`)".to_string(),
-            "disable Calico eBPF in the MKE 3 configuration before the upgrade".to_string(),
-        ));
-    }
-    if s.kube_proxy_mode
-        .as_deref()
-        .is_some_and(|m| m.eq_ignore_ascii_case("ipvs"))
-    {
-        out.push((
-            "kube_proxy_mode = \"ipvs\": upgrades with IPVS fail (`failed to wait for pods … context deadline exceeded`)".to_string(),
-            "set kube_proxy_mode = \"iptables\" in the MKE 3 configuration before the upgrade".to_string(),
-        ));
-    }
-    out
+/// The networking keys this step checks (every other setting is
+/// `mke_compat`'s); their rules come from the same catalog.
+const NETWORK_KEYS: &[&str] = &[
+    "cluster_config.unmanaged_cni",
+    "cluster_config.calico_ebpf_enabled",
+    "cluster_config.kube_proxy_mode",
+];
+
+/// The reasons a configuration blocks the upgrade, with what to do: the
+/// catalog's blockers among the networking keys, for this target (an
+/// unmanaged CNI blocks only targets before 4.1.1; any kube-proxy mode but
+/// iptables blocks).
+pub fn blockers(doc: &str, target: &Version) -> Result<Vec<(String, String)>, String> {
+    use super::mke_compat::classify::{Class, Policy, classify, flatten, show};
+    let catalog = crate::mke::catalog::Catalog::builtin()?;
+    let settings: Vec<_> = flatten(doc)?
+        .into_iter()
+        .filter(|s| NETWORK_KEYS.contains(&s.key.as_str()))
+        .collect();
+    let policy = Policy {
+        target: target.clone(),
+        fixed_later: false,
+    };
+    Ok(classify(catalog, &settings, &policy)
+        .into_iter()
+        .filter(|r| r.class == Class::Blocker)
+        .map(|r| {
+            let key = r.key.trim_start_matches("cluster_config.");
+            (
+                format!(
+                    "{key} = {}: {}",
+                    show(&r.value, r.secret),
+                    r.note.as_deref().unwrap_or("the upgrade cannot carry it")
+                ),
+                r.remedy
+                    .unwrap_or_else(|| format!("change {key} in the MKE 3 configuration")),
+            )
+        })
+        .collect())
 }
 
 impl Module for MkeConfig {
     const NAME: &'static str = "mke_config";
     const NEEDS_API: bool = true;
-    const SUMMARY: &'static str = "MKE 3 config uses nothing the upgrade cannot carry (unmanaged CNI, eBPF, IPVS); no leftover ~/.mke/mke.kubeconf.";
+    const SUMMARY: &'static str = "MKE 3 networking the upgrade cannot carry (unmanaged CNI before 4.1.1, eBPF, IPVS); no leftover ~/.mke/mke.kubeconf.";
     const EXAMPLE: &'static str = "- id: check-cni\n  mke_config:\n    target: \"{{ target }}\"";
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
@@ -102,7 +117,7 @@ impl Module for MkeConfig {
             settings.kube_proxy_mode.clone().into(),
         );
         output.insert("calico_kdd".into(), settings.calico_kdd.into());
-        let mut problems = blockers(&settings, target.minor);
+        let mut problems = blockers(&doc, &target).map_err(TaskError::new)?;
 
         let mut warning = None;
         if self.leftover_kubeconf != Leftover::Skip {

@@ -10,6 +10,7 @@ pub use crate::model::{Change, Facts, TextDiff};
 
 pub mod assert;
 pub mod calico_kdd;
+pub mod cluster_content;
 pub mod command;
 mod context;
 pub mod debug;
@@ -18,11 +19,13 @@ pub mod fake;
 pub mod fanout;
 pub mod hosts;
 pub mod mke_backup;
+pub mod mke_compat;
 pub mod mke_config;
 pub mod mke_health;
 pub mod mke_version;
 pub mod mkectl;
 mod params;
+pub mod upgrade_inputs;
 
 pub use context::{Connections, StepContext};
 pub(crate) use params::Scalar;
@@ -308,6 +311,9 @@ modules! {
     Mkectl => mkectl::Mkectl,
     Hosts => hosts::Hosts,
     MkeConfig => mke_config::MkeConfig,
+    MkeCompat => mke_compat::MkeCompat,
+    UpgradeInputs => upgrade_inputs::UpgradeInputs,
+    ClusterContent => cluster_content::ClusterContent,
     CalicoKdd => calico_kdd::CalicoKdd,
     MkeHealth => mke_health::MkeHealth,
     Assert => assert::Assert,

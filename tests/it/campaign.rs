@@ -138,11 +138,19 @@ fn runs_killed_at_random_moments_resume_to_one_migration() {
             Some("ok"),
             "{context}: not migrated: {st:?}"
         );
+        // One PUT; in the gap case, the one the killed run may have handed
+        // to the (in-process, so also killed) sandbox before it converted,
+        // plus the one the operator's --resend sent.
         let puts = d.config_puts();
+        let allowed = if stopped.is_some() {
+            puts_before + 1
+        } else {
+            1
+        };
         assert_eq!(
             puts.len(),
-            1,
-            "{context}: {} config PUTs (one expected): {puts:?}",
+            allowed,
+            "{context}: {} config PUTs ({allowed} expected): {puts:?}",
             puts.len()
         );
         let saved = d.read(".mkeprep/mke-config.before-kdd.toml");

@@ -10,6 +10,7 @@ mod hardening;
 mod hosts;
 mod language;
 mod people;
+mod readiness;
 mod report;
 mod runner;
 mod safety;

@@ -369,12 +369,22 @@ fn kdd_conversion_completes_when_the_client_disconnects() {
         assert!(Instant::now() < deadline, "conversion never completed");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let record = sb.record();
-    assert!(
-        record
+    // The PUT's record line is written when its handler ends, which may be
+    // a moment after the configuration shows the change: wait for it too.
+    let recorded = || {
+        sb.record()
             .iter()
             .any(|l| l["method"] == "PUT" && l["status"] == 200 && l["ms"].as_u64() >= Some(2000))
-    );
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !recorded() {
+        assert!(
+            Instant::now() < deadline,
+            "the completed PUT was never recorded: {:?}",
+            sb.record()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]

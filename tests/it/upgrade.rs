@@ -201,7 +201,26 @@ fn an_old_mkectl_is_blocked_with_install_instructions() {
 
 #[test]
 fn cni_settings_the_upgrade_cannot_carry_are_blocked() {
-    blocked_in_check(&["unmanaged_cni=true"], &[], "check-cni", "unmanaged CNI");
+    // An unmanaged CNI blocks 4.1.0 only; 4.1.1 and later carry it over
+    // (reference/mke4k-upgrade-checks.md §8.5), with a caution.
+    blocked_in_check(
+        &["unmanaged_cni=true"],
+        &["-e", "target=4.1.0"],
+        "check-cni",
+        "unmanaged CNI",
+    );
+    let d = Dir::new();
+    let r = prep(&d, &["--check", "--sandbox-set", "unmanaged_cni=true"]);
+    assert_eq!(r.step("check-cni")["status"], "ok", "{}", r.both());
+    let compat = r.step("check-compat");
+    assert_eq!(compat["status"], "ok", "{compat}");
+    assert!(
+        compat["message"]
+            .as_str()
+            .unwrap()
+            .contains("CNI check window"),
+        "{compat}"
+    );
     blocked_in_check(&["calico_ebpf=true"], &[], "check-cni", "eBPF");
     blocked_in_check(&["ipvs=true"], &[], "check-cni", "iptables");
     blocked_in_check(

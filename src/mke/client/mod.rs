@@ -5,6 +5,7 @@
 //! owns its HTTP connection pool, TLS setup and token, so tests can point
 //! any number of clients at any number of servers.
 
+mod content;
 mod settings;
 mod transport;
 
@@ -165,12 +166,7 @@ impl MkeClient {
 
     /// `GET /nodes`: the Swarm nodes.
     pub async fn nodes(&self) -> Result<Vec<Node>, MkeError> {
-        let (endpoint, json) = self.get_json(&["nodes"]).await?;
-        match json {
-            Value::Array(list) => Ok(list.iter().map(Node::from_json).collect()),
-            Value::Null => Ok(Vec::new()),
-            other => Err(bad_body(endpoint, "expected a JSON list of nodes", &other)),
-        }
+        self.get_list(&["nodes"], "nodes", Node::from_json).await
     }
 
     /// `GET /api/ucp/config-toml` with `accept: application/toml`: the

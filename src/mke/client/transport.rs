@@ -24,6 +24,8 @@ pub(super) struct Request<'a> {
     /// Set for requests to another address than the target (`ping_at`).
     pub(super) target: Option<&'a MkeTarget>,
     pub(super) path: &'a [&'a str],
+    /// Query parameters (`?filter=users`), encoded by the URL builder.
+    pub(super) query: &'a [(&'a str, &'a str)],
     pub(super) accept: &'static str,
     pub(super) body: Body,
     pub(super) auth: bool,
@@ -37,6 +39,7 @@ impl<'a> Request<'a> {
             method: Method::GET,
             target: None,
             path,
+            query: &[],
             accept: "application/json",
             body: Body::Empty,
             auth: true,
@@ -158,7 +161,11 @@ impl MkeClient {
     ) -> Result<Response, MkeError> {
         let cfg = &self.inner.cfg;
         let target = req.target.unwrap_or(&cfg.target);
-        let url = target.url(req.path)?;
+        let mut url = target.url(req.path)?;
+        if !req.query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(req.query.iter().copied());
+        }
         let timeouts = Timeouts {
             connect: cfg.connect_timeout,
             request: req.timeout.unwrap_or(cfg.request_timeout),

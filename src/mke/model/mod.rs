@@ -58,10 +58,12 @@ macro_rules! lenient_enum {
 }
 
 mod backups;
+mod content;
 mod nodes;
 mod version;
 
 pub use backups::{Backup, BackupState, parse_backup_id, parse_backup_list, parse_timestamp};
+pub use content::{Account, Container, Service, parse_accounts};
 pub use nodes::{Availability, Node, NodeRole, NodeState, Reachability};
 pub use version::{
     Component, Info, MkeVersion, VersionInfo, VersionSource, parse_version, select_version,

@@ -43,6 +43,18 @@ pub struct Node {
     pub reachability: Option<Reachability>,
     /// `Spec.Labels` (MKE adds `com.docker.ucp.*`).
     pub labels: BTreeMap<String, String>,
+    /// `Description.Platform.OS`: `linux` or `windows`.
+    pub os: Option<String>,
+    /// `Description.Platform.Architecture` (`x86_64`, `aarch64`).
+    pub arch: Option<String>,
+    /// `Description.Engine.EngineVersion`: the MCR version.
+    pub engine_version: Option<String>,
+    /// `Description.Resources.NanoCPUs` (1e9 per CPU).
+    pub nano_cpus: Option<u64>,
+    /// `Description.Resources.MemoryBytes`.
+    pub memory_bytes: Option<u64>,
+    /// GPUs among `Description.Resources.GenericResources` (kinds naming a GPU).
+    pub gpus: u64,
 }
 
 impl Node {
@@ -83,12 +95,47 @@ impl Node {
                 .and_then(|m| str_at(m, &["Reachability"]))
                 .map(Reachability::parse),
             labels,
+            os: string_at(v, &["Description", "Platform", "OS"]),
+            arch: string_at(v, &["Description", "Platform", "Architecture"]),
+            engine_version: string_at(v, &["Description", "Engine", "EngineVersion"]),
+            nano_cpus: v
+                .pointer("/Description/Resources/NanoCPUs")
+                .and_then(Value::as_u64),
+            memory_bytes: v
+                .pointer("/Description/Resources/MemoryBytes")
+                .and_then(Value::as_u64),
+            gpus: gpu_count(v.pointer("/Description/Resources/GenericResources")),
         }
     }
 
     pub fn is_manager(&self) -> bool {
         self.role == NodeRole::Manager
     }
+}
+
+/// GPUs among Docker's generic resources: a `DiscreteResourceSpec` counts
+/// its `Value`, a `NamedResourceSpec` one; kinds that name a GPU only
+/// (`gpu`, `nvidia.com/gpu`, `NVIDIA-GPU`).
+fn gpu_count(resources: Option<&Value>) -> u64 {
+    let Some(list) = resources.and_then(Value::as_array) else {
+        return 0;
+    };
+    let is_gpu = |spec: &Value| {
+        spec.get("Kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.to_ascii_lowercase().contains("gpu"))
+    };
+    list.iter()
+        .map(|r| {
+            if let Some(d) = r.get("DiscreteResourceSpec").filter(|d| is_gpu(d)) {
+                d.get("Value").and_then(Value::as_u64).unwrap_or(1)
+            } else if r.get("NamedResourceSpec").is_some_and(is_gpu) {
+                1
+            } else {
+                0
+            }
+        })
+        .sum()
 }
 
 /// `Status.Addr`, unless it is unusable and `ManagerStatus.Addr` is there.
@@ -183,5 +230,28 @@ mod tests {
         assert_eq!(n.addr, None);
         let n = Node::from_json(&json!({}));
         assert_eq!(n.state, NodeState::Unknown);
+    }
+
+    #[test]
+    fn platform_engine_resources_and_gpus() {
+        let n = Node::from_json(&json!({
+            "Description": {
+                "Platform": {"Architecture": "x86_64", "OS": "windows"},
+                "Resources": {"NanoCPUs": 8_000_000_000u64, "MemoryBytes": 33_554_432_000u64,
+                    "GenericResources": [
+                        {"DiscreteResourceSpec": {"Kind": "nvidia.com/gpu", "Value": 2}},
+                        {"NamedResourceSpec": {"Kind": "GPU", "Value": "GPU-1"}},
+                        {"DiscreteResourceSpec": {"Kind": "ssd", "Value": 4}}]},
+                "Engine": {"EngineVersion": "25.0.12"}
+            }
+        }));
+        assert_eq!(n.os.as_deref(), Some("windows"));
+        assert_eq!(n.arch.as_deref(), Some("x86_64"));
+        assert_eq!(n.engine_version.as_deref(), Some("25.0.12"));
+        assert_eq!(n.nano_cpus, Some(8_000_000_000));
+        assert_eq!(n.memory_bytes, Some(33_554_432_000));
+        assert_eq!(n.gpus, 3);
+        let n = Node::from_json(&json!({}));
+        assert_eq!((n.os, n.engine_version, n.gpus), (None, None, 0));
     }
 }

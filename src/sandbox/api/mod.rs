@@ -167,6 +167,9 @@ enum Route {
     Info,
     Version,
     Nodes,
+    Services,
+    Containers,
+    Accounts,
     GetConfig,
     PutConfig,
     ListBackups,
@@ -185,12 +188,18 @@ impl Route {
             "/_ping" => Route::WrongMethod("GET, HEAD"),
             "/auth/login" if m == "POST" => Route::Login,
             "/auth/login" => Route::WrongMethod("POST"),
-            "/info" | "/version" | "/nodes" | "/api/ucp/backups" if !read => {
+            "/info" | "/version" | "/nodes" | "/services" | "/containers/json" | "/accounts"
+            | "/api/ucp/backups"
+                if !read =>
+            {
                 Route::WrongMethod("GET")
             }
             "/info" => Route::Info,
             "/version" => Route::Version,
             "/nodes" => Route::Nodes,
+            "/services" => Route::Services,
+            "/containers/json" => Route::Containers,
+            "/accounts" => Route::Accounts,
             "/api/ucp/backups" => Route::ListBackups,
             "/api/ucp/config-toml" if read => Route::GetConfig,
             "/api/ucp/config-toml" if m == "PUT" => Route::PutConfig,
@@ -216,6 +225,10 @@ async fn respond(
 ) -> Resp {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
+    let users_only = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "filter=users"));
     let shape = shape_of(&path);
     if let Some(Seconds(delay)) = take_fault(&shared.faults.slow, &method, &path) {
         note.fault = Some("slow");
@@ -255,6 +268,9 @@ async fn respond(
         Route::Info => json_response(200, &views::info(&shared.opts, &shared.topo)),
         Route::Version => json_response(200, &views::version(&shared.opts)),
         Route::Nodes => json_response(200, &views::nodes(&shared.topo)),
+        Route::Services => json_response(200, &views::services(&shared.opts)),
+        Route::Containers => json_response(200, &views::containers(&shared.opts, &shared.topo)),
+        Route::Accounts => json_response(200, &views::accounts(&shared.opts, users_only)),
         Route::GetConfig => config_toml::get_config(shared, note),
         Route::PutConfig => config_toml::put_config(shared, req, note).await,
         Route::ListBackups => backups::list(shared),

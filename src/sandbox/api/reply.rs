@@ -22,7 +22,7 @@ pub(super) enum Shape {
 }
 
 pub(super) fn shape_of(path: &str) -> Shape {
-    if path == "/auth/login" || path.starts_with("/api/ucp/backup") {
+    if path == "/auth/login" || path == "/accounts" || path.starts_with("/api/ucp/backup") {
         Shape::Errors
     } else if path == "/api/ucp/config-toml" || path == "/_ping" {
         Shape::Plain

@@ -26,6 +26,8 @@ const DEFAULT_NODES: u32 = 3;
 const DEFAULT_MANAGERS: u32 = 1;
 const DEFAULT_KDD_SECONDS_PER_NODE: f64 = 0.5;
 const DEFAULT_BACKUP_SECONDS: f64 = 2.0;
+const DEFAULT_ENGINE_VERSION: &str = "25.0.12";
+const DEFAULT_LB_LISTENER_PORT: u16 = 8443;
 
 /// What the simulated cluster looks like and how it misbehaves.
 ///
@@ -123,6 +125,58 @@ pub struct SandboxOptions {
     #[arg(long, help_heading = "Initial state")]
     pub leftover_kubeconf: bool,
 
+    /// Mirantis Container Runtime version every node reports (GET /nodes Description.Engine.EngineVersion)
+    #[arg(long, value_name = "X.Y.Z", default_value = DEFAULT_ENGINE_VERSION, help_heading = "Cluster content")]
+    pub engine_version: String,
+
+    /// One node's MCR version instead: 'N=X.Y.Z', e.g. '2=23.0.15' (repeatable)
+    #[arg(long, value_name = "N=X.Y.Z", help_heading = "Cluster content")]
+    pub node_engine_version: Vec<String>,
+
+    /// Node N reports Description.Platform.OS "windows" (repeatable)
+    #[arg(long, value_name = "N", help_heading = "Cluster content")]
+    pub windows_node: Vec<u32>,
+
+    /// Node N reports two NVIDIA GPUs in its generic resources (repeatable)
+    #[arg(long, value_name = "N", help_heading = "Cluster content")]
+    pub gpu_node: Vec<u32>,
+
+    /// A user Swarm service GET /services lists besides MKE's own (repeatable)
+    #[arg(long, value_name = "NAME", help_heading = "Cluster content")]
+    pub swarm_service: Vec<String>,
+
+    /// Interlock runs: the ucp-interlock, ucp-interlock-extension and ucp-interlock-proxy services
+    #[arg(long, help_heading = "Cluster content")]
+    pub interlock: bool,
+
+    /// A local (managed) user GET /accounts lists besides the admin (repeatable)
+    #[arg(long, value_name = "NAME", help_heading = "Cluster content")]
+    pub user: Vec<String>,
+
+    /// cert-manager runs: its containers are in GET /containers/json
+    #[arg(long, help_heading = "Cluster content")]
+    pub cert_manager: bool,
+
+    /// Initial state: [cluster_config.metallb_config] enabled = true, with an address pool
+    #[arg(long, help_heading = "Initial state")]
+    pub metallb: bool,
+
+    /// Initial state: set a configuration key, 'KEY=TOML', e.g. 'cluster_config.etcd_storage_quota="4GB"' or 'cluster_config.custom_kubelet_flags=["--keep-terminated-pod-volumes"]' (repeatable)
+    #[arg(long, value_name = "KEY=TOML", help_heading = "Initial state")]
+    pub config_set: Vec<String>,
+
+    /// Simulate the MKE 4 load balancer: TCP listeners on 6443, 9443 and the listener port of a loopback address (MKEPREP_EXTERNAL_ADDRESS)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", help_heading = "Load balancer")]
+    pub lb: bool,
+
+    /// The load balancer's UI/gateway listener port (not 443, which needs root)
+    #[arg(long, value_name = "PORT", default_value_t = DEFAULT_LB_LISTENER_PORT, help_heading = "Load balancer")]
+    pub lb_listener_port: u16,
+
+    /// A port of the load balancer (6443, 9443 or the listener) that does not answer (repeatable)
+    #[arg(long, value_name = "PORT", help_heading = "Load balancer")]
+    pub lb_closed_port: Vec<u16>,
+
     /// Seconds the etcd-to-KDD conversion takes per node (decimals allowed; a real cluster takes about 20)
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_KDD_SECONDS_PER_NODE, help_heading = "Timing")]
     pub kdd_seconds_per_node: f64,
@@ -197,6 +251,19 @@ impl Default for SandboxOptions {
             backup_file_node: 1,
             backup_file_kind: FileKind::Tar,
             leftover_kubeconf: false,
+            engine_version: DEFAULT_ENGINE_VERSION.into(),
+            node_engine_version: Vec::new(),
+            windows_node: Vec::new(),
+            gpu_node: Vec::new(),
+            swarm_service: Vec::new(),
+            interlock: false,
+            user: Vec::new(),
+            cert_manager: false,
+            metallb: false,
+            config_set: Vec::new(),
+            lb: true,
+            lb_listener_port: DEFAULT_LB_LISTENER_PORT,
+            lb_closed_port: Vec::new(),
             kdd_seconds_per_node: DEFAULT_KDD_SECONDS_PER_NODE,
             kdd_message: KddWording::Migration,
             backup_seconds: DEFAULT_BACKUP_SECONDS,
@@ -215,6 +282,15 @@ impl SandboxOptions {
     /// Seconds the etcd-to-KDD conversion takes on this cluster.
     pub fn kdd_duration(&self) -> Duration {
         Duration::from_secs_f64(self.kdd_seconds_per_node * f64::from(self.nodes))
+    }
+
+    /// The MCR version node `number` reports.
+    pub fn engine_of(&self, number: u32) -> &str {
+        self.node_engine_version
+            .iter()
+            .filter_map(|s| s.split_once('='))
+            .find(|(n, _)| n.trim().parse() == Ok(number))
+            .map_or(self.engine_version.as_str(), |(_, v)| v.trim())
     }
 
     /// Age of the newest initial backup (and of the backup file).

@@ -48,6 +48,55 @@ impl SandboxOptions {
             None => Ok(()),
         };
         in_nodes("down_node", &self.down_node, self.nodes, "node")?;
+        in_nodes("windows_node", &self.windows_node, self.nodes, "node")?;
+        in_nodes("gpu_node", &self.gpu_node, self.nodes, "node")?;
+        if !is_version(&self.engine_version) {
+            return bad(format!(
+                "engine_version = {:?}: expected a version like 25.0.12",
+                self.engine_version
+            ));
+        }
+        for spec in &self.node_engine_version {
+            let ok = spec.split_once('=').is_some_and(|(n, v)| {
+                n.trim()
+                    .parse::<u32>()
+                    .is_ok_and(|n| n >= 1 && n <= self.nodes)
+                    && is_version(v.trim())
+            });
+            if !ok {
+                return bad(format!(
+                    "node_engine_version = {spec:?}: write N=X.Y.Z with N from 1 to {}",
+                    self.nodes
+                ));
+            }
+        }
+        for (name, list) in [("swarm_service", &self.swarm_service), ("user", &self.user)] {
+            if let Some(v) = list.iter().find(|v| {
+                v.is_empty()
+                    || !v
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            }) {
+                return bad(format!(
+                    "{name} = {v:?}: use letters, digits, '.', '_' or '-'"
+                ));
+            }
+        }
+        if let Some(u) = self.user.iter().find(|u| **u == self.username) {
+            return bad(format!(
+                "user = {u:?}: that is the admin (username); name another user"
+            ));
+        }
+        for spec in &self.config_set {
+            crate::sandbox::config::parse_config_set(spec)
+                .map_err(|e| SandboxError::Options(format!("config_set = {spec:?}: {e}")))?;
+        }
+        if self.lb_listener_port == 0 || [6443, 9443].contains(&self.lb_listener_port) {
+            return bad(format!(
+                "lb_listener_port = {}: choose a port other than 0, 6443 and 9443",
+                self.lb_listener_port
+            ));
+        }
         in_nodes(
             "sudo_password_node",
             &self.sudo_password_node,

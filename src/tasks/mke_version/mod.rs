@@ -9,44 +9,12 @@ use serde::Deserialize;
 use super::{Check, Facts, Module, StepContext, TaskError};
 use crate::mke::MkeError;
 
+mod rules;
+
+pub use rules::{MCR_FOR_39, NodeEngine, Verdict, verdict};
+
 /// The MKE 4k target the standard playbook prepares for.
 pub const DEFAULT_TARGET: &str = "4.1.5";
-
-/// The eligibility table (facts §A.2): which MKE 3 versions can upgrade to a
-/// target line. `Ok(())` when eligible; `Err(path)` names the path to take.
-pub fn eligibility(source: &Version, target: &Version) -> Result<(), String> {
-    if source.major != 3 {
-        return Err(format!("{source} is not an MKE 3 version"));
-    }
-    match (target.major, target.minor) {
-        (4, 1) => match source.minor {
-            7 if source.patch >= 15 => Ok(()),
-            8 => Ok(()),
-            7 => Err(format!(
-                "upgrade MKE 3 to 3.7.15 or later (Mirantis recommends the latest 3.8.x patch) before upgrading to MKE 4k {target}"
-            )),
-            9 => Err(format!(
-                "MKE {source} upgrades to MKE 4k 4.2 or later only: choose a 4.2+ target instead of {target}"
-            )),
-            m if m < 7 => Err(format!(
-                "upgrade MKE 3 to the latest 3.8.x patch (at least 3.7.15) before upgrading to MKE 4k {target}"
-            )),
-            _ => Err(format!(
-                "MKE {source} is newer than the 4.1 line supports: choose a 4.2+ target"
-            )),
-        },
-        (4, m) if m >= 2 => match source.minor {
-            9 => Ok(()),
-            m if m < 9 => Err("from MKE 4k 4.2 on, only MKE 3.9.x can be upgraded: upgrade MKE 3 to 3.9.x first, or target MKE 4k 4.1.5 (from 3.7.15+ or 3.8.x)".to_string()),
-            _ => Err(format!(
-                "MKE {source} is not a known upgrade source for {target}"
-            )),
-        },
-        _ => Err(format!(
-            "target {target} is not an MKE 4k line this tool knows (4.1.x, or 4.2 and later)"
-        )),
-    }
-}
 
 /// Parses a version parameter, or fails naming it (`target`, `min_version`).
 pub fn version_param(name: &str, text: &str) -> Result<Version, TaskError> {
@@ -71,7 +39,8 @@ pub struct MkeVersionCheck {
     pub ssh_fallback: bool,
 }
 
-fn default_target() -> String {
+/// The `target` parameter's default, for every module that has one.
+pub fn default_target() -> String {
     DEFAULT_TARGET.to_string()
 }
 
@@ -143,23 +112,65 @@ impl Module for MkeVersionCheck {
         output.insert("version".into(), version.to_string().into());
         output.insert("source".into(), source.clone().into());
         output.insert("target".into(), target.to_string().into());
-        match eligibility(&version, &target) {
-            Ok(()) => {
+        let mut metallb = false;
+        let mut nodes = Vec::new();
+        if target.major == 4 && target.minor >= 2 && version.major == 3 && version.minor < 9 {
+            // The path to 3.9 depends on MetalLB and on each node's MCR.
+            let mke = cx.mke()?;
+            let doc = mke
+                .config_toml()
+                .await
+                .map_err(|e| TaskError::new(e.to_string()))?;
+            metallb = super::mke_compat::classify::flatten(&doc)
+                .ok()
+                .and_then(|s| {
+                    s.into_iter()
+                        .find(|s| s.key == "cluster_config.metallb_config.enabled")
+                })
+                .is_some_and(|s| s.value == serde_json::Value::Bool(true));
+            nodes = mke
+                .nodes()
+                .await
+                .map_err(|e| TaskError::new(e.to_string()))?
+                .into_iter()
+                .map(|n| NodeEngine {
+                    hostname: n.hostname,
+                    engine: n.engine_version,
+                })
+                .collect();
+            output.insert(
+                "engines".into(),
+                nodes
+                    .iter()
+                    .map(|n| (n.hostname.clone(), n.engine.clone().into()))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into(),
+            );
+            output.insert("metallb".into(), metallb.into());
+        }
+        let v = verdict(&version, &target, metallb, &nodes);
+        output.insert("path".into(), serde_json::json!(v.path));
+        match v.refusal {
+            None => {
                 output.insert("eligible".into(), true.into());
                 Ok(Check::InSync {
                     message: format!(
-                        "MKE {version} (from {source}) can be upgraded to MKE 4k {target}"
+                        "MKE {version} (from {source}) can be upgraded to MKE {target}"
                     ),
                     output,
                 })
             }
-            Err(path) => {
+            Some(why) => {
                 output.insert("eligible".into(), false.into());
+                let steps: Vec<String> = v
+                    .path
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| format!("{}. {s}", i + 1))
+                    .collect();
                 Ok(Check::Blocked {
-                    reason: format!(
-                        "MKE {version} (from {source}) cannot be upgraded to MKE 4k {target}"
-                    ),
-                    remedy: path,
+                    reason: format!("MKE {version} (from {source}): {why}"),
+                    remedy: steps.join(" "),
                     output,
                 })
             }
@@ -170,36 +181,6 @@ impl Module for MkeVersionCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn v(s: &str) -> Version {
-        parse_version(s).unwrap()
-    }
-
-    #[test]
-    fn the_eligibility_table() {
-        let t41 = v("4.1.5");
-        let t42 = v("4.2.1");
-        assert!(eligibility(&v("3.7.15"), &t41).is_ok());
-        assert!(eligibility(&v("3.7.20"), &t41).is_ok());
-        assert!(eligibility(&v("3.8.0"), &t41).is_ok());
-        assert!(eligibility(&v("3.8.10"), &t41).is_ok());
-        assert!(
-            eligibility(&v("3.7.14"), &t41)
-                .unwrap_err()
-                .contains("3.7.15")
-        );
-        assert!(eligibility(&v("3.6.2"), &t41).is_err());
-        assert!(eligibility(&v("3.9.0"), &t41).unwrap_err().contains("4.2"));
-        assert!(eligibility(&v("3.9.1"), &t42).is_ok());
-        assert!(
-            eligibility(&v("3.8.10"), &t42)
-                .unwrap_err()
-                .contains("3.9.x")
-        );
-        assert!(eligibility(&v("3.7.15"), &v("4.3.0")).is_err());
-        assert!(eligibility(&v("3.8.1"), &v("4.0.1")).is_err());
-        assert!(eligibility(&v("4.1.0"), &t41).is_err());
-    }
 
     #[test]
     fn versions_with_v_and_prereleases() {
