@@ -22,7 +22,7 @@ impl Source {
 
 /// Reads a file as UTF-8, with an error that names it.
 pub fn read_source(path: &Path, what: &str) -> Result<Arc<Source>, SourceError> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = crate::util::fsx::read_input(path).map_err(|e| {
         SourceError::file(path, format!("cannot read the {what}: {e}"))
             .help(format!("check the path; the {what} is a YAML file"))
     })?;

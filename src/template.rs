@@ -2,15 +2,20 @@
 //! error naming it), no loader (templates cannot read files), bounded fuel
 //! (templates cannot loop forever). A string that is exactly one `{{ expr }}`
 //! evaluates to the expression's native value, so `timeout: "{{ t }}"` can be
-//! a number and `that: "{{ list }}"` a list.
+//! a number and `that: "{{ list }}"` a list. Secrets are opaque: see
+//! [`secret`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 mod compare;
+mod errors;
 mod scope;
+mod secret;
 
+pub use errors::error_text;
 pub use scope::{Iteration, Scope};
+pub use secret::SecretValue;
 
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, UndefinedBehavior};
@@ -159,15 +164,26 @@ impl Templates {
         Ok(match v {
             J::String(s) if is_template(s) => match whole_expression(s) {
                 Some(expr) => {
-                    let val = self.eval(expr, scope)?;
-                    serde_json::to_value(&val).map_err(|e| {
+                    let (val, shown) = secret::shows_secret(|| self.eval(expr, scope));
+                    let val = val?;
+                    if shown && val.as_str().is_some() {
+                        // Text made from a secret: a secret itself.
+                        return secret::render_text(|| {
+                            Ok(self
+                                .eval(expr, scope)?
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string())
+                        });
+                    }
+                    secret::to_json(&val).map_err(|e| {
                         minijinja::Error::new(
                             minijinja::ErrorKind::InvalidOperation,
-                            format!("`{expr}` has a value that is not data: {e}"),
+                            format!("`{expr}`: {}", error_text(&e)),
                         )
                     })?
                 }
-                None => J::String(self.render_str(s, scope)?),
+                None => secret::render_text(|| self.render_str(s, scope))?,
             },
             J::Array(items) => J::Array(
                 items
@@ -240,47 +256,6 @@ fn in_source(e: minijinja::Error, original: &str) -> minijinja::Error {
     }
     detail.push_str(&format!(" in `{}`", original.trim()));
     minijinja::Error::new(e.kind(), detail)
-}
-
-/// Renders a minijinja error as one line: the kind's message plus detail.
-pub fn error_text(e: &minijinja::Error) -> String {
-    let mut s = match e.detail() {
-        Some(d) => format!("{}: {d}", e.kind()),
-        None => e.kind().to_string(),
-    };
-    if let Some(src) = e.template_source()
-        && let Some(range) = e.range()
-        && let Some(snippet) = src.get(range)
-    {
-        s.push_str(&format!(" (at `{snippet}`)"));
-    }
-    if let Some(hint) = limit_hint(e) {
-        s.push_str("; ");
-        s.push_str(hint);
-    }
-    s
-}
-
-/// What to do when a template hit one of the limits that keep templates
-/// from reading files or running without end.
-fn limit_hint(e: &minijinja::Error) -> Option<&'static str> {
-    use minijinja::ErrorKind;
-    let detail = e.detail().unwrap_or_default();
-    match e.kind() {
-        ErrorKind::TemplateNotFound => Some(
-            "templates cannot read files (`include`, `import`, `from` and `extends` have nothing to load): put the value under `vars:` or pass it with `-e @FILE`",
-        ),
-        ErrorKind::OutOfFuel => Some(
-            "a template may do only a bounded amount of work (loop iterations, recursion, text built): simplify it, or compute the value elsewhere and pass it with `-e`",
-        ),
-        ErrorKind::InvalidOperation if detail.contains("recursion limit") => {
-            Some("templates may nest calls at most 64 deep: a macro that calls itself must stop")
-        }
-        ErrorKind::InvalidOperation if detail.contains("range has too many elements") => {
-            Some("range() yields at most 100000 numbers")
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -145,6 +145,15 @@ pub fn mke_client(
             .filter(|s| !s.is_empty())
             .map(str::to_string)
     };
+    // Turning TLS verification off is the user's decision, on the command
+    // line where it is seen, never a playbook's (which may come from
+    // anyone): the playbook may only ask for it.
+    let asks_insecure = !sandbox && section.get("insecure").and_then(|v| v.as_bool()) == Some(true);
+    if asks_insecure && !insecure {
+        return Err(
+            "the playbook's `mke: {insecure: true}` asks to turn off TLS verification of the MKE API, which only the --insecure flag can do: pass the MKE CA with --ca-cert (or MKEPREP_CA_CERT), or add --insecure if you accept the risk, or remove `insecure` from the playbook".into(),
+        );
+    }
     let Some(host) = text("host").or_else(|| creds.host.clone()) else {
         return Ok(Err("MKE_HOST is not set".into()));
     };
@@ -160,11 +169,6 @@ pub fn mke_client(
     let mut cfg = ClientConfig::new(target, username, password);
     cfg.request_timeout = request_timeout;
     cfg.ca_cert = ca_cert.or_else(|| text("ca_cert").map(PathBuf::from));
-    cfg.insecure = insecure
-        || (!sandbox
-            && section
-                .get("insecure")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false));
+    cfg.insecure = insecure;
     MkeClient::new(cfg).map(Ok).map_err(|e| e.to_string())
 }

@@ -8,6 +8,7 @@ use crate::engine::resume::open_applies;
 use crate::model::exit;
 use crate::report::human_ms;
 use crate::util::secret::redact;
+use crate::util::text::{json_terminal_safe, terminal_safe};
 
 pub fn run(a: JournalArgs) -> i32 {
     match a.action {
@@ -43,7 +44,8 @@ fn show(dir: &std::path::Path, output: Output, all: bool) -> i32 {
     if output == Output::Json {
         for run in shown {
             for r in run {
-                println!("{}", redact(&serde_json::to_string(r).unwrap_or_default()));
+                let line = redact(&serde_json::to_string(r).unwrap_or_default()).into_owned();
+                println!("{}", json_terminal_safe(&line));
             }
         }
         return exit::OK;
@@ -141,7 +143,9 @@ fn show(dir: &std::path::Path, output: Output, all: bool) -> i32 {
     if let Some(torn) = loaded.torn_bytes {
         text.push_str(&format!("note: the last record is torn ({torn} bytes, a crash during a write); the next run cuts it off\n"));
     }
-    print!("{}", redact(&text));
+    // The journal holds what commands and the API said: shown, never
+    // acted on by the terminal.
+    print!("{}", terminal_safe(&redact(&text)));
     exit::OK
 }
 

@@ -178,6 +178,7 @@ pub struct RunArgs {
         long,
         value_name = "SECONDS",
         default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
         help_heading = "Connections"
     )]
     pub ssh_timeout: u64,
@@ -345,9 +346,11 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
-/// Prints an error to stderr, with secrets masked.
+/// Prints an error to stderr, with secrets masked and anything a terminal
+/// would act on shown instead (an error quotes YAML lines and answers).
 pub fn print_error(text: &str) {
     let text = crate::util::secret::redact(text);
+    let text = crate::util::text::terminal_safe(&text);
     if text.starts_with("error") {
         eprintln!("{text}");
     } else {

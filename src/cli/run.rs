@@ -161,7 +161,7 @@ async fn run_async(mut a: RunArgs) -> i32 {
     } else {
         let made = crate::util::fsx::ensure_dir(&a.state_dir).map_err(|e| {
             format!(
-                "cannot create the state directory {}: {e}",
+                "cannot use the state directory {}: {e}",
                 a.state_dir.display()
             )
         });

@@ -29,7 +29,8 @@ impl Approver for Prompt {
             text.push_str(&format!("  - {}\n", c.summary));
         }
         text.push_str("Apply them now? [y/N] ");
-        let text = crate::util::secret::redact(&text).into_owned();
+        let text =
+            crate::util::text::terminal_safe(&crate::util::secret::redact(&text)).into_owned();
         Box::pin(async move {
             let answered = tokio::task::spawn_blocking(move || {
                 use std::io::{BufRead, Write};

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::events::Status;
+use crate::util::fsx::read_private;
 
 /// The journal file in the state directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -307,9 +308,9 @@ pub fn read(dir: &Path) -> Result<Loaded, JournalError> {
 /// Reads a journal file (the current one or `journal.prev.jsonl`).
 pub fn read_path(path: &Path) -> Result<Loaded, JournalError> {
     let path = path.to_path_buf();
-    let text = match std::fs::read(&path) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::default()),
+    let text = match read_private(&path) {
+        Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(None) => return Ok(Loaded::default()),
         Err(source) => return Err(JournalError::Io { path, source }),
     };
     let (records, torn) = parse(&text, &path)?;

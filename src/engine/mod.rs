@@ -69,7 +69,7 @@ pub enum RunError {
     Locked(LockError),
     #[error(transparent)]
     Journal(#[from] JournalError),
-    #[error("cannot create the state directory {dir}: {source}")]
+    #[error("cannot use the state directory {dir}: {source}")]
     StateDir {
         dir: PathBuf,
         source: std::io::Error,

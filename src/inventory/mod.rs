@@ -244,12 +244,25 @@ pub fn load(path: &Path) -> Result<Inventory, SourceErrors> {
             None => 22,
             Some(v) => match v.kind {
                 Kind::Int(p) if (1..=65535).contains(&p) => p as u16,
-                _ => {
-                    let shown = v.scalar_text().unwrap_or_else(|| v.type_name().into());
+                ref k => {
+                    let what = match k {
+                        Kind::Int(p) => format!("port {p} is out of range"),
+                        Kind::Str(s) if s.trim().parse::<i64>().is_ok() => format!(
+                            "port {s:?} is text (it is quoted), not a number: write it without quotes, as mkectl reads a number there"
+                        ),
+                        Kind::Float(f) => format!("port {f} is not a whole number"),
+                        _ => format!(
+                            "port is {}{}, not a number",
+                            v.type_name(),
+                            v.scalar_text()
+                                .map(|t| format!(" `{t}`"))
+                                .unwrap_or_default()
+                        ),
+                    };
                     err(
                         v.pos,
-                        format!("host {address}: port `{shown}` is out of range"),
-                        "a port is a whole number from 1 to 65535",
+                        format!("host {address}: {what}"),
+                        "a port is a whole number from 1 to 65535, unquoted: `port: 22`",
                     );
                     22
                 }
@@ -279,10 +292,11 @@ pub fn load(path: &Path) -> Result<Inventory, SourceErrors> {
             None => None,
             Some((v, k)) => {
                 let p = expand_home(&k);
-                let problem = match std::fs::File::open(&p) {
-                    Ok(_) if p.is_file() => None,
-                    Ok(_) => Some((
-                        format!("host {address}: keyPath {} is not a file", p.display()),
+                // Through fsx: a FIFO or a device is refused, not waited on.
+                let problem = match crate::util::fsx::open_input(&p) {
+                    Ok(_) => None,
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Some((
+                        format!("host {address}: keyPath {} is not a file: {e}", p.display()),
                         "point keyPath at the private key file",
                     )),
                     Err(e) => Some((

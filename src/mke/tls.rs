@@ -60,7 +60,8 @@ fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, MkeError> {
         path: path.to_path_buf(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+    let bytes =
+        crate::util::fsx::read_input(path).map_err(|e| err(format!("cannot read it: {e}")))?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| err(format!("not a valid PEM file: {e}")))?;

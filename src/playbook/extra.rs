@@ -4,10 +4,16 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use super::load::is_identifier;
+use super::load::{is_identifier, is_reserved};
 use crate::diag::read_source;
 use crate::diag::{SourceError, SourceErrors};
 use crate::yaml;
+
+const RESERVED_HELP: &str = "reserved: env, steps, inventory, item, loop (templates read them from the run itself); give the variable another name";
+
+fn reserved(name: &str) -> String {
+    format!("`{name}` is a reserved name, which -e cannot set")
+}
 
 /// The value of `-e KEY=VALUE`, typed as a YAML scalar: `5` and `-3` are
 /// numbers, `true`/`false` booleans, `null` null, `'5'` and `"5"` the
@@ -70,6 +76,11 @@ pub fn parse(args: &[String]) -> Result<IndexMap<String, serde_json::Value>, Sou
                     .help("use letters, digits and underscores, not starting with a digit")
                     .into());
                 }
+                if is_reserved(&key.name) {
+                    return Err(SourceError::at(&src, key.pos, reserved(&key.name))
+                        .help(RESERVED_HELP)
+                        .into());
+                }
                 let value = value.to_json();
                 crate::util::secret::register_secret_var(&key.name, &value);
                 out.insert(key.name.clone(), value);
@@ -91,6 +102,11 @@ pub fn parse(args: &[String]) -> Result<IndexMap<String, serde_json::Value>, Sou
             )
             .help("use letters, digits and underscores, not starting with a digit")
             .into());
+        }
+        if is_reserved(key) {
+            return Err(SourceError::file(Path::new("-e"), reserved(key))
+                .help(RESERVED_HELP)
+                .into());
         }
         let value = typed(value);
         crate::util::secret::register_secret_var(key, &value);

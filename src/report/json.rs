@@ -37,7 +37,7 @@ pub fn line(ev: &Event) -> String {
         }
     }
     let text = serde_json::to_string(&map).unwrap_or_default();
-    redact(&text).into_owned()
+    crate::util::text::json_terminal_safe(&redact(&text)).into_owned()
 }
 
 impl<W: Write + Send> Reporter for JsonReporter<W> {

@@ -317,13 +317,9 @@ pub fn host_count(done: usize, total: Option<usize>, failed: usize) -> String {
     s
 }
 
-/// The message on one line, secrets masked, control characters dropped.
+/// The message on one line, secrets masked, terminal-safe.
 pub fn one_line(message: &str) -> String {
-    redact(message)
-        .chars()
-        .map(|c| if c == '\n' || c == '\t' { ' ' } else { c })
-        .filter(|c| !c.is_control())
-        .collect()
+    crate::util::text::terminal_line(&redact(message))
 }
 
 #[cfg(test)]
@@ -348,7 +344,7 @@ mod tests {
 
     #[test]
     fn one_line_drops_control_characters() {
-        assert_eq!(one_line("a\nb\x1b[1m\r"), "a b[1m");
+        assert_eq!(one_line("a\nb\x1b[1m\r"), "a b\\x1b[1m\\r");
     }
 
     #[test]

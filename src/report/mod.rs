@@ -8,6 +8,7 @@ pub mod json;
 pub mod junit;
 pub mod live;
 pub mod readiness;
+pub mod terminal;
 
 use crate::model::events::{Event, Reporter};
 

@@ -1,9 +1,9 @@
 //! Simulated files on nodes (backup archives) and private files on the local
 //! disk (everything the sandbox writes is 0600 in 0700 directories).
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
+
+use crate::util::fsx;
 
 use super::SandboxError;
 use super::options::FileKind;
@@ -111,62 +111,41 @@ impl SplitMix {
     }
 }
 
-/// Creates `path` (and its parents) as private directories (0700).
+/// Creates `path` (and its parents) as private directories (0700), or
+/// checks the one there (see [`crate::util::fsx`]).
 pub fn private_dir(path: &Path) -> Result<(), SandboxError> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(path)
-        .map_err(|err| SandboxError::io("create the directory", path, err))?;
-    set_mode(path, 0o700)
+    fsx::private_dir(path).map_err(|err| SandboxError::io("use the directory", path, err))
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, then rename), 0600.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
-    write_mode(path, bytes, 0o600)
+    fsx::write_mode(path, bytes, 0o600).map_err(|err| SandboxError::io("write", path, err))
 }
 
 /// Writes an executable script (0700).
 pub fn write_executable(path: &Path, bytes: &[u8]) -> Result<(), SandboxError> {
-    write_mode(path, bytes, 0o700)
+    fsx::write_mode(path, bytes, 0o700).map_err(|err| SandboxError::io("write", path, err))
 }
 
-fn write_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), SandboxError> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = Path::new(&tmp);
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    let write = || -> std::io::Result<()> {
-        let mut file = options.open(tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        Ok(())
-    };
-    write().map_err(|err| SandboxError::io("write", tmp, err))?;
-    set_mode(tmp, mode)?;
-    fs::rename(tmp, path).map_err(|err| SandboxError::io("write", path, err))
-}
-
-fn set_mode(path: &Path, mode: u32) -> Result<(), SandboxError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(|err| SandboxError::io("set permissions of", path, err))?;
+/// Reads a file the sandbox wrote (no link followed); `None` if missing.
+pub fn read_private(path: &Path) -> Result<Option<String>, SandboxError> {
+    match fsx::read_private(path) {
+        Ok(None) => Ok(None),
+        Ok(Some(bytes)) => String::from_utf8(bytes).map(Some).map_err(|e| {
+            SandboxError::io(
+                "read",
+                path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        }),
+        Err(err) => Err(SandboxError::io("read", path, err)),
     }
-    #[cfg(not(unix))]
-    let _ = (path, mode);
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn backup_tar_is_a_tar_that_tar_can_list() {

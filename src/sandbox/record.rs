@@ -13,7 +13,7 @@
 //! - `ssh`: `node`, `addr`, `command`, `exit`;
 //! - `stop`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -30,12 +30,7 @@ pub struct Record {
 
 impl Record {
     pub fn open(path: &Path) -> Result<Record, SandboxError> {
-        let mut options = OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options
-            .open(path)
+        let file = crate::util::fsx::open_private(path, true)
             .map_err(|err| SandboxError::io("open the record", path, err))?;
         Ok(Record {
             path: path.to_path_buf(),

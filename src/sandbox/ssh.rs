@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::files::write_private;
+use super::files::{read_private, write_private};
 use super::{SandboxError, Shared, commands};
 
 /// Loads the OpenSSH private key at `path`, or makes a new ed25519 key there.
@@ -26,9 +26,7 @@ pub fn load_or_generate_key(path: &Path, comment: &str) -> Result<PrivateKey, Sa
         path: path.to_path_buf(),
         reason,
     };
-    if path.exists() {
-        let text =
-            std::fs::read_to_string(path).map_err(|err| SandboxError::io("read", path, err))?;
+    if let Some(text) = read_private(path)? {
         return PrivateKey::from_openssh(&text)
             .map_err(|e| bad(format!("not an OpenSSH key: {e}")));
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::config;
-use super::files::write_private;
+use super::files::{read_private, write_private};
 use super::options::{BackupHistory, BackupOutcome, FileKind, SandboxOptions};
 use super::topology::Topology;
 use super::{SandboxError, random_id};
@@ -116,19 +116,18 @@ impl Cluster {
     ) -> Result<(Cluster, bool), SandboxError> {
         let state_path = dir.join(STATE_FILE);
         let config_path = dir.join(CONFIG_FILE);
-        if state_path.exists() {
+        if let Some(text) = read_private(&state_path)? {
             let bad = |reason: String| SandboxError::State {
                 path: state_path.clone(),
                 reason,
             };
-            let text = std::fs::read_to_string(&state_path)
-                .map_err(|err| SandboxError::io("read", &state_path, err))?;
             let data: Persisted = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
             if data.format != FORMAT {
                 return Err(bad(format!("unknown format {}", data.format)));
             }
-            let config = std::fs::read_to_string(&config_path)
-                .map_err(|err| SandboxError::io("read", &config_path, err))?;
+            let config = read_private(&config_path)?.ok_or_else(|| {
+                SandboxError::io("read", &config_path, std::io::ErrorKind::NotFound.into())
+            })?;
             return Ok((
                 Cluster {
                     data,

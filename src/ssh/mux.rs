@@ -29,14 +29,16 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 static SWEPT: std::sync::Once = std::sync::Once::new();
 
 /// The directory masters' sockets go under: the temp dir when its path is
-/// short, else `/tmp`.
+/// short and plain (OpenSSH expands `%` in ControlPath and splits option
+/// values on blanks), else `/tmp`.
 fn base() -> PathBuf {
     let t = std::env::temp_dir();
-    if t.as_os_str().len() <= 40 {
-        t
-    } else {
-        PathBuf::from("/tmp")
-    }
+    let plain = t.to_str().is_some_and(|p| {
+        p.len() <= 40
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b))
+    });
+    if plain { t } else { PathBuf::from("/tmp") }
 }
 
 /// Whether process `pid` exists.
@@ -120,7 +122,8 @@ impl Master {
             child: None,
         };
         // The master: no command (-N), the user's options, and ours.
-        let mut args = ssh_args(host, &master.settings(settings, "yes"), "-");
+        let mut args = ssh_args(host, &master.settings(settings, "yes"), "-")
+            .map_err(|why| err(Cause::Other, why))?;
         args.pop();
         args.insert(0, "-N".into());
         let mut cmd = tokio::process::Command::new("ssh");

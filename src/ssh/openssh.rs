@@ -6,14 +6,48 @@
 //! shell: `ssh` gets an argument vector, and the remote command is built
 //! from quoted words.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
 use super::{Cause, Output, SshError, SshSettings};
 use crate::inventory::Host;
 
-/// The `ssh` argument vector for running `command` on `host`.
-pub fn ssh_args(host: &Host, settings: &SshSettings, command: &str) -> Vec<String> {
+/// A file name as OpenSSH must be given it. OpenSSH expands `~`, `%`
+/// tokens (`%r`, `%h`, …) and `${VAR}` in the file names of `IdentityFile`
+/// and `UserKnownHostsFile`, and splits their values into words: the path is made absolute (no `~`) and `%` is
+/// doubled; `${`, which OpenSSH cannot be told to leave alone, a control
+/// character and a name that is not UTF-8 are refused.
+pub fn ssh_path(p: &Path, what: &str) -> Result<String, String> {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let Some(text) = abs.to_str() else {
+        return Err(format!(
+            "{what} {} is not UTF-8, and OpenSSH reads file names as text: rename it, or use --ssh-transport native",
+            abs.display()
+        ));
+    };
+    if text.contains("${") {
+        return Err(format!(
+            "{what} {text} holds `${{`, which OpenSSH expands as an environment variable and cannot be told not to: rename it, or use --ssh-transport native"
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(format!(
+            "{what} {text:?} holds a control character, which OpenSSH cannot be given: rename it, or use --ssh-transport native"
+        ));
+    }
+    Ok(text.replace('%', "%%"))
+}
+
+/// The value of a `-o KEY=VALUE` that OpenSSH splits into words: one
+/// double-quoted word, `"` and `\` escaped.
+fn one_word(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The `ssh` argument vector for running `command` on `host`; `Err` when a
+/// path cannot be passed to OpenSSH safely.
+pub fn ssh_args(host: &Host, settings: &SshSettings, command: &str) -> Result<Vec<String>, String> {
     let mut a: Vec<String> = vec![
         "-o".into(),
         "BatchMode=yes".into(),
@@ -36,11 +70,19 @@ pub fn ssh_args(host: &Host, settings: &SshSettings, command: &str) -> Vec<Strin
     ];
     if let Some(kh) = &settings.known_hosts {
         a.push("-o".into());
-        a.push(format!("UserKnownHostsFile={}", kh.display()));
+        a.push(format!(
+            "UserKnownHostsFile={}",
+            one_word(&ssh_path(kh, "--known-hosts")?)
+        ));
     }
     if let Some(key) = &host.key_path {
-        a.push("-i".into());
-        a.push(key.display().to_string());
+        // Not `-i`: OpenSSH checks that file before expanding its name,
+        // so a name holding `%` can be given only as an option.
+        a.push("-o".into());
+        a.push(format!(
+            "IdentityFile={}",
+            one_word(&ssh_path(key, "keyPath")?)
+        ));
         a.push("-o".into());
         a.push("IdentitiesOnly=yes".into());
     }
@@ -55,7 +97,7 @@ pub fn ssh_args(host: &Host, settings: &SshSettings, command: &str) -> Vec<Strin
     a.push("--".into());
     a.push(host.address.clone());
     a.push(command.to_string());
-    a
+    Ok(a)
 }
 
 /// Classifies an `ssh` failure (exit 255) from its stderr.
@@ -118,8 +160,9 @@ pub async fn exec(host: &Host, settings: &SshSettings, command: &str) -> Result<
         cause,
         message,
     };
+    let args = ssh_args(host, settings, command).map_err(|why| err(Cause::Other, why))?;
     let mut cmd = tokio::process::Command::new("ssh");
-    cmd.args(ssh_args(host, settings, command))
+    cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -211,6 +254,26 @@ mod tests {
             classify("kex_exchange_identification: read: Connection reset by peer"),
             Cause::Other
         );
+    }
+
+    #[test]
+    fn paths_are_escaped_for_openssh_or_refused() {
+        assert_eq!(
+            ssh_path(Path::new("/k/id %r%%"), "keyPath").unwrap(),
+            "/k/id %%r%%%%"
+        );
+        assert!(
+            ssh_path(Path::new("/k/${HOME}"), "keyPath")
+                .unwrap_err()
+                .contains("`${`")
+        );
+        assert!(ssh_path(Path::new("/k/a\nb"), "keyPath").is_err());
+        assert!(
+            ssh_path(Path::new("rel/x"), "keyPath")
+                .unwrap()
+                .starts_with('/')
+        );
+        assert_eq!(one_word(r#"/a b/"q"\x"#), r#""/a b/\"q\"\\x""#);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::{Change, Check, Facts, Module, StepContext, TaskError};
 use crate::template::{error_text, with_locals};
+use crate::util::secret::{MaybeSecret, has_marker, redact};
 
 /// Registered stdout/stderr are cut to this many bytes.
 const MAX_CAPTURE: usize = 64 * 1024;
@@ -34,9 +35,11 @@ pub struct Command {
     /// Working directory for the program (and the probe).
     #[serde(default)]
     pub chdir: Option<PathBuf>,
-    /// Extra environment variables for the program.
+    /// Extra environment variables for the program. The one place a secret
+    /// reaches a program: `PGPASSWORD: "{{ env.DB_PASSWORD }}"` passes the
+    /// value, never shown (in `argv` a secret is refused: `ps` shows it).
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, MaybeSecret>,
     /// The program disrupts something (a restart, a failover): ask before
     /// running it, or require `--yes`.
     #[serde(default)]
@@ -64,12 +67,38 @@ struct Ran {
     stderr: String,
 }
 
+/// The program's output as text, secrets masked as it enters (so no later
+/// escaping can hide one from the sinks).
 fn capture(bytes: &[u8]) -> String {
     let cut = &bytes[..bytes.len().min(MAX_CAPTURE)];
-    String::from_utf8_lossy(cut).into_owned()
+    redact(&String::from_utf8_lossy(cut)).into_owned()
 }
 
 impl Command {
+    /// A secret may reach the program only through `env`: on the command
+    /// line `ps` shows it to every user, and in a path it means nothing.
+    fn refuse_secrets(&self) -> Result<(), TaskError> {
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for (i, a) in self.argv.iter().enumerate() {
+            fields.push((format!("argv[{i}]"), a.clone()));
+        }
+        for (i, a) in self.unless.iter().flatten().enumerate() {
+            fields.push((format!("unless[{i}]"), a.clone()));
+        }
+        for (name, p) in [("creates", &self.creates), ("chdir", &self.chdir)] {
+            if let Some(p) = p {
+                fields.push((name.to_string(), p.display().to_string()));
+            }
+        }
+        match fields.iter().find(|(_, v)| has_marker(v)) {
+            None => Ok(()),
+            Some((field, _)) => Err(TaskError::new(format!(
+                "`{field}` is a secret: a secret reaches a program only through `env`, never its command line (where `ps` shows it to every user) or a path"
+            ))
+            .remedy("pass it as an environment variable: `env: {DB_PASSWORD: \"{{ env.DB_PASSWORD }}\"}`, and let the program read it from there")),
+        }
+    }
+
     fn program_line(argv: &[String]) -> String {
         argv.iter()
             .map(|a| {
@@ -90,7 +119,7 @@ impl Command {
             .ok_or_else(|| TaskError::new(format!("`{what}` is empty: give a program to run")))?;
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(args)
-            .envs(&self.env)
+            .envs(self.env.iter().map(|(k, v)| (k, v.expose())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -249,6 +278,7 @@ impl Module for Command {
     ];
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
+        self.refuse_secrets()?;
         if self.argv.is_empty() {
             return Err(TaskError::new(
                 "`argv` is empty: give the program and its arguments",
@@ -274,6 +304,7 @@ impl Module for Command {
     }
 
     async fn apply(&self, cx: &StepContext<'_>, _: &[Change]) -> Result<Facts, TaskError> {
+        self.refuse_secrets()?;
         let ran = self.run(&self.argv, "argv").await?;
         if ran.failed(cx, self.failed_when.as_deref())? {
             return Err(ran.error(&self.argv, self.failed_when.as_deref()));

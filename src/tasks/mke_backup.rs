@@ -151,7 +151,9 @@ impl MkeBackup {
                 let mut head = vec![0u8; 512];
                 let n = {
                     use std::io::Read;
-                    let mut f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+                    // A FIFO or a device is refused, not waited on.
+                    let mut f = crate::util::fsx::open_input(std::path::Path::new(path))
+                        .map_err(|e| format!("{path}: {e}"))?;
                     f.read(&mut head).map_err(|e| format!("{path}: {e}"))?
                 };
                 head.truncate(n);

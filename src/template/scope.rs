@@ -43,6 +43,7 @@ impl Scope {
             last => index0 + 1 == length,
             length => length,
         };
+        let item = super::secret::protect(item, false);
         *self.iteration.lock().unwrap_or_else(|e| e.into_inner()) = Some((item, info));
         Iteration(self)
     }
@@ -61,9 +62,19 @@ impl Scope {
         env: BTreeMap<String, String>,
         inventory: Value,
     ) -> Arc<Scope> {
+        // Secret-named variables, and markers of secrets met again, become
+        // opaque values here, whoever built the scope.
+        let protect = |m: IndexMap<String, Value>| {
+            m.into_iter()
+                .map(|(k, v)| {
+                    let v = super::secret::var_value(&k, v);
+                    (k, v)
+                })
+                .collect()
+        };
         Arc::new(Scope {
-            vars,
-            extra,
+            vars: protect(vars),
+            extra: protect(extra),
             env: Arc::new(env),
             inventory,
             steps: Mutex::default(),
@@ -74,6 +85,7 @@ impl Scope {
 
     /// Records the output of a finished step (and its `register` alias).
     pub fn set_output(&self, step: &str, register: Option<&str>, output: Value) {
+        let output = super::secret::protect(output, false);
         if let Some(name) = register {
             self.registered
                 .lock()
@@ -141,7 +153,8 @@ struct EnvNs(Arc<BTreeMap<String, String>>);
 
 impl Object for EnvNs {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.0.get(key.as_str()?).map(|v| Value::from(v.as_str()))
+        let key = key.as_str()?;
+        self.0.get(key).map(|v| super::secret::env_value(key, v))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {

@@ -303,20 +303,39 @@ impl Cmd {
     }
 }
 
-/// Waits for a child, killing it after `limit` so no test hangs.
+/// Waits for a child, killing it after `limit` so no test hangs. Its
+/// output is read while it runs, so a run that writes more than a pipe
+/// holds does not block.
 fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    fn drain(
+        pipe: Option<impl std::io::Read + Send + 'static>,
+    ) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let start = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(st)) => break st,
             Ok(None) if start.elapsed() > limit => {
                 let _ = child.kill();
-                break;
+                break child.wait().expect("wait");
             }
             _ => std::thread::sleep(Duration::from_millis(10)),
         }
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
-    child.wait_with_output().expect("wait")
 }
 
 /// A background process, killed when dropped.
@@ -359,6 +378,17 @@ impl Drop for Bg {
             let _ = c.wait();
         }
     }
+}
+
+/// Makes a FIFO (named pipe) at `path`.
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(
+        unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
+        0,
+        "mkfifo {path:?}"
+    );
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes.

@@ -787,3 +787,107 @@ fn which(program: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+/// Issue 14, item 3: with `--ssh-transport openssh`, a `--known-hosts`
+/// path with a space was split by OpenSSH into several files (a key planted
+/// at the first word was trusted, the named file never read), and `%` in a
+/// `keyPath` was expanded (`%r`). Every path given to `ssh` is passed so
+/// that OpenSSH reads that very file, or refused when it cannot be
+/// (`${`), saying why. Against a real sshd on loopback.
+#[test]
+fn real_sshd_openssh_is_given_every_path_exactly() {
+    if !sshd_available() {
+        return;
+    }
+    let d = Dir::new();
+    let dir = d.path();
+    let host_key = dir.join("host_key");
+    let other_host_key = dir.join("other_host_key");
+    keygen(&host_key);
+    keygen(&other_host_key);
+    // A key whose name OpenSSH would expand: `%r` (the remote user),
+    // `%%`, a quote, a backslash, a space and a `#`.
+    let keys = dir.join("my keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let key = keys.join(r#"id %r %% "q" \b #1"#);
+    keygen(&key);
+    let mut pub_path = key.clone().into_os_string();
+    pub_path.push(".pub");
+    let authorized = dir.join("authorized_keys");
+    std::fs::copy(&pub_path, &authorized).expect("authorized_keys");
+    let addr = loopback(5, 2);
+    let port = free_port(&[addr]);
+    let _sshd = start_sshd(dir, "sshd", &host_key, &[addr], port, &authorized);
+
+    let right = known_hosts_line(addr, port, &dir.join("host_key.pub"));
+    let wrong = known_hosts_line(addr, port, &dir.join("other_host_key.pub"));
+    // The named file sits in "trust dir"; its first word, "trust", is a
+    // file of its own (what OpenSSH read when it split the path).
+    let named = dir.join(r#"trust dir/known "hosts" %h\x"#);
+    let decoy = dir.join("trust");
+    std::fs::create_dir_all(named.parent().unwrap()).unwrap();
+    let quoted = serde_json::to_string(&key.display().to_string()).unwrap();
+    d.write(
+        "hosts.yaml",
+        &format!(
+            "hosts:\n  - address: {addr}\n    port: {port}\n    user: {}\n    keyPath: {quoted}\n",
+            current_user()
+        ),
+    );
+    d.write(
+        "pb.yaml",
+        &playbook("{sudo: skip, cluster_coverage: false}"),
+    );
+    let kh = named.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "pb.yaml", "-i", "hosts.yaml", "--output", "json"];
+        args.extend_from_slice(&["--ssh-transport", "openssh", "--known-hosts", &kh]);
+        args.extend_from_slice(extra);
+        d.cmd(&args).run()
+    };
+    let cause = |r: &Run| {
+        let h = host_events(r);
+        assert_eq!(h.len(), 1, "{}", r.both());
+        (h[0].1.clone(), h[0].2.clone(), h[0].3.clone())
+    };
+    // The named file trusts the host, the decoy does not: a login.
+    std::fs::write(&named, &right).unwrap();
+    std::fs::write(&decoy, &wrong).unwrap();
+    let r = run(&[]);
+    assert_eq!(cause(&r).0, "ok", "{}", r.both());
+    r.code(0);
+    // The decoy trusts the host, the named file does not: refused.
+    std::fs::write(&named, &wrong).unwrap();
+    std::fs::write(&decoy, &right).unwrap();
+    let r = run(&[]);
+    let (status, why, message) = cause(&r);
+    assert_eq!(
+        (status.as_str(), why.as_str()),
+        ("failed", "host_key"),
+        "{message}"
+    );
+    // Learned keys go to the named file, never to the decoy.
+    std::fs::write(&named, "").unwrap();
+    std::fs::write(&decoy, "").unwrap();
+    let r = run(&["--accept-new-host-keys"]);
+    r.code(0);
+    assert!(
+        std::fs::read_to_string(&named)
+            .unwrap()
+            .contains("ssh-ed25519")
+    );
+    assert_eq!(std::fs::read_to_string(&decoy).unwrap(), "");
+    // What OpenSSH cannot be given is refused, saying why.
+    let bad = dir.join("kh ${HOME}");
+    std::fs::write(&bad, &right).unwrap();
+    let bad = bad.display().to_string();
+    let mut args = vec!["run", "pb.yaml", "-i", "hosts.yaml", "--output", "json"];
+    args.extend_from_slice(&["--ssh-transport", "openssh", "--known-hosts", &bad]);
+    let r = d.cmd(&args).run();
+    let (status, _, message) = cause(&r);
+    assert_eq!(status, "failed");
+    assert!(
+        message.contains("holds `${`") && message.contains("--ssh-transport native"),
+        "{message}"
+    );
+}

@@ -595,3 +595,26 @@ fn secrets_in_node_output_are_masked_everywhere() {
     // The playbook holds the secret (the test wrote it there); nothing else may.
     crate::common::assert_no_secrets_except(&d, &[&r, &human], &[pw], &["pb.yaml"]);
 }
+
+/// A secret never goes into a remote command line (`ps` on the node would
+/// show it): the step fails before any host is contacted, saying why.
+#[test]
+fn a_secret_in_a_remote_command_line_is_refused() {
+    let d = Dir::new();
+    d.write(
+        "pb.yaml",
+        "steps:\n  - id: leak\n    remote:\n      argv: [login, --password, \"{{ env.SITE_PASSWORD }}\"]\n      read_only: true\n",
+    );
+    let r = d
+        .cmd(&["run", "pb.yaml", "--sandbox", "--output", "json"])
+        .env("SITE_PASSWORD", "Hunter2-site-secret")
+        .run();
+    r.code(1);
+    let msg = r.step("leak")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(msg.contains("`argv[2]` is a secret"), "{msg}");
+    assert!(ran_on(&d, "login").is_empty(), "a host was contacted");
+    assert_no_secrets(&d, &[&r], &["Hunter2-site-secret"]);
+}

@@ -808,7 +808,7 @@ fn the_mke_password_appears_in_no_output_or_state_file() {
       msg: "password is {{ env.MKE_PASSWORD }}"
   - id: leak-command
     command:
-      argv: [sh, -c, 'echo "$P"; echo "$P" >&2; touch leaked', "{{ env.MKE_PASSWORD }}"]
+      argv: [sh, -c, 'echo "$P"; echo "$P" >&2; touch leaked']
       env: {P: "{{ env.MKE_PASSWORD }}"}
       creates: leaked
   - id: leak-assert

@@ -425,7 +425,7 @@ fn the_secret_scan_knows_the_sandbox_password_and_catches_a_leak() {
     d.write(
         "pb.yaml",
         &format!(
-            "steps:\n  - id: same\n    assert:\n      that: [\"env.MKE_PASSWORD == '{pw}'\"]\n"
+            "steps:\n  - id: same\n    command:\n      argv: [sh, -c, 'test \"$P\" = {pw}']\n      env: {{P: \"{{{{ env.MKE_PASSWORD }}}}\"}}\n"
         ),
     );
     let r = d.cmd(&["run", "pb.yaml", "--sandbox", "-vv"]).run();

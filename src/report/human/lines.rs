@@ -1,6 +1,6 @@
 //! The text of the human output: a step line (with its changes, remedy,
-//! diffs and output), the recap table, colours and the cleaning of control
-//! characters.
+//! diffs and output), the recap table and colours (the content is already
+//! terminal-safe: see [`crate::report::terminal`]).
 
 use std::io::Write;
 
@@ -11,14 +11,6 @@ use crate::model::events::{RunEnd, Status, StepEnd};
 use crate::report::human_ms;
 
 const RESET: &str = "\x1b[0m";
-
-/// Drops control characters other than newline and tab (messages can carry
-/// a remote program's `\r` or escapes); keeps escapes when colouring.
-pub(super) fn clean(text: &str, color: bool) -> String {
-    text.chars()
-        .filter(|&c| c == '\n' || c == '\t' || (color && c == '\x1b') || !c.is_control())
-        .collect()
-}
 
 pub(super) fn paint(color: bool, code: &str, text: &str) -> String {
     if color {

@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 use super::live::{Live, host_count, one_line, wait_text};
 use crate::model::events::{Event, HostResult, Reporter, Status, StepEnd};
 use crate::util::secret::redact;
-use lines::{clean, paint};
+use lines::paint;
+
+/// The widest the step id column grows.
+const MAX_ID_COLUMN: usize = 40;
 
 /// Off a terminal, at most one host progress line this often.
 const HOST_LINE_EVERY: Duration = Duration::from_secs(5);
@@ -93,7 +96,9 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
     /// item), so the columns of step lines are that wide from the first line
     /// on, not widened mid-run.
     pub fn key_width(mut self, width: usize) -> Self {
-        self.width = self.width.max(width);
+        // A longer id overflows its column (the formatter's width is
+        // bounded: a 65,536-character id panicked it).
+        self.width = self.width.max(width.min(MAX_ID_COLUMN));
         self
     }
 
@@ -104,7 +109,7 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
     }
 
     fn write_err(&mut self, text: &str) {
-        let text = clean(&redact(text), self.err_color);
+        let text = redact(text);
         emit(&mut self.err, self.live.as_ref(), &text);
     }
 
@@ -152,13 +157,17 @@ impl<W: Write, E: Write> HumanReporter<W, E> {
     }
 
     fn write_out(&mut self, text: &str) {
-        let text = clean(&redact(text), self.color);
+        let text = redact(text);
         emit(&mut self.out, self.live.as_ref(), &text);
     }
 }
 
 impl<W: Write + Send, E: Write + Send> Reporter for HumanReporter<W, E> {
     fn event(&mut self, ev: &Event) {
+        // Every string masked and terminal-safe before it is laid out, so
+        // the only escapes written are this reporter's own colours.
+        let safe = crate::report::terminal::safe_event(ev);
+        let ev = &safe;
         match ev {
             Event::RunStart(r) => {
                 self.check = r.check;
@@ -190,7 +199,9 @@ impl<W: Write + Send, E: Write + Send> Reporter for HumanReporter<W, E> {
                 if let Some(live) = &mut self.live {
                     live.step_end();
                 }
-                self.width = self.width.max(s.step.len());
+                // A longer id overflows its column (and the formatter's
+                // width is bounded: a 65,536-character id panicked it).
+                self.width = self.width.max(s.step.chars().count().min(MAX_ID_COLUMN));
                 if s.status.is_problem() && !s.ignored {
                     self.problems.push(s.clone());
                 }
@@ -366,9 +377,10 @@ mod tests {
                     "{err}"
                 );
                 assert!(!err.contains("2/3 hosts"), "{err}");
-                // The wait's times come from the event, not from its text.
+                // The wait's times come from the event, not from its text;
+                // the message's `\r` is shown, not acted on.
                 assert!(
-                    err.contains("Z check-hosts: waiting: 1s elapsed of about 2s expected\n"),
+                    err.contains("Z check-hosts: waiting\\r: 1s elapsed of about 2s expected\n"),
                     "{err}"
                 );
             }

@@ -84,7 +84,8 @@ impl KnownHosts {
         self.inner.state.get_or_init(|| {
             let mut state = State::default();
             for f in &self.inner.files {
-                match std::fs::read(f) {
+                // Through fsx: a FIFO or a device is refused, not waited on.
+                match crate::util::fsx::read_input(f) {
                     Ok(bytes) => parse_file(f, &String::from_utf8_lossy(&bytes), &mut state),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => {

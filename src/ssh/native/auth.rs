@@ -113,19 +113,25 @@ impl KeyCache {
 /// The public half of a passphrase-protected key: from the OpenSSH key
 /// file itself, else from `<keyPath>.pub` (PEM files carry none).
 fn protected_public(path: &Path) -> Option<PublicKey> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = crate::util::fsx::read_input_text(path).ok()?;
     if let Ok(k) = russh::keys::ssh_key::PrivateKey::from_openssh(&text) {
         return Some(k.public_key().clone());
     }
     let mut pub_path = path.as_os_str().to_owned();
     pub_path.push(".pub");
-    let line = std::fs::read_to_string(pub_path).ok()?;
+    let line = crate::util::fsx::read_input_text(Path::new(&pub_path)).ok()?;
     let b64 = line.split_whitespace().nth(1)?;
     russh::keys::parse_public_key_base64(b64).ok()
 }
 
 fn load_key(path: &Path) -> Result<KeyFile, String> {
-    match russh::keys::load_secret_key(path, None) {
+    // Read through fsx: a FIFO or a device is refused, not waited on.
+    let text = match crate::util::fsx::read_input_text(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("no such file".into()),
+        Err(e) => return Err(e.to_string()),
+    };
+    match russh::keys::decode_secret_key(&text, None) {
         Ok(k) => Ok(KeyFile::Usable(Arc::new(k))),
         Err(russh::keys::Error::KeyIsEncrypted) => protected_public(path)
             .map(|k| KeyFile::Protected(Box::new(k)))
@@ -135,9 +141,6 @@ fn load_key(path: &Path) -> Result<KeyFile, String> {
                     path.display()
                 )
             }),
-        Err(russh::keys::Error::IO(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err("no such file".into())
-        }
         Err(e) => Err(e.to_string()),
     }
 }

@@ -14,6 +14,7 @@
 mod host;
 mod ledger;
 mod report;
+mod validate;
 mod verdict;
 
 use std::collections::BTreeMap;
@@ -123,42 +124,6 @@ impl Remote {
             (None, Some(s)) => format!("sh -c {}", quote(s)),
             (None, None) => String::new(),
         }
-    }
-
-    fn validate(&self, cx: &StepContext<'_>) -> Result<(), TaskError> {
-        let bad = |m: &str| Err(TaskError::new(m.to_string()));
-        match (&self.argv, &self.script) {
-            (Some(_), Some(_)) => return bad("give `argv` or `script`, not both"),
-            (None, None) => return bad("give `argv: [program, arg, …]` or `script: \"…\"`"),
-            (Some(a), None) if a.is_empty() || a[0].is_empty() => {
-                return bad("`argv` is empty: give the program and its arguments");
-            }
-            (None, Some(s)) if s.trim().is_empty() => return bad("`script` is empty"),
-            _ => {}
-        }
-        if self.read_only && (self.creates.is_some() || self.unless.is_some()) {
-            return bad(
-                "`read_only` probes change nothing, so `creates`/`unless` (which make actions idempotent) do not apply: drop one or the other",
-            );
-        }
-        if self.read_only && self.disruptive {
-            return bad("a `read_only` probe cannot be `disruptive`");
-        }
-        if matches!(&self.unless, Some(u) if u.is_empty() || u[0].is_empty()) {
-            return bad("`unless` is empty: give the probe's program and arguments");
-        }
-        if matches!(&self.creates, Some(p) if p.is_empty() || p.contains(['\n', '\0'])) {
-            return bad("`creates` must be a path on the node");
-        }
-        if let Some(e) = &self.failed_when {
-            if e.contains("{{") {
-                return bad(
-                    "`failed_when` is an expression, written without `{{ }}` (e.g. `rc != 0 or 'error' in stdout`)",
-                );
-            }
-            verdict::check_names(cx, e)?;
-        }
-        Ok(())
     }
 
     /// Settings for this step's commands (its `timeout`).
