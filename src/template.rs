@@ -107,7 +107,7 @@ impl Templates {
             compare::rewrite_template(src)
         }
         .map(Arc::from);
-        if cache.len() < 10_000 {
+        if cache.len() < 1_024 {
             cache.insert(src.to_string(), rewritten.clone());
         }
         rewritten

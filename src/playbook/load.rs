@@ -37,11 +37,11 @@ pub(super) struct Loader<'a> {
     pub warnings: Vec<String>,
     pub templates: &'a Templates,
     pub cx: &'a Context,
-    /// Step id (and its `_` spelling) → where it is.
-    pub ids: HashMap<String, (PathBuf, usize)>,
+    /// Step id (and its `_` spelling) → the file and line it is at.
+    pub ids: HashMap<String, (Arc<Source>, usize)>,
     /// Register name → step id.
     pub registers: HashMap<String, String>,
-    /// Step id (and `_` spelling) and register names → what they register.
+    /// Step id → what it registers.
     pub outputs: HashMap<String, StepOutputs>,
     /// Every file read after the playbook, with its SHA-256.
     pub files: Vec<(PathBuf, String)>,
@@ -328,21 +328,21 @@ pub(super) fn load_steps(
         }
         return;
     };
+    out.reserve_exact(items.len());
     for item in items {
         if let Some(inc) = item.get("include") {
             include(l, src, item, inc, scope, vars, out);
             continue;
         }
         if let Some(step) = step::load_step(l, src, item, out, scope, vars) {
-            let at = (src.name.clone(), step.pos.line);
+            let at = (src.clone(), step.pos.line);
             l.ids.insert(step.id.clone(), at.clone());
-            l.ids.insert(step.id.replace('-', "_"), at);
-            let outputs = StepOutputs::of(&step);
-            l.outputs.insert(step.id.clone(), outputs.clone());
-            l.outputs.insert(step.id.replace('-', "_"), outputs.clone());
+            if step.id.contains('-') {
+                l.ids.insert(step.id.replace('-', "_"), at);
+            }
+            l.outputs.insert(step.id.clone(), StepOutputs::of(&step));
             if let Some(r) = &step.register {
                 l.registers.insert(r.clone(), step.id.clone());
-                l.outputs.insert(r.clone(), outputs);
             }
             out.push(step);
         }

@@ -89,7 +89,7 @@ pub struct Step {
     pub when: Option<(String, Pos)>,
     /// `loop:`: a list (its items may be templates) or an expression that
     /// gives one; evaluated when the step runs.
-    pub items: Option<Node>,
+    pub items: Option<Box<Node>>,
     pub register: Option<String>,
     pub tags: Vec<String>,
     pub ignore_errors: bool,

@@ -40,7 +40,6 @@ const LOOP_OUTPUTS: &[(&str, &str)] = &[
 /// What a step (or its register name) registers, as far as is known.
 #[derive(Debug, Clone)]
 pub struct StepOutputs {
-    pub id: String,
     pub module: &'static str,
     /// The fields, when the module declares them.
     pub fields: Option<&'static [(&'static str, &'static str)]>,
@@ -49,7 +48,6 @@ pub struct StepOutputs {
 impl StepOutputs {
     pub fn of(step: &Step) -> StepOutputs {
         StepOutputs {
-            id: step.id.clone(),
             module: step.module,
             fields: if step.items.is_some() {
                 Some(LOOP_OUTPUTS)
@@ -394,9 +392,15 @@ fn check_name(
     }
 }
 
-/// `what.field` of a step's output: the module must register `field`.
+/// `what.field` of a step's output (`key` is the step id in either
+/// spelling, or a register name): the module must register `field`.
 fn output_field(l: &mut Loader<'_>, src: &Source, pos: Pos, what: &str, key: &str, field: &str) {
-    let Some(out) = l.outputs.get(key).cloned() else {
+    let id = match l.registers.get(key) {
+        Some(id) => id.clone(),
+        None if l.outputs.contains_key(key) => key.to_string(),
+        None => key.replace('_', "-"),
+    };
+    let Some(out) = l.outputs.get(&id).cloned() else {
         return;
     };
     let Some(fields) = out.fields else { return };
@@ -408,7 +412,7 @@ fn output_field(l: &mut Loader<'_>, src: &Source, pos: Pos, what: &str, key: &st
         (
             format!(
                 "`{what}.{field}`: step `{}` ({}) registers nothing",
-                out.id, out.module
+                id, out.module
             ),
             format!(
                 "`{}` has no outputs to read; see `mkeprep modules {}`",
@@ -418,7 +422,7 @@ fn output_field(l: &mut Loader<'_>, src: &Source, pos: Pos, what: &str, key: &st
     } else {
         let listing = format!("`{}` registers: {}", out.module, names.join(", "));
         (
-            format!("`{what}.{field}`: step `{}` registers no `{field}`", out.id),
+            format!("`{what}.{field}`: step `{id}` registers no `{field}`"),
             match suggest(field, names.iter().copied()) {
                 Some(s) => format!("did you mean `{what}.{s}`? {listing}"),
                 None => listing,

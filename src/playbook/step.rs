@@ -278,7 +278,7 @@ pub(super) fn load_step(
         module: module_name,
         params,
         when,
-        items,
+        items: items.map(Box::new),
         register,
         tags,
         ignore_errors,
@@ -301,7 +301,7 @@ fn step_id(l: &mut Loader<'_>, src: &Source, node: &Node) -> Option<String> {
     };
     match v.as_str() {
         Some(s) if is_step_id(s) => {
-            if let Some((file, line)) = l.ids.get(s).cloned() {
+            if let Some((file, line)) = l.ids.get(s).map(|(f, n)| (f.name.clone(), *n)) {
                 let msg = if file == src.name {
                     format!("duplicate step id `{s}` (first at line {line})")
                 } else {

@@ -239,7 +239,10 @@ impl Builder<'_> {
                 self.stack.push(Frame::Map(pos, anchor, Vec::new(), None))
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq(p, anchor, items)) = self.stack.pop() {
+                if let Some(Frame::Seq(p, anchor, mut items)) = self.stack.pop() {
+                    // Growth leaves up to half of a list spare; a playbook's
+                    // tree lives through the whole load.
+                    items.shrink_to_fit();
                     self.push(
                         Node {
                             pos: p,
@@ -250,7 +253,8 @@ impl Builder<'_> {
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map(p, anchor, entries, _)) = self.stack.pop() {
+                if let Some(Frame::Map(p, anchor, mut entries, _)) = self.stack.pop() {
+                    entries.shrink_to_fit();
                     self.push(
                         Node {
                             pos: p,
