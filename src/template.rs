@@ -12,10 +12,12 @@ mod compare;
 mod errors;
 mod scope;
 mod secret;
+mod view;
 
 pub use errors::error_text;
 pub use scope::{Iteration, Scope};
 pub use secret::SecretValue;
+pub use view::OutputView;
 
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, UndefinedBehavior};

@@ -155,7 +155,7 @@ pub fn from_journal(run: &[Record], dir: &Path) -> Report {
                     message: message.clone(),
                     remedy: remedy.clone(),
                     duration_ms: *duration_ms,
-                    output: output.clone(),
+                    output: std::sync::Arc::new(output.clone()),
                     from_journal: *from_journal,
                     ignored: *ignored,
                     after: None,

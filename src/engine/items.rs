@@ -77,7 +77,7 @@ pub fn item_output(mut output: Facts, item: &Value) -> Facts {
 
 /// What a looping step registers: `results` in item order (each with its
 /// `status`) and the counts per status.
-pub fn aggregate(results: &[(Status, Facts)]) -> Value {
+pub fn aggregate(results: &[(Status, Facts)]) -> Facts {
     let count = |f: fn(Status) -> bool| results.iter().filter(|(s, _)| f(*s)).count();
     let list: Vec<Value> = results
         .iter()
@@ -87,13 +87,13 @@ pub fn aggregate(results: &[(Status, Facts)]) -> Value {
             Value::Object(o)
         })
         .collect();
-    json!({
-        "results": list,
-        "ok": count(|s| s == Status::Ok),
-        "changed": count(|s| s == Status::Changed),
-        "failed": count(Status::is_problem),
-        "skipped": count(|s| s == Status::Skipped),
-    })
+    let mut out = Facts::new();
+    out.insert("results".into(), Value::Array(list));
+    out.insert("ok".into(), json!(count(|s| s == Status::Ok)));
+    out.insert("changed".into(), json!(count(|s| s == Status::Changed)));
+    out.insert("failed".into(), json!(count(Status::is_problem)));
+    out.insert("skipped".into(), json!(count(|s| s == Status::Skipped)));
+    out
 }
 
 /// The status of a whole looping step, for `requires`: its worst item.

@@ -46,9 +46,12 @@ impl JournalFile {
         }
     }
 
-    fn append(&mut self, record: &Record, sync: bool) -> Result<(), JournalError> {
+    fn append(&mut self, record: &impl serde::Serialize, sync: bool) -> Result<(), JournalError> {
         let json = serde_json::to_string(record).unwrap_or_default();
-        let mut line = redact(&json).into_owned();
+        let mut line = match redact(&json) {
+            std::borrow::Cow::Borrowed(_) => json,
+            std::borrow::Cow::Owned(masked) => masked,
+        };
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
@@ -155,7 +158,7 @@ impl Recorder {
         &self.run_id
     }
 
-    fn write(&self, record: Record, sync: bool) -> Result<(), JournalError> {
+    fn write(&self, record: impl serde::Serialize, sync: bool) -> Result<(), JournalError> {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match inner.file.as_mut() {
             Some(f) => f.append(&record, sync),
@@ -288,19 +291,22 @@ impl Recorder {
         ignored: bool,
         from_journal: bool,
     ) -> Result<(), JournalError> {
+        // Written from borrowed parts: a step's output may be large (a
+        // fan-out's hosts), and is not copied to be recorded.
         self.write(
-            Record::StepEnd {
-                run_id: self.run_id.to_string(),
+            StepEndLine {
+                kind: "step_end",
+                run_id: &self.run_id,
                 ts: now(),
-                step: key.to_string(),
-                module: Some(module.to_string()),
-                name: name.map(str::to_string),
+                step: key,
+                module: Some(module),
+                name,
                 status: o.status,
-                message: o.message.clone(),
-                remedy: o.remedy.clone(),
+                message: &o.message,
+                remedy: o.remedy.as_deref(),
                 duration_ms,
-                changes: o.changes.clone(),
-                output: o.output.clone(),
+                changes: &o.changes,
+                output: &o.output,
                 ignored,
                 from_journal,
             },
@@ -327,6 +333,31 @@ impl Recorder {
             key: key.to_string(),
         }
     }
+}
+
+/// [`Record::StepEnd`] as written, from borrowed parts (the same line;
+/// a unit test reads it back as the record).
+#[derive(serde::Serialize)]
+struct StepEndLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    run_id: &'a str,
+    ts: String,
+    step: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    module: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    status: crate::model::Status,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remedy: Option<&'a str>,
+    duration_ms: u64,
+    changes: &'a [Change],
+    output: &'a crate::model::Facts,
+    ignored: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    from_journal: bool,
 }
 
 /// Records checkpoints of one step's apply (see [`Checkpoint`]).
@@ -361,5 +392,70 @@ pub fn clear(dir: &Path) -> Result<Option<PathBuf>, JournalError> {
         Ok(()) => Ok(Some(path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io(&path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Status;
+
+    #[test]
+    fn a_step_end_line_reads_back_as_the_record() {
+        let mut o = Outcome::new(Status::Changed, "done: x");
+        o.remedy = Some("r".into());
+        o.changes = vec![Change::new("k", "set k")];
+        o.output.insert("n".into(), 5.into());
+        let line = serde_json::to_string(&StepEndLine {
+            kind: "step_end",
+            run_id: "run",
+            ts: "t".into(),
+            step: "a[2]",
+            module: Some("command"),
+            name: Some("N"),
+            status: o.status,
+            message: &o.message,
+            remedy: o.remedy.as_deref(),
+            duration_ms: 7,
+            changes: &o.changes,
+            output: &o.output,
+            ignored: true,
+            from_journal: true,
+        })
+        .unwrap();
+        let back: Record = serde_json::from_str(&line).unwrap();
+        let Record::StepEnd {
+            run_id,
+            step,
+            module,
+            name,
+            status,
+            message,
+            remedy,
+            duration_ms,
+            changes,
+            output,
+            ignored,
+            from_journal,
+            ..
+        } = back
+        else {
+            panic!("{line}")
+        };
+        assert_eq!(
+            (
+                run_id.as_str(),
+                step.as_str(),
+                module.as_deref(),
+                name.as_deref()
+            ),
+            ("run", "a[2]", Some("command"), Some("N"))
+        );
+        assert_eq!(
+            (status, message.as_str(), remedy.as_deref()),
+            (Status::Changed, "done: x", Some("r"))
+        );
+        assert_eq!((duration_ms, ignored, from_journal), (7, true, true));
+        assert_eq!((changes, output), (o.changes, o.output));
     }
 }

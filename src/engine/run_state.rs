@@ -88,7 +88,7 @@ impl Run<'_, '_> {
         o: Outcome,
         ms: u64,
         ignored: bool,
-    ) -> Result<(), RunError> {
+    ) -> Result<std::sync::Arc<crate::model::Facts>, RunError> {
         let name = key.to_string();
         if o.status.is_problem() && !ignored {
             self.tally.problem = true;
@@ -105,7 +105,6 @@ impl Run<'_, '_> {
             from_journal,
         )?;
         self.tally.add(o.status);
-        runner.end(step, key, o, ms, from_journal, ignored);
-        Ok(())
+        Ok(runner.end(step, key, o, ms, from_journal, ignored))
     }
 }

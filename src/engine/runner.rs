@@ -25,7 +25,7 @@ use crate::model::events::{Event, Events, RunEnd, RunStart, StepEnd, StepStart};
 use crate::model::{Facts, Status, StepKey};
 use crate::playbook::{Playbook, Step};
 use crate::tasks::Connections;
-use crate::template::{Scope, Templates, to_value};
+use crate::template::{OutputView, Scope, Templates, to_value};
 
 pub struct RunOptions {
     pub check: bool,
@@ -160,7 +160,7 @@ impl Runner<'_> {
         self.scope.set_output(
             &step.id,
             step.register.as_deref(),
-            to_value(items::aggregate(&results)),
+            OutputView::of(Arc::new(items::aggregate(&results))),
         );
         Ok(Flow::Continue(()))
     }
@@ -186,7 +186,11 @@ impl Runner<'_> {
         self.start(step, key);
         if let Some(o) = run.plan.unmet_requires(step) {
             run.tally.problem = true;
-            let done = (o.status, o.output.clone());
+            let done = (
+                o.status,
+                item.map(|i| items::item_output(Facts::new(), i))
+                    .unwrap_or_default(),
+            );
             run.finish(self, step, key, o, 0, false)?;
             return Ok(Flow::Continue(done));
         }
@@ -253,16 +257,16 @@ impl Runner<'_> {
         run.recorder.close_open_apply(&outcome.message)?;
         let ignored = outcome.status.is_problem() && step.ignore_errors;
         run.tally.problem |= outcome.status.is_problem() && !ignored;
+        // A loop's item hands its output to the loop's register; a plain
+        // step's output is shared by the event and the template scope.
+        let kept = item.map(|_| outcome.output.clone()).unwrap_or_default();
+        let status = outcome.status;
+        let output = run.finish(self, step, key, outcome, ms, ignored)?;
         if item.is_none() {
-            self.scope.set_output(
-                &step.id,
-                step.register.as_deref(),
-                to_value(&outcome.output),
-            );
+            self.scope
+                .set_output(&step.id, step.register.as_deref(), OutputView::of(output));
         }
-        let done = (outcome.status, outcome.output.clone());
-        run.finish(self, step, key, outcome, ms, ignored)?;
-        Ok(Flow::Continue(done))
+        Ok(Flow::Continue((status, kept)))
     }
 
     /// Reports a step key that does not run, and why.
@@ -305,7 +309,8 @@ impl Runner<'_> {
         ms: u64,
         from_journal: bool,
         ignored: bool,
-    ) {
+    ) -> Arc<Facts> {
+        let output = Arc::new(o.output);
         self.events.emit(Event::StepEnd(StepEnd {
             step: key.to_string(),
             module: step.module.to_string(),
@@ -315,12 +320,13 @@ impl Runner<'_> {
             message: o.message,
             remedy: o.remedy,
             duration_ms: ms,
-            output: o.output,
+            output: output.clone(),
             from_journal,
             ignored,
             after: o.after,
             diffs: o.diffs,
         }));
+        output
     }
 }
 

@@ -93,7 +93,8 @@ pub struct StepEnd {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remedy: Option<String>,
     pub duration_ms: u64,
-    pub output: Facts,
+    /// Shared with the template scope (a fan-out's output is held once).
+    pub output: std::sync::Arc<Facts>,
     /// The step finished in an earlier, interrupted run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub from_journal: bool,

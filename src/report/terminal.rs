@@ -68,7 +68,7 @@ pub fn safe_event(ev: &Event) -> Event {
                 .collect(),
             message: s(&e.message),
             remedy: opt(&e.remedy),
-            output: e.output.iter().map(|(k, v)| (s(k), json(v))).collect(),
+            output: std::sync::Arc::new(e.output.iter().map(|(k, v)| (s(k), json(v))).collect()),
             after: opt(&e.after),
             diffs: e.diffs.iter().map(diff).collect(),
             ..e.clone()

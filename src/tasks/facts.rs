@@ -253,24 +253,28 @@ impl Module for FactsStep {
             docker_sudo: self.become_,
         };
         let reads = read_all(cx, &hosts, req, self.timeout, false).await;
+        let failed = reads.iter().filter(|r| r.problem().is_some()).count();
+        let total = reads.len();
+        let failures = (failed > 0).then(|| listed(&failed_list(&hosts, &reads)));
+        // Each host's facts become JSON as they are taken: the typed facts
+        // and their JSON are not held at once for 1,000 hosts.
         let mut by_host = serde_json::Map::new();
-        for (h, r) in hosts.iter().zip(&reads) {
+        for (h, r) in hosts.iter().zip(reads) {
             by_host.insert(h.address.clone(), r.to_json());
         }
-        let failed = reads.iter().filter(|r| r.problem().is_some()).count();
         let mut output = Facts::new();
         output.insert("hosts".into(), Value::Object(by_host));
-        output.insert("ok".into(), (reads.len() - failed).into());
+        output.insert("ok".into(), (total - failed).into());
         output.insert("failed".into(), failed.into());
         if let Some(r) = &roles {
             output.insert("roles_from".into(), r.source.clone().into());
         }
-        if failed > 0 {
+        if let Some(failures) = failures {
             let mut e = TaskError::new(format!(
                 "facts of {} of {} could not be read: {}",
                 failed,
-                plural(reads.len(), "host", "hosts"),
-                listed(&failed_list(&hosts, &reads))
+                plural(total, "host", "hosts"),
+                failures
             ))
             .remedy("for SSH causes run a `hosts` step (it says what to do per cause); for a missing tool install it on the node (coreutils, grep, procps), or read that host with another step");
             e.output = Box::new(output);
@@ -279,7 +283,7 @@ impl Module for FactsStep {
         Ok(Check::InSync {
             message: format!(
                 "read facts from {} (on: {})",
-                plural(reads.len(), "host", "hosts"),
+                plural(total, "host", "hosts"),
                 self.on.describe()
             ),
             output,

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::StepContext;
@@ -79,7 +78,6 @@ where
 {
     let settings = Arc::new(cx.conn.ssh.clone());
     let forks = settings.forks.max(1);
-    let permits = Arc::new(Semaphore::new(forks));
     let mut set = JoinSet::new();
     let mut index_of = BTreeMap::new();
     cx.progress(format!(
@@ -87,19 +85,23 @@ where
         plural(hosts.len(), "host", "hosts"),
         forks.min(hosts.len().max(1))
     ));
-    for (i, host) in hosts.iter().enumerate() {
-        let fut = work(host.clone(), settings.clone());
-        let permits = permits.clone();
-        let handle = set.spawn(async move {
-            // The semaphore is never closed; without a permit, go on.
-            let _permit = permits.acquire_owned().await.ok();
-            fut.await
-        });
-        index_of.insert(handle.id(), i);
+    // At most `forks` hosts are in flight, and only they exist as tasks: a
+    // host's work (its SSH session's state) is made when a slot frees, not
+    // held waiting for 1,000 hosts at once.
+    let mut waiting = hosts.iter().enumerate();
+    let mut start_next = |set: &mut JoinSet<T>, index_of: &mut BTreeMap<_, usize>| {
+        if let Some((i, host)) = waiting.next() {
+            let handle = set.spawn(work(host.clone(), settings.clone()));
+            index_of.insert(handle.id(), i);
+        }
+    };
+    for _ in 0..forks {
+        start_next(&mut set, &mut index_of);
     }
     let mut results: Vec<Option<T>> = (0..hosts.len()).map(|_| None).collect();
     let (mut done, mut last_progress) = (0usize, Instant::now());
     while let Some(joined) = set.join_next_with_id().await {
+        start_next(&mut set, &mut index_of);
         let (id, outcome) = match joined {
             Ok((id, outcome)) => (id, outcome),
             Err(e) => (

@@ -139,6 +139,10 @@ pub fn var_value(name: &str, value: Value) -> Value {
 /// Makes secrets opaque inside `v`: markers become the secrets they name,
 /// and when `secret`, every text and number becomes a secret.
 pub fn protect(v: Value, secret: bool) -> Value {
+    // A view of an output protects what is read from it.
+    if v.downcast_object_ref::<super::OutputView>().is_some() {
+        return v;
+    }
     match v.kind() {
         ValueKind::String => {
             let text = v.as_str().unwrap_or_default();

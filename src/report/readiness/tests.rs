@@ -24,7 +24,7 @@ fn step(id: &str, module: &str, status: Status, message: &str, output: Facts) ->
         message: message.into(),
         remedy: status.is_problem().then(|| format!("fix {id}")),
         duration_ms: 12,
-        output,
+        output: output.into(),
         from_journal: false,
         ignored: false,
         after: None,
