@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Dir, assert_no_secrets, assert_no_secrets_except, wait_until};
+use crate::common::{Dir, Run, assert_no_secrets, assert_no_secrets_except, wait_until};
 
 const BASIC: &str = r#"name: Basic
 vars:
@@ -491,6 +491,56 @@ fn sigkill_mid_step_resumes_without_rerunning_finished_steps() {
         .code(0)
         .stdout_has("(from journal)")
         .stdout_has("resumed");
+}
+
+/// A journal written by mkeprep before steps were keyed `ID`/`ID[N]` (the
+/// binary of commit 72aebbc, killed with SIGKILL while `slow` applied):
+/// the records are unchanged for steps without a loop, so a run of this
+/// build resumes it: `marker` comes from the journal without running again,
+/// `slow` (open apply) is checked again and applied only if still needed.
+fn old_journal(done_before_the_kill: bool) -> (Dir, Run) {
+    let d = Dir::new();
+    let data = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/journal-before-step-keys"
+    );
+    let read = |f: &str| std::fs::read_to_string(format!("{data}/{f}")).unwrap();
+    // The journal names the playbook as the old run was given it.
+    d.write("pb2.yaml", &read("playbook.yaml"));
+    d.write(".mkeprep/journal.jsonl", &read("journal.jsonl"));
+    d.write("marker", "");
+    if done_before_the_kill {
+        d.write("done", "");
+    }
+    let r = d
+        .cmd(&["run", "pb2.yaml", "--yes", "--output", "json"])
+        .run();
+    (d, r)
+}
+
+#[test]
+fn a_journal_written_before_step_keys_still_resumes() {
+    for done in [false, true] {
+        let (d, r) = old_journal(done);
+        r.code(0);
+        let ev = r.events();
+        assert_eq!(ev[0]["resumed"], true, "{}", r.both());
+        assert_eq!(r.step("marker")["from_journal"], true);
+        assert!(
+            !d.join("marker-applied").exists(),
+            "a finished step ran again"
+        );
+        if done {
+            assert_eq!(r.statuses()["slow"], "ok", "{}", r.both());
+            assert!(
+                !d.join("slow-applied").exists(),
+                "applied again though done"
+            );
+        } else {
+            assert_eq!(r.statuses()["slow"], "changed", "{}", r.both());
+            assert_eq!(d.read("slow-applied"), "s\n");
+        }
+    }
 }
 
 #[test]
