@@ -2,8 +2,9 @@
 //! sent as one remote command ([`script`]) and parsed here ([`parse`]):
 //! `/etc/os-release`, `uname -r -m`, `nproc`, `/proc/meminfo`, the
 //! filesystem type of `/sys/fs/cgroup`, `df -P -k`, the listening rows of
-//! `/proc/net/tcp{,6}`, `/etc/machine-id`, the kernel's host name and
-//! `docker version`. Files under `/proc`, `/sys` and `/etc` and POSIX
+//! `/proc/net/tcp{,6}`, `/etc/machine-id`, the kernel's host name,
+//! `docker version`, the clock (`date -u +%s`) and whether systemd keeps it
+//! synchronised (`timedatectl`). Files under `/proc`, `/sys` and `/etc` and POSIX
 //! tools first, so that little can be missing; what is missing or unreadable
 //! is an error for that fact on that host, never a guessed value.
 //!
@@ -49,6 +50,13 @@ impl Default for Request {
 /// other rows, and a node with many listeners sends less.
 pub const LISTENING: &str = "^ *[0-9]*: [0-9A-F:]* [0-9A-F:]* 0A";
 
+/// The clock command of the script (POSIX `date`).
+pub const CLOCK: &str = "date -u +%s";
+
+/// The time-sync command of the script (systemd 239+: RHEL 8, Ubuntu 20.04
+/// and later).
+pub const NTP: &str = "timedatectl show -p NTPSynchronized --value";
+
 /// The `docker version` command of the script.
 pub const DOCKER_VERSION: &str = "docker version --format '{{.Server.Version}}'";
 
@@ -83,6 +91,10 @@ impl Request {
                     DOCKER_VERSION.to_string()
                 },
             ),
+            Section::new("ntp", NTP),
+            // Last: the clock is read as close as it can be to the end of
+            // the command, whose start and end this machine times.
+            Section::new("clock", CLOCK),
         ]);
         s
     }
@@ -113,6 +125,17 @@ pub struct HostFacts {
     pub docker_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_note: Option<String>,
+    /// The node's clock when it ran the command (`date -u +%s`).
+    #[serde(skip)]
+    pub clock_epoch: Option<i64>,
+    /// Seconds the node's clock is outside the window in which this
+    /// machine ran the command (0 inside it; negative: behind).
+    pub clock_skew_seconds: Option<i64>,
+    /// Whether systemd says the clock is synchronised; `null` when it
+    /// cannot tell (no systemd, no timedatectl: `ntp_note` says which).
+    pub ntp_synchronized: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ntp_note: Option<String>,
     /// Fact → why it could not be read (`disk:PATH` for a path).
     pub errors: IndexMap<String, String>,
     /// Requested paths that do not exist on the node.
@@ -179,6 +202,7 @@ impl HostFacts {
         };
         match name {
             "docker" => return self.docker(rc, text),
+            "ntp" => return self.ntp(rc, text),
             "disk" => return self.disks(rc, text, &req.paths),
             // grep exits 1 when no row matched; tcp6 is absent when IPv6 is off.
             "tcp" | "tcp6" if rc == 1 => return self.ports(""),
@@ -239,6 +263,10 @@ impl HostFacts {
                 let r = parse::hostname(text).map(|h| self.hostname = Some(h));
                 put("hostname", r);
             }
+            "clock" => {
+                let r = parse::epoch(text).map(|t| self.clock_epoch = Some(t));
+                put("clock", r);
+            }
             _ => {}
         }
     }
@@ -272,6 +300,36 @@ impl HostFacts {
                 ))
             }
         }
+    }
+
+    /// Time sync is systemd's to tell; a node without it (or without
+    /// timedatectl) is not an error, only unknown.
+    fn ntp(&mut self, rc: i32, text: &str) {
+        match (rc, parse::ntp_synchronized(text)) {
+            (0, Ok(synced)) => self.ntp_synchronized = Some(synced),
+            (0, Err(e)) => self.ntp_note = Some(e),
+            (127, _) => self.ntp_note = Some("timedatectl is not installed".into()),
+            _ => {
+                self.ntp_note = Some(format!(
+                    "timedatectl cannot tell (exit {rc}): {}",
+                    last_line(text)
+                ))
+            }
+        }
+    }
+
+    /// The clock's skew, given when this machine sent the command and when
+    /// the answer was in (seconds since the epoch).
+    pub fn time_window(&mut self, sent: std::time::SystemTime, answered: std::time::SystemTime) {
+        let secs = |t: std::time::SystemTime, up: bool| {
+            t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| {
+                let s = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                if up && d.subsec_nanos() > 0 { s + 1 } else { s }
+            })
+        };
+        self.clock_skew_seconds = self
+            .clock_epoch
+            .map(|t| parse::clock_skew(t, secs(sent, false), secs(answered, true)));
     }
 
     fn disks(&mut self, rc: i32, text: &str, paths: &[String]) {

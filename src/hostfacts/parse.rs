@@ -244,6 +244,37 @@ pub fn hostname(text: &str) -> Result<String, String> {
     }
 }
 
+/// `date -u +%s`: the node's clock, seconds since the epoch.
+pub fn epoch(text: &str) -> Result<i64, String> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`date -u +%s` printed {:?}", first_line(text))),
+    }
+}
+
+/// `timedatectl show -p NTPSynchronized --value`: `yes` or `no`.
+pub fn ntp_synchronized(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err(format!("`timedatectl` printed {:?}", first_line(text))),
+    }
+}
+
+/// How far a node's clock (`node`, whole seconds) is outside the window
+/// in which this machine ran the command (`from` rounded down, `to` up):
+/// 0 inside it, so the command's own latency never reads as skew;
+/// negative when the node is behind.
+pub fn clock_skew(node: i64, from: i64, to: i64) -> i64 {
+    if node < from {
+        node - from
+    } else if node > to {
+        node - to
+    } else {
+        0
+    }
+}
+
 /// The first line of a text, cut to 200 characters.
 pub fn first_line(text: &str) -> String {
     crate::util::text::first_line(text, 200)

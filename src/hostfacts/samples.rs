@@ -21,6 +21,11 @@ pub struct Sample {
     pub hostname: &'static str,
     pub docker: &'static str,
     pub docker_rc: &'static str,
+    /// `timedatectl show -p NTPSynchronized --value`.
+    pub ntp: &'static str,
+    pub ntp_rc: &'static str,
+    /// `date -u +%s`.
+    pub clock: &'static str,
 }
 
 macro_rules! sample {
@@ -39,6 +44,9 @@ macro_rules! sample {
             hostname: include_str!(concat!("testdata/", $dir, "/hostname")),
             docker: include_str!(concat!("testdata/", $dir, "/docker")),
             docker_rc: include_str!(concat!("testdata/", $dir, "/docker.rc")),
+            ntp: include_str!(concat!("testdata/", $dir, "/ntp")),
+            ntp_rc: include_str!(concat!("testdata/", $dir, "/ntp.rc")),
+            clock: include_str!(concat!("testdata/", $dir, "/clock")),
         }
     };
 }
@@ -110,6 +118,12 @@ impl Sample {
                 rc: self.docker_rc.trim().parse().ok(),
                 text: self.docker.into(),
             },
+            SectionOutput {
+                name: "ntp".into(),
+                rc: self.ntp_rc.trim().parse().ok(),
+                text: self.ntp.into(),
+            },
+            ok("clock", self.clock),
         ]
     }
 }

@@ -136,6 +136,9 @@ fn facts_of_each_supported_distribution() {
         if w.docker.is_none() {
             assert_eq!(f.docker_note.as_deref(), Some("docker is not installed"));
         }
+        assert_eq!(f.clock_epoch, Some(1_765_000_000), "{}", w.name);
+        assert_eq!(f.ntp_synchronized, Some(true), "{}", w.name);
+        assert_eq!(f.ntp_note, None, "{}", w.name);
     }
     // Every sample's machine id differs.
     let mut ids: Vec<String> = SAMPLES
@@ -162,6 +165,11 @@ fn the_build_machines_own_outputs() {
         note.contains("Cannot connect to the Docker daemon"),
         "{note}"
     );
+    // No systemd there: time sync is unknown, and why; not an error.
+    assert_eq!(f.ntp_synchronized, None);
+    let note = f.ntp_note.unwrap_or_default();
+    assert!(note.contains("timedatectl cannot tell (exit 1)"), "{note}");
+    assert!(note.contains("Host is down"), "{note}");
     // No IPv6 listeners there: grep exits 1, which is no error.
     assert!(f.listening_tcp_ports.is_some_and(|p| !p.is_empty()));
 }
@@ -317,4 +325,60 @@ fn the_script_reads_this_machine() {
         .ok();
     assert_eq!(f.cpus, cpus);
     assert!(f.disk.contains_key("/"), "{:?}", f.errors);
+    assert!(!f.errors.contains_key("clock"), "{:?}", f.errors);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    assert!(f.clock_epoch.is_some_and(|t| (t - now).abs() < 60));
+    assert!(f.ntp_synchronized.is_some() || f.ntp_note.is_some());
+}
+
+#[test]
+fn clock_skew_counts_only_what_lies_outside_the_window() {
+    assert_eq!(parse::clock_skew(100, 100, 101), 0);
+    assert_eq!(parse::clock_skew(101, 100, 101), 0);
+    assert_eq!(parse::clock_skew(146, 100, 101), 45);
+    assert_eq!(parse::clock_skew(55, 100, 101), -45);
+    // The window: the send rounded down, the answer rounded up.
+    let at =
+        |s: u64, ms: u64| std::time::UNIX_EPOCH + std::time::Duration::from_millis(s * 1000 + ms);
+    let mut f = read_sample("ubuntu-22.04");
+    f.time_window(at(1_765_000_000, 900), at(1_765_000_001, 100));
+    assert_eq!(f.clock_skew_seconds, Some(0));
+    f.time_window(at(1_764_999_990, 0), at(1_764_999_995, 0));
+    assert_eq!(f.clock_skew_seconds, Some(5));
+    f.time_window(at(1_765_000_030, 500), at(1_765_000_031, 0));
+    assert_eq!(f.clock_skew_seconds, Some(-30));
+}
+
+#[test]
+fn clock_and_ntp_answers_that_do_not_parse() {
+    let f = with("rhel-9.4", |o| {
+        if o.name == "clock" {
+            o.text = "+%s\n".into();
+        }
+        if o.name == "ntp" {
+            o.text = "maybe\n".into();
+        }
+    });
+    assert!(
+        f.errors["clock"].contains("`date -u +%s` printed \"+%s\""),
+        "{:?}",
+        f.errors
+    );
+    assert_eq!(f.clock_epoch, None);
+    assert_eq!(f.ntp_synchronized, None);
+    assert_eq!(
+        f.ntp_note.as_deref(),
+        Some("`timedatectl` printed \"maybe\"")
+    );
+    let f = with("ubuntu-24.04", |o| {
+        if o.name == "ntp" {
+            o.rc = Some(127);
+            o.text = "sh: 1: timedatectl: not found\n".into();
+        }
+    });
+    assert!(f.complete(), "{:?}", f.errors);
+    assert_eq!(f.ntp_note.as_deref(), Some("timedatectl is not installed"));
 }

@@ -4,7 +4,7 @@
 //! per node by the `node_*` knobs; and its answers to the read-only
 //! commands that report them (the facts commands and a few common ones).
 
-use super::options::{Count, PerNode, SandboxOptions, Size, Word, for_node};
+use super::options::{Count, Offset, PerNode, SandboxOptions, Size, Word, for_node};
 use super::topology::Role;
 use crate::hostfacts::LISTENING;
 use crate::hostfacts::samples::{Sample, listening_rows, sample};
@@ -29,6 +29,10 @@ pub struct Sim {
     pub engine: String,
     /// Programs that are not installed.
     pub missing: Vec<String>,
+    /// Seconds the node's clock is ahead of the real one (negative: behind).
+    pub clock_offset: i64,
+    /// What `timedatectl` says of NTP sync.
+    pub ntp_synchronized: bool,
 }
 
 /// MKE 3's listening ports (its install reference, MKE3PORTS in
@@ -84,6 +88,8 @@ impl Sim {
             ports,
             machine_id: machine_id(id_of),
             engine: opts.engine_of(n).to_string(),
+            clock_offset: for_node(&opts.node_clock_offset, n, Offset(0)).0,
+            ntp_synchronized: word(&opts.node_ntp, n, "yes") == "yes",
             missing: opts
                 .node_missing_tool
                 .iter()
@@ -240,6 +246,19 @@ impl Sim {
             }
             ["test", "-e" | "-f" | "-d", path] => {
                 Some((String::new(), String::new(), u32::from(!exists(path))))
+            }
+            ["date", "-u", "+%s"] | ["date", "+%s"] => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+                ok(format!("{}\n", now + self.clock_offset))
+            }
+            ["timedatectl", "show", "-p", "NTPSynchronized", "--value"] => {
+                ok(if self.ntp_synchronized {
+                    "yes\n".into()
+                } else {
+                    "no\n".into()
+                })
             }
             ["true"] => ok(String::new()),
             ["false"] => Some((String::new(), String::new(), 1)),

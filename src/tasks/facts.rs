@@ -5,7 +5,7 @@
 //! `hosts.ADDRESS.FACT` for later steps.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -167,13 +167,19 @@ pub async fn read_host(
     };
     let ran = async {
         let mut session = HostSession::open(&host, settings).await?;
+        let sent = SystemTime::now();
         let out = session.exec(&req.script()).await;
+        let answered = SystemTime::now();
         session.close().await;
-        out
+        out.map(|o| (o, sent, answered))
     }
     .await;
     let (facts, failure) = match ran {
-        Ok(out) => (HostFacts::read(&out.stdout, &out.stderr, &req), None),
+        Ok((out, sent, answered)) => {
+            let mut f = HostFacts::read(&out.stdout, &out.stderr, &req);
+            f.time_window(sent, answered);
+            (f, None)
+        }
         Err(e) => (HostFacts::default(), Some(e)),
     };
     HostRead {
@@ -226,13 +232,13 @@ pub fn failed_list(hosts: &[Host], reads: &[HostRead]) -> Vec<String> {
 
 impl Module for FactsStep {
     const NAME: &'static str = "facts";
-    const SUMMARY: &'static str = "Read each selected host's OS, kernel, CPUs, memory, cgroup version, disk space, listening TCP ports, machine id, host name and Docker version (one SSH command per host).";
+    const SUMMARY: &'static str = "Read each selected host's OS, kernel, CPUs, memory, cgroup version, disk space, listening TCP ports, machine id, host name, Docker version, clock and time sync (one SSH command per host).";
     const EXAMPLE: &'static str = "- id: facts\n  facts:\n    on: all\n    paths: [/, /var/lib]\n  # later: steps.facts.hosts['10.0.0.11'].cpus";
-    const CHECK_MODE: &'static str = "full: read-only (cat of /etc and /proc files, uname, nproc, stat, df, grep, docker version)";
+    const CHECK_MODE: &'static str = "full: read-only (cat of /etc and /proc files, uname, nproc, stat, df, grep, docker version, timedatectl show, date)";
     const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
         (
             "hosts",
-            "per inventory address: `os` (`id`, `version_id`, `pretty_name`), `kernel`, `arch`, `cpus`, `memory_bytes` (MemTotal), `cgroup_version` (1 or 2), `disk` (per path: `total_bytes`, `avail_bytes`, `mount`, `filesystem`), `listening_tcp_ports`, `machine_id`, `hostname`, `docker_version` (null when Docker is absent or does not answer; `docker_note` says which), `errors` (fact → why it could not be read), `ok`, and `cause`/`error` for a host that could not be reached",
+            "per inventory address: `os` (`id`, `version_id`, `pretty_name`), `kernel`, `arch`, `cpus`, `memory_bytes` (MemTotal), `cgroup_version` (1 or 2), `disk` (per path: `total_bytes`, `avail_bytes`, `mount`, `filesystem`), `listening_tcp_ports`, `machine_id`, `hostname`, `docker_version` (null when Docker is absent or does not answer; `docker_note` says which), `clock_skew_seconds` (how far the node's clock is outside the window in which mkeprep ran the command: 0 inside it, negative when behind), `ntp_synchronized` (systemd's NTPSynchronized; null when it cannot tell, `ntp_note` says why), `errors` (fact → why it could not be read), `ok`, and `cause`/`error` for a host that could not be reached",
         ),
         ("ok", "how many hosts' facts were all read"),
         (

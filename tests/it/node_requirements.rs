@@ -287,6 +287,74 @@ fn below_guidance_warns_without_blocking() {
 }
 
 #[test]
+fn a_skewed_or_unsynchronised_clock_warns_and_blocks_when_told() {
+    // Warnings by default ([I]): node 2 is 45 s behind, node 3's systemd
+    // says its clock is not synchronised.
+    let knobs = ["node_clock_offset=[\"2=-45\"]", "node_ntp=[\"3=no\"]"];
+    let (_d, r) = run(&knobs, &[]);
+    r.code(0);
+    let end = r.step("check-nodes");
+    let msg = end["message"].as_str().unwrap_or_default();
+    // The skew is what lies outside the window in which the command ran
+    // (whole seconds), so a second may tick over in between.
+    assert!(
+        ["45", "44"].iter().any(|s| msg.contains(&format!(
+            "127.0.0.12 (clock: the clock is {s} s behind this machine's (more than 2 s))"
+        ))),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("127.0.0.13 (ntp: systemd says the clock is not NTP-synchronised"),
+        "{msg}"
+    );
+    let hosts = &end["output"]["hosts"];
+    let skew = hosts["127.0.0.12"]["clock_skew_seconds"].as_i64();
+    assert!(skew.is_some_and(|s| (-45..=-44).contains(&s)), "{skew:?}");
+    assert_eq!(hosts["127.0.0.11"]["clock_skew_seconds"], 0);
+    assert_eq!(hosts["127.0.0.13"]["ntp_synchronized"], false);
+    assert_eq!(end["output"]["rules"]["time_sync"]["level"], "warn");
+    // `time_sync: fail` makes them block, each with its remedy.
+    let d = Dir::new();
+    d.write(
+        "pb.yaml",
+        "steps:\n  - id: check-nodes\n    node_requirements:\n      target: \"4.1.5\"\n      time_sync: fail\n      max_clock_skew: 1m\n",
+    );
+    let mut args = vec!["run", "pb.yaml", "--sandbox", "--check", "--output", "json"];
+    for k in knobs.iter().chain(&["node_clock_offset=[\"1=+75\"]"]) {
+        args.extend(["--sandbox-set", k]);
+    }
+    let r = d.cmd(&args).run();
+    r.code(1);
+    let end = r.step("check-nodes");
+    assert_eq!(end["status"], "blocked", "{end}");
+    let reason = end["message"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("2 of 3 hosts do not meet"), "{reason}");
+    assert!(
+        reason.contains("127.0.0.11 (clock: the clock is 7"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(" s ahead of this machine's (more than 60 s))"),
+        "{reason}"
+    );
+    let skew = end["output"]["hosts"]["127.0.0.11"]["clock_skew_seconds"].as_i64();
+    assert!(skew.is_some_and(|s| (73..=75).contains(&s)), "{skew:?}");
+    assert!(
+        !reason.contains("127.0.0.12"),
+        "45 s is within 1m: {reason}"
+    );
+    let remedy = end["remedy"].as_str().unwrap_or_default();
+    assert!(
+        remedy.contains("clock on 127.0.0.11: synchronise the node's clock"),
+        "{remedy}"
+    );
+    assert!(
+        remedy.contains("ntp on 127.0.0.13: turn on time sync"),
+        "{remedy}"
+    );
+}
+
+#[test]
 fn the_standard_playbook_blocks_before_the_migration() {
     let d = Dir::new();
     let playbook = concat!(env!("CARGO_MANIFEST_DIR"), "/playbooks/upgrade-prep.yaml");

@@ -163,6 +163,14 @@ fn facts_equal_what_the_machine_reports(net: u8, transport: &'static str) {
         assert_eq!(h["hostname"], local("cat /proc/sys/kernel/hostname"));
         assert_eq!(h["machine_id"], local("cat /etc/machine-id"));
         assert_eq!(h["cgroup_version"], cgroup);
+        // Same machine, same clock: no skew, whatever the SSH round trip.
+        assert_eq!(h["clock_skew_seconds"], 0, "{h}");
+        // What systemd says, or why it cannot tell (no systemd in a container).
+        match local("timedatectl show -p NTPSynchronized --value 2>/dev/null").as_str() {
+            "yes" => assert_eq!(h["ntp_synchronized"], true, "{h}"),
+            "no" => assert_eq!(h["ntp_synchronized"], false, "{h}"),
+            _ => assert!(h["ntp_note"].is_string(), "{h}"),
+        }
         assert_eq!(
             h["disk"]["/"]["total_bytes"].as_u64(),
             Some(root_kb * 1024),

@@ -15,7 +15,7 @@ use serde::Deserialize;
 pub use faults::{FaultRule, FaultValue, NoValue, Seconds, StatusCode};
 pub use kinds::{BackupHistory, BackupOutcome, FileKind, HumanDuration, KddWording};
 use nodes::one_or_many;
-pub use nodes::{Canned, Count, PerNode, Ports, Size, Word, for_node};
+pub use nodes::{Canned, Count, Offset, PerNode, Ports, Size, Word, for_node};
 
 /// The most nodes a sandbox simulates (each gets its own SSH listener).
 pub const MAX_NODES: u32 = 1000;
@@ -124,6 +124,21 @@ pub struct SandboxOptions {
     #[arg(long, value_name = "[N=]TOOL", help_heading = "Nodes")]
     #[serde(deserialize_with = "one_or_many")]
     pub node_missing_tool: Vec<PerNode<Word>>,
+
+    /// Clock offset of nodes from this machine's, '[N=]SECONDS' (negative: behind) [default: 0] (repeatable)
+    #[arg(
+        long,
+        value_name = "[N=]SECONDS",
+        help_heading = "Nodes",
+        allow_hyphen_values = true
+    )]
+    #[serde(deserialize_with = "one_or_many")]
+    pub node_clock_offset: Vec<PerNode<Offset>>,
+
+    /// Whether systemd says the nodes' clocks are NTP-synchronised (timedatectl), '[N=]yes|no' [default: yes] (repeatable)
+    #[arg(long, value_name = "[N=]yes|no", help_heading = "Nodes")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub node_ntp: Vec<PerNode<Word>>,
 
     /// Node N reports the same /etc/machine-id as the other nodes listed (cloned VMs) (repeatable)
     #[arg(long, value_name = "N", help_heading = "Nodes")]
@@ -302,6 +317,8 @@ impl Default for SandboxOptions {
             node_ports: Vec::new(),
             node_arch: Vec::new(),
             node_missing_tool: Vec::new(),
+            node_clock_offset: Vec::new(),
+            node_ntp: Vec::new(),
             duplicate_machine_id: Vec::new(),
             commands: Vec::new(),
             calico_kdd: false,

@@ -53,6 +53,8 @@ impl SandboxOptions {
         nodes_of!(node_ports);
         nodes_of!(node_arch);
         nodes_of!(node_missing_tool);
+        nodes_of!(node_clock_offset);
+        nodes_of!(node_ntp);
         numbered(
             "duplicate_machine_id",
             &mut self.duplicate_machine_id.iter().copied(),
@@ -82,6 +84,13 @@ impl SandboxOptions {
             .any(|p| p.value.0 == 0 || p.value.0 > 4096)
         {
             return bad("node_cpus: choose 1 to 4096 CPUs".into());
+        }
+        if let Some(w) = self
+            .node_ntp
+            .iter()
+            .find(|p| !matches!(p.value.0.as_str(), "yes" | "no"))
+        {
+            return bad(format!("node_ntp = {}: choose yes or no", w.value.0));
         }
         if self.node_memory.iter().any(|p| p.value.0 < (64 << 20)) {
             return bad("node_memory: choose at least 64MiB".into());
@@ -184,6 +193,27 @@ impl FromStr for Count {
     }
 }
 
+/// A signed number of seconds (`-45`, `+30`, `90s`): a clock offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offset(pub i64);
+
+impl FromStr for Offset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let t = t.strip_suffix('s').unwrap_or(t);
+        t.strip_prefix('+')
+            .unwrap_or(t)
+            .parse::<i64>()
+            .ok()
+            .filter(|n| n.abs() <= 10 * 365 * 86_400)
+            .map(Offset)
+            .ok_or_else(|| {
+                format!("{s:?} is not a number of seconds such as -45 or +30 (at most ten years)")
+            })
+    }
+}
+
 /// A size: `32GiB`, `8G` (taken as GiB), `512MiB`, `1TiB` or bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size(pub u64);
@@ -231,7 +261,7 @@ where
     #[serde(untagged)]
     enum Raw {
         One(String),
-        Num(u64),
+        Num(i64),
         Many(Vec<serde_json::Value>),
     }
     let text = |v: serde_json::Value| match v {

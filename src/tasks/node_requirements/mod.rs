@@ -3,8 +3,9 @@
 //! same facts as `facts` (one SSH command per host): supported OS and
 //! architecture, CPUs and memory, cgroup v2 for 4.2+, free space for the
 //! k0s data dir, distinct machine ids, the CNI check port on the first two
-//! managers and first two workers, k0s's ports on managers
-//! (reference/mke4k-upgrade-checks.md §2.4, §5.2, §6.10). Where Mirantis
+//! managers and first two workers, k0s's ports on managers, clocks that
+//! agree and are synchronised (reference/mke4k-upgrade-checks.md §2.4,
+//! §5.2, §6.10, §7). Where Mirantis
 //! publishes no number the rule is a parameter whose default says where it
 //! comes from ([C] documented, [I] inferred), and the output says so.
 
@@ -24,7 +25,7 @@ use super::{Check, Facts, Module, StepContext, TaskError};
 use crate::hostfacts::Request;
 use crate::ssh::Cause;
 use crate::util::text::{format_size, parse_size};
-use rules::{Finding, Level, OsRule, Rules, ancestors, default_os};
+use rules::{Finding, Level, OsRule, Rules, TimeSync, ancestors, default_os};
 
 fn default_target() -> String {
     DEFAULT_TARGET.to_string()
@@ -58,6 +59,9 @@ fn eighty() -> u16 {
 }
 fn k0s_ports() -> Vec<u16> {
     vec![2380, 9443, 8132]
+}
+fn two_seconds() -> std::time::Duration {
+    std::time::Duration::from_secs(2)
 }
 
 /// Check every inventory host against the MKE 4k target's host requirements.
@@ -114,6 +118,17 @@ pub struct NodeRequirements {
     /// peers 2380, join API 9443, konnectivity 8132).
     #[serde(default = "k0s_ports")]
     pub manager_ports: Vec<u16>,
+    /// The largest offset of a node's clock from this machine's ([I]: no
+    /// mkectl requirement was found; etcd and the certificates the upgrade
+    /// issues need agreeing clocks). Whole seconds; the SSH round trip
+    /// never counts as skew.
+    #[serde(default = "two_seconds", deserialize_with = "super::duration")]
+    #[schemars(with = "String")]
+    pub max_clock_skew: std::time::Duration,
+    /// What a skewed clock, or one systemd says is not NTP-synchronised,
+    /// is: `warn` (default, [I]), `fail`, or `off`.
+    #[serde(default)]
+    pub time_sync: TimeSync,
 }
 
 /// One host's verdict, streamed as its `host` event.
@@ -220,6 +235,8 @@ impl NodeRequirements {
                 min_free_percent: self.min_free_percent,
                 cni_check_port: self.cni_check_port,
                 manager_ports: self.manager_ports.clone(),
+                max_clock_skew_seconds: self.max_clock_skew.as_secs(),
+                time_sync: self.time_sync,
             },
             os_source,
         ))
@@ -239,13 +256,15 @@ impl NodeRequirements {
                      "source": "k0s wants at least 15% free [C]; the absolute minimum is mkeprep's default [I] (mkectl's is unpublished)"},
             "cni_check_port": {"value": r.cni_check_port, "source": "free on the first two managers and first two workers (mkectl --cni-check-port, default 80) [C]"},
             "manager_ports": {"value": r.manager_ports, "source": "k0s controller ports that MKE 3 does not use [I from C]"},
+            "time_sync": {"max_clock_skew_seconds": r.max_clock_skew_seconds, "level": format!("{:?}", r.time_sync).to_lowercase(),
+                          "source": "[I] no mkectl requirement found; etcd and TLS are clock-sensitive"},
         })
     }
 }
 
 impl Module for NodeRequirements {
     const NAME: &'static str = "node_requirements";
-    const SUMMARY: &'static str = "Every node meets the MKE 4k target's host requirements: OS and arch, CPUs and memory, cgroup v2 (4.2+), free space for the k0s data dir, distinct machine ids, the CNI check port and k0s's ports free.";
+    const SUMMARY: &'static str = "Every node meets the MKE 4k target's host requirements: OS and arch, CPUs and memory, cgroup v2 (4.2+), free space for the k0s data dir, distinct machine ids, the CNI check port and k0s's ports free, clocks in agreement and synchronised.";
     const EXAMPLE: &'static str = "- id: node-requirements\n  node_requirements:\n    target: \"{{ target }}\"\n    data_dir: /var/lib/k0s\n    cni_check_port: 80";
     const CHECK_MODE: &'static str =
         "full: read-only (the facts commands, one SSH command per host, and GET /nodes for roles)";
@@ -253,7 +272,7 @@ impl Module for NodeRequirements {
         ("target", "the target checked against"),
         (
             "hosts",
-            "per inventory address: `status` (ok, warn, failed), `role`, `problems` (`check`, `level`, `message`, `remedy`), and the facts the checks used (`os`, `arch`, `cpus`, `memory_bytes`, `cgroup_version`, `data_dir_free_bytes`, `machine_id`)",
+            "per inventory address: `status` (ok, warn, failed), `role`, `problems` (`check`, `level`, `message`, `remedy`), and the facts the checks used (`os`, `arch`, `cpus`, `memory_bytes`, `cgroup_version`, `data_dir_free_bytes`, `machine_id`, `clock_skew_seconds`, `ntp_synchronized`)",
         ),
         ("ok", "hosts that meet every requirement"),
         ("warned", "hosts below a guidance only"),
@@ -436,6 +455,7 @@ impl NodeRequirements {
                     "os": f.os, "arch": f.arch, "cpus": f.cpus, "memory_bytes": f.memory_bytes,
                     "cgroup_version": f.cgroup_version, "data_dir_free_bytes": free,
                     "machine_id": f.machine_id,
+                    "clock_skew_seconds": f.clock_skew_seconds, "ntp_synchronized": f.ntp_synchronized,
                 }),
             );
         }

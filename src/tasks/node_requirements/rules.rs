@@ -18,6 +18,19 @@ pub enum Level {
     Fail,
 }
 
+/// What a skewed or unsynchronised clock is (`time_sync`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeSync {
+    /// A warning (the default: no mkectl requirement is published [I]).
+    #[default]
+    Warn,
+    /// A failure that blocks the step.
+    Fail,
+    /// Not checked.
+    Off,
+}
+
 /// One problem of one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -124,6 +137,8 @@ pub struct Rules {
     pub min_free_percent: f64,
     pub cni_check_port: u16,
     pub manager_ports: Vec<u16>,
+    pub max_clock_skew_seconds: u64,
+    pub time_sync: TimeSync,
 }
 
 /// MemTotal is the RAM the kernel manages, a few percent below the
@@ -264,6 +279,41 @@ impl Rules {
             ));
         }
         out.extend(self.disk(f));
+        out.extend(self.clock(f));
+        out
+    }
+
+    /// The node's clock against this machine's, and systemd's NTP sync.
+    fn clock(&self, f: &HostFacts) -> Vec<Finding> {
+        let level = match self.time_sync {
+            TimeSync::Off => return Vec::new(),
+            TimeSync::Warn => Level::Warn,
+            TimeSync::Fail => Level::Fail,
+        };
+        let mut out = Vec::new();
+        if let Some(skew) = f.clock_skew_seconds
+            && skew.unsigned_abs() > self.max_clock_skew_seconds
+        {
+            let way = if skew > 0 { "ahead of" } else { "behind" };
+            out.push(Finding::new(
+                "clock",
+                level,
+                format!(
+                    "the clock is {} s {way} this machine's (more than {} s)",
+                    skew.unsigned_abs(),
+                    self.max_clock_skew_seconds
+                ),
+                "synchronise the node's clock (chronyd or systemd-timesyncd, the same NTP servers on every node; `chronyc makestep` steps it now) and this machine's: etcd and the certificates the upgrade issues need agreeing clocks".into(),
+            ));
+        }
+        if f.ntp_synchronized == Some(false) {
+            out.push(Finding::new(
+                "ntp",
+                level,
+                "systemd says the clock is not NTP-synchronised (timedatectl: NTPSynchronized=no)".into(),
+                "turn on time sync (`sudo timedatectl set-ntp true`, or start chronyd) and check `timedatectl` shows `System clock synchronized: yes`".into(),
+            ));
+        }
         out
     }
 

@@ -41,7 +41,50 @@ fn rules(target: &str) -> Rules {
         min_free_percent: 15.0,
         cni_check_port: 80,
         manager_ports: vec![2380, 9443, 8132],
+        max_clock_skew_seconds: 2,
+        time_sync: TimeSync::Warn,
     }
+}
+
+#[test]
+fn a_skewed_or_unsynchronised_clock_warns_or_fails_as_told() {
+    let mut f = facts("ubuntu-22.04", "/var/lib/k0s");
+    let mut r = rules("4.1.5");
+    f.clock_skew_seconds = Some(2);
+    assert_eq!(checks(&r.host(&f)), []);
+    f.clock_skew_seconds = Some(-45);
+    let found = r.host(&f);
+    assert_eq!(checks(&found), [("clock", Level::Warn)]);
+    assert!(
+        found[0].message.contains("45 s behind"),
+        "{}",
+        found[0].message
+    );
+    f.clock_skew_seconds = Some(3);
+    f.ntp_synchronized = Some(false);
+    let found = r.host(&f);
+    assert_eq!(
+        checks(&found),
+        [("clock", Level::Warn), ("ntp", Level::Warn)]
+    );
+    assert!(
+        found[0].message.contains("3 s ahead of"),
+        "{}",
+        found[0].message
+    );
+    assert!(found[1].remedy.contains("timedatectl set-ntp true"));
+    r.time_sync = TimeSync::Fail;
+    assert_eq!(
+        checks(&r.host(&f)),
+        [("clock", Level::Fail), ("ntp", Level::Fail)]
+    );
+    r.time_sync = TimeSync::Off;
+    assert_eq!(checks(&r.host(&f)), []);
+    // Unknown sync (no systemd) is no finding: the skew still is checked.
+    r.time_sync = TimeSync::Warn;
+    f.ntp_synchronized = None;
+    f.clock_skew_seconds = Some(0);
+    assert_eq!(checks(&r.host(&f)), []);
 }
 
 fn checks(f: &[Finding]) -> Vec<(&'static str, Level)> {
