@@ -30,11 +30,15 @@ fn quiet_on_broken_pipe(command: &Command) {
 /// per core) and returns little of them to the system, so a step over 1,000
 /// hosts, whose sessions move between the runtime's threads, held 8-10 MB
 /// of half-empty arenas (bench/facts.sh: 40 MB peak with the default, 32.6
-/// MB with two). Two arenas serve the two worker threads the runtime keeps
-/// busy; the same as `MALLOC_ARENA_MAX=2`, which still wins when set.
+/// MB with two). mkeprep's work is I/O, not allocation, so two arenas cost
+/// no measurable time even on many cores; the same as `MALLOC_ARENA_MAX=2`,
+/// and that variable or a `glibc.malloc` tunable in `GLIBC_TUNABLES` still
+/// wins when set.
 fn few_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none()
+        && !std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc."))
+    {
         // SAFETY: a malloc tunable, set before any thread starts.
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 2);

@@ -424,6 +424,8 @@ mod tests {
         })
         .unwrap();
         let back: Record = serde_json::from_str(&line).unwrap();
+        // Byte for byte what the record itself writes.
+        assert_eq!(serde_json::to_string(&back).unwrap(), line);
         let Record::StepEnd {
             run_id,
             step,
@@ -457,5 +459,33 @@ mod tests {
         );
         assert_eq!((duration_ms, ignored, from_journal), (7, true, true));
         assert_eq!((changes, output), (o.changes, o.output));
+    }
+
+    #[test]
+    fn a_bare_step_end_line_is_the_records_bytes_too() {
+        let o = Outcome::new(Status::Ok, "in sync");
+        let line = serde_json::to_string(&StepEndLine {
+            kind: "step_end",
+            run_id: "run",
+            ts: "t".into(),
+            step: "b",
+            module: None,
+            name: None,
+            status: o.status,
+            message: &o.message,
+            remedy: None,
+            duration_ms: 0,
+            changes: &o.changes,
+            output: &o.output,
+            ignored: false,
+            from_journal: false,
+        })
+        .unwrap();
+        let back: Record = serde_json::from_str(&line).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), line);
+        assert!(
+            !line.contains("from_journal") && line.contains("\"ignored\":false"),
+            "{line}"
+        );
     }
 }

@@ -88,23 +88,37 @@ impl Run<'_, '_> {
         o: Outcome,
         ms: u64,
         ignored: bool,
-    ) -> Result<std::sync::Arc<crate::model::Facts>, RunError> {
+    ) -> Result<(), RunError> {
+        self.record(step, key, &o, ms, ignored)?;
+        runner.end(step, key, o, ms, ignored, false);
+        Ok(())
+    }
+
+    /// Everything of a step key's end but its event: the plan, the
+    /// journal's `step_end`, the tally.
+    pub fn record(
+        &mut self,
+        step: &Step,
+        key: &StepKey,
+        o: &Outcome,
+        ms: u64,
+        ignored: bool,
+    ) -> Result<(), RunError> {
         let name = key.to_string();
         if o.status.is_problem() && !ignored {
             self.tally.problem = true;
         }
-        self.plan.record(step, &name, &o, ignored);
-        let from_journal = o.from_journal;
+        self.plan.record(step, &name, o, ignored);
         self.recorder.step_end(
             &name,
             step.module,
             step.name.as_deref(),
-            &o,
+            o,
             ms,
             ignored,
-            from_journal,
+            o.from_journal,
         )?;
         self.tally.add(o.status);
-        Ok(runner.end(step, key, o, ms, from_journal, ignored))
+        Ok(())
     }
 }

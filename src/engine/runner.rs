@@ -261,11 +261,8 @@ impl Runner<'_> {
         // step's output is shared by the event and the template scope.
         let kept = item.map(|_| outcome.output.clone()).unwrap_or_default();
         let status = outcome.status;
-        let output = run.finish(self, step, key, outcome, ms, ignored)?;
-        if item.is_none() {
-            self.scope
-                .set_output(&step.id, step.register.as_deref(), OutputView::of(output));
-        }
+        run.record(step, key, &outcome, ms, ignored)?;
+        self.end(step, key, outcome, ms, ignored, item.is_none());
         Ok(Flow::Continue((status, kept)))
     }
 
@@ -301,16 +298,26 @@ impl Runner<'_> {
         )
     }
 
+    /// Emits a step key's `step_end`. `publish`: its output becomes
+    /// `steps.ID` (and its register) first, so that the event's rendered
+    /// name may use it; one output shared by the event and the scope.
     pub(super) fn end(
         &self,
         step: &Step,
         key: &StepKey,
         o: Outcome,
         ms: u64,
-        from_journal: bool,
         ignored: bool,
-    ) -> Arc<Facts> {
+        publish: bool,
+    ) {
         let output = Arc::new(o.output);
+        if publish {
+            self.scope.set_output(
+                &step.id,
+                step.register.as_deref(),
+                OutputView::of(output.clone()),
+            );
+        }
         self.events.emit(Event::StepEnd(StepEnd {
             step: key.to_string(),
             module: step.module.to_string(),
@@ -320,13 +327,12 @@ impl Runner<'_> {
             message: o.message,
             remedy: o.remedy,
             duration_ms: ms,
-            output: output.clone(),
-            from_journal,
+            output,
+            from_journal: o.from_journal,
             ignored,
             after: o.after,
             diffs: o.diffs,
         }));
-        output
     }
 }
 

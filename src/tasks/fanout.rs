@@ -101,7 +101,6 @@ where
     let mut results: Vec<Option<T>> = (0..hosts.len()).map(|_| None).collect();
     let (mut done, mut last_progress) = (0usize, Instant::now());
     while let Some(joined) = set.join_next_with_id().await {
-        start_next(&mut set, &mut index_of);
         let (id, outcome) = match joined {
             Ok((id, outcome)) => (id, outcome),
             Err(e) => (
@@ -109,7 +108,10 @@ where
                 T::stopped(format!("the work on this host stopped: {e}")),
             ),
         };
-        let Some(&i) = index_of.get(&id) else {
+        // Whose it was, before the next task may be given its id.
+        let found = index_of.remove(&id);
+        start_next(&mut set, &mut index_of);
+        let Some(i) = found else {
             continue;
         };
         let outcome = then(i, outcome);

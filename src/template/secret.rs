@@ -139,9 +139,14 @@ pub fn var_value(name: &str, value: Value) -> Value {
 /// Makes secrets opaque inside `v`: markers become the secrets they name,
 /// and when `secret`, every text and number becomes a secret.
 pub fn protect(v: Value, secret: bool) -> Value {
-    // A view of an output protects what is read from it.
-    if v.downcast_object_ref::<super::OutputView>().is_some() {
-        return v;
+    // A view of an output protects what is read from it; to make all of
+    // it secret, it becomes a plain value first.
+    if let Some(view) = v.downcast_object_ref::<super::OutputView>() {
+        return if secret {
+            protect(view.to_plain(), true)
+        } else {
+            v
+        };
     }
     match v.kind() {
         ValueKind::String => {

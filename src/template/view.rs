@@ -15,10 +15,16 @@ enum Seg {
     Index(usize),
 }
 
-#[derive(Debug)]
 pub struct OutputView {
     root: Arc<Facts>,
     path: Vec<Seg>,
+}
+
+/// Never the output itself: it may hold secret markers.
+impl std::fmt::Debug for OutputView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OutputView({:?})", self.path)
+    }
 }
 
 impl OutputView {
@@ -28,6 +34,14 @@ impl OutputView {
             root,
             path: Vec::new(),
         })
+    }
+
+    /// The plain template value of what this view stands for (a copy).
+    pub fn to_plain(&self) -> Value {
+        match self.node() {
+            Some(v) => super::to_value(v),
+            None => super::to_value(&*self.root),
+        }
     }
 
     /// The JSON this view stands for (`None` only for the root, a map).
@@ -117,10 +131,14 @@ mod tests {
             "hosts": {"10.0.0.1": {"cpus": 4, "ports": [22, 80], "ok": true}, "10.0.0.2": {"cpus": 2, "ports": [], "ok": false}},
             "ok": 1,
             "name": "x",
+            "token": crate::util::secret::Secret::new("hunter2-view").marker(),
+            "list": [{"t": crate::util::secret::Secret::new("hunter2-item").marker()}, 7],
         }))
         .unwrap();
         let view = OutputView::of(Arc::new(out.clone()));
-        let plain = crate::template::to_value(&out);
+        // What a template saw of an output before views: the value, its
+        // secret markers made secrets.
+        let plain = crate::template::secret::protect(crate::template::to_value(&out), false);
         let t = Templates::new();
         for expr in [
             "o.hosts['10.0.0.1'].cpus",
@@ -134,7 +152,20 @@ mod tests {
             "o.hosts['10.0.0.1'] is mapping",
             "o.hosts['10.0.0.1'].ports is sequence",
             "o.hosts | dictsort | first | first",
-            "o.hosts.values() if false else 1",
+            "o.hosts.values() | list",
+            "o.hosts['10.0.0.1'].ports[-1]",
+            "o.hosts['10.0.0.1'].ports[1:]",
+            "o.hosts['10.0.0.1'].ports[::-1]",
+            "o.token",
+            "o.token | upper",
+            "o.token[1:3]",
+            "o.token ~ '-x'",
+            "o.token | length",
+            "o.list[0].t",
+            "o.list | map(attribute='t') | list",
+            "o.list[-2].t | replace('*', 'x')",
+            "o | string",
+            "o.list | tojson",
             "o.nothere is defined",
             "o.hosts['10.0.0.3'] is defined",
             "o | tojson",
@@ -150,6 +181,40 @@ mod tests {
             }
         }
         let json = serde_json::to_value(&view).unwrap();
-        assert_eq!(json, serde_json::to_value(&out).unwrap());
+        assert_eq!(json, serde_json::to_value(&plain).unwrap());
+        // Nothing of a secret in the view's output, in any spelling.
+        for expr in [
+            "o",
+            "o.token",
+            "o.list",
+            "o | tojson",
+            "o.token | list | join('|')",
+        ] {
+            let shown = t
+                .eval(expr, &minijinja::context! { o => view.clone() })
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            assert!(!shown.contains("hunter2"), "{expr}: {shown}");
+            assert!(!shown.contains("2retnuh"), "{expr}: {shown}");
+        }
+        assert!(!format!("{view:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_view_made_secret_is_secret_throughout() {
+        let out: Facts =
+            serde_json::from_value(serde_json::json!({"a": {"b": "plain-text"}, "n": 5})).unwrap();
+        let v = crate::template::secret::protect(OutputView::of(Arc::new(out)), true);
+        let t = Templates::new();
+        for expr in ["v.a.b", "v.n", "v | tojson", "v.a.b | upper"] {
+            let shown = t
+                .eval(expr, &minijinja::context! { v => v.clone() })
+                .map(|x| x.to_string())
+                .unwrap_or_default();
+            assert!(
+                !shown.contains("plain-text") && !shown.contains('5'),
+                "{expr}: {shown}"
+            );
+        }
     }
 }
