@@ -229,6 +229,67 @@ fn custom_flags_the_target_removed_block_naming_setting_and_flag() {
 }
 
 #[test]
+fn misspelt_apiserver_and_proxy_flags_block_with_the_flag_they_meant() {
+    // Each list also holds flags the component has (kube-proxy's klog flag
+    // as its page spells it, with underscores): those pass.
+    let d = Dir::new();
+    let knob = r#"config_set=["cluster_config.custom_kube_api_server_flags=[\"--enable-admision-plugins=NodeRestriction\", \"--audit-log-maxage=30\", \"--event-ttl=4h0m0s\"]", "cluster_config.custom_kube_proxy_flags=[\"--iptables-sync-perod=30s\", \"--iptables-sync-period=30s\", \"--log_dir=/var/log/kube-proxy\"]"]"#;
+    let r = check(&d, &[knob], &[]);
+    blocked(
+        &r,
+        "check-compat",
+        &[
+            "custom_kube_api_server_flags",
+            "--enable-admision-plugins",
+            "did you mean --enable-admission-plugins?",
+            "custom_kube_proxy_flags",
+            "--iptables-sync-perod",
+            "did you mean --iptables-sync-period?",
+            "known_flags",
+        ],
+    );
+    let flags = r.step("check-compat")["output"]["flags"].clone();
+    let flagged: Vec<(&str, &str, &str)> = flags
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["component"].as_str().unwrap_or(""),
+                f["flag"].as_str().unwrap_or(""),
+                f["problem"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flagged,
+        [
+            (
+                "kube-apiserver",
+                "--enable-admision-plugins=NodeRestriction",
+                "unknown"
+            ),
+            ("kube-proxy", "--iptables-sync-perod=30s", "unknown"),
+        ],
+        "{flags}"
+    );
+    // The valid flags alone pass, for 4.1.x (Kubernetes 1.32) and 4.2.x (1.35).
+    let knob = r#"config_set=["cluster_config.custom_kube_api_server_flags=[\"--enable-admission-plugins=NodeRestriction\", \"--audit-log-maxage=30\"]", "cluster_config.custom_kube_proxy_flags=[\"--iptables-sync-period=30s\", \"--log_dir=/var/log/kube-proxy\", \"--log-file=/var/log/kube-proxy.log\"]"]"#;
+    for extra in [&[][..], &["-e", "target=4.2.1"][..]] {
+        let d = Dir::new();
+        let knobs: &[&str] = if extra.is_empty() {
+            &[knob]
+        } else {
+            &[knob, "mke_version=3.9.2"]
+        };
+        let r = check(&d, knobs, extra);
+        let s = r.step("check-compat");
+        assert_eq!(s["status"], "ok", "{extra:?}: {}", r.both());
+        assert_eq!(s["output"]["flags"], serde_json::json!([]), "{s}");
+    }
+}
+
+#[test]
 fn what_does_not_carry_over_is_named_and_windows_blocks_4_1() {
     let d = Dir::new();
     let r = check(

@@ -102,6 +102,13 @@ pub struct FlagData {
     pub allowed: Vec<Allowed>,
 }
 
+/// A flag name as the components compare it: `_` and `-` alike (their
+/// commands run through component-base's `cli.Run`, which sets
+/// `WordSepNormalizeFunc`), so `log_dir` is `log-dir`.
+fn canonical(name: &str) -> String {
+    name.replace('_', "-")
+}
+
 /// A Kubernetes minor such as `1.32`, as (major, minor).
 fn minor(text: &str) -> Option<(u64, u64)> {
     let (a, b) = text.split_once('.')?;
@@ -118,7 +125,7 @@ impl FlagData {
 
     pub fn parse(text: &str) -> Result<FlagData, String> {
         let doc = toml_edit::Document::parse(text).map_err(|e| e.to_string())?;
-        let data: FlagData = serde_path_to_error::deserialize(table_to_json(doc.as_table()))
+        let mut data: FlagData = serde_path_to_error::deserialize(table_to_json(doc.as_table()))
             .map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
         for t in &data.target {
             VersionReq::parse(&t.mke).map_err(|e| format!("target {}: {e}", t.mke))?;
@@ -129,6 +136,35 @@ impl FlagData {
         }
         for r in &data.removed_value {
             minor(&r.removed_in).ok_or(format!("removed_in {:?} is not 1.NN", r.removed_in))?;
+        }
+        let rules = data.removed.iter().map(|r| r.component.as_str());
+        let rules = rules.chain(data.removed_value.iter().map(|r| r.component.as_str()));
+        let rules = rules.chain(data.managed.iter().map(|m| m.component.as_str()));
+        for c in rules.chain(data.allowed.iter().map(|a| a.component.as_str())) {
+            if c != "*" && !SETTINGS.iter().any(|(_, k)| *k == c) {
+                return Err(format!(
+                    "component {c:?} is none of the five (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy)"
+                ));
+            }
+        }
+        for a in &data.allowed {
+            if a.component == "*" {
+                return Err("an [[allowed]] list names one component, not \"*\"".into());
+            }
+            minor(&a.kubernetes).ok_or(format!("kubernetes {:?} is not 1.NN", a.kubernetes))?;
+            if let Some(w) = a.flags.windows(2).find(|w| w[0] >= w[1]) {
+                return Err(format!(
+                    "allowed flags of {}: {:?} comes before {:?} (keep the list sorted, each flag once)",
+                    a.component, w[0], w[1]
+                ));
+            }
+        }
+        // Names are compared as the components compare them.
+        let lists = data.removed.iter_mut().map(|r| &mut r.flags);
+        let lists = lists.chain(data.removed_value.iter_mut().map(|r| &mut r.flags));
+        let lists = lists.chain(data.managed.iter_mut().map(|m| &mut m.flags));
+        for list in lists.chain(data.allowed.iter_mut().map(|a| &mut a.flags)) {
+            list.iter_mut().for_each(|f| *f = canonical(f));
         }
         Ok(data)
     }
@@ -193,14 +229,7 @@ fn parse_flag(setting: &str, component: &'static str, text: &str) -> Written {
             let ok = !n.is_empty()
                 && n.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            (
-                if ok {
-                    n.replace('_', "-")
-                } else {
-                    String::new()
-                },
-                v,
-            )
+            (if ok { canonical(n) } else { String::new() }, v)
         }
         // klog's -v is the one short flag the components take.
         None if trimmed == "-v" || trimmed.starts_with("-v=") => (
@@ -262,8 +291,14 @@ pub struct Overrides<'a> {
 }
 
 fn named(list: &[String], w: &Written) -> bool {
-    list.iter()
-        .any(|i| i.trim_start_matches('-') == w.name || *i == format!("{}:{}", w.component, w.name))
+    list.iter().any(|i| {
+        let (component, name) = match i.split_once(':') {
+            Some((c, n)) => (Some(c.trim()), n),
+            None => (None, i.as_str()),
+        };
+        component.is_none_or(|c| c == w.component)
+            && canonical(name.trim().trim_start_matches('-')) == w.name
+    })
 }
 
 /// Checks the written flags for a target Kubernetes minor (`1.32`).

@@ -76,13 +76,13 @@ pub struct MkeCompat {
     /// Settings set with no published status (not in the catalog, or "unknown" there): block, warn or report (default). The status of such keys is an open question in Mirantis' docs.
     #[serde(default = "default_unknown")]
     pub unknown: Severity,
-    /// Custom Kubernetes flags the target's Kubernetes removed: block (default), warn or report. What mkectl 4.2.1 does on a mismatch is not documented; by default mkeprep blocks.
+    /// Custom Kubernetes flags the target's Kubernetes removed, or that the component does not have at all (a misspelling, told with the flag it probably meant): block (default), warn or report. What mkectl 4.2.1 does on a mismatch is not documented; by default mkeprep blocks.
     #[serde(default = "default_flags")]
     pub flags: Severity,
     /// Flag names (`node-ip` or `kubelet:node-ip`) you have reviewed: no finding for them.
     #[serde(default, deserialize_with = "super::string_list")]
     pub ignore_flags: Vec<String>,
-    /// Flags a component takes although mkeprep's lists miss them (`kubelet:some-flag` or `some-flag`).
+    /// Flags a component takes although mkeprep's lists miss them (`kubelet:some-flag` or `some-flag`; `_` and `-` alike).
     #[serde(default, deserialize_with = "super::string_list")]
     pub known_flags: Vec<String>,
     /// Setting keys (`cluster_config.etcd_storage_quota`) you have reviewed: reported, never a warning or a block.

@@ -1,6 +1,9 @@
 use super::*;
 use crate::tasks::mke_compat::classify::flatten;
 
+const SAMPLE: &str = include_str!("../../../mke/testdata/sample.toml");
+const FULL: &str = include_str!("../../../mke/testdata/full-3.8.toml");
+
 fn findings(doc: &str, kubernetes: &str) -> Vec<Finding> {
     let data = FlagData::builtin().unwrap();
     let settings = flatten(doc).unwrap();
@@ -130,7 +133,7 @@ fn reviewed_flags_can_be_ignored() {
 
 #[test]
 fn unknown_flags_of_listed_components_block_with_a_suggestion() {
-    let doc = "[cluster_config]\ncustom_kubelet_flags = [\"--max-podz=90\", \"--max-pods=90\", \"--containerd=/run/c.sock\", \"--pod-infra-container-image=p\"]\ncustom_kube_scheduler_flags = [\"--leader-elect=false\", \"--no-such=1\"]\ncustom_kube_proxy_flags = [\"--whatever=1\"]\n";
+    let doc = "[cluster_config]\ncustom_kubelet_flags = [\"--max-podz=90\", \"--max-pods=90\", \"--containerd=/run/c.sock\", \"--pod-infra-container-image=p\"]\ncustom_kube_scheduler_flags = [\"--leader-elect=false\", \"--no-such=1\"]\n";
     let f = findings(doc, "1.32");
     let unknown: Vec<&Finding> = f.iter().filter(|x| x.problem == Problem::Unknown).collect();
     assert_eq!(unknown.len(), 2, "{f:?}");
@@ -140,11 +143,10 @@ fn unknown_flags_of_listed_components_block_with_a_suggestion() {
     );
     assert!(unknown[1].message.contains("--no-such") && unknown[1].component == "kube-scheduler");
     // Removed after 1.32 (still there in 1.32) and listed as removed in 1.37:
-    // known; kube-proxy has no list, so only removals apply to it.
+    // known.
     assert!(
-        !f.iter().any(|x| x.flag.contains("containerd")
-            || x.flag.contains("pod-infra")
-            || x.flag.contains("whatever")),
+        !f.iter()
+            .any(|x| x.flag.contains("containerd") || x.flag.contains("pod-infra")),
         "{f:?}"
     );
     let data = FlagData::builtin().unwrap();
@@ -160,4 +162,150 @@ fn unknown_flags_of_listed_components_block_with_a_suggestion() {
         },
     );
     assert!(!f.iter().any(|x| x.problem == Problem::Unknown), "{f:?}");
+}
+
+/// The components whose lists came with the kube-apiserver, kube-controller-
+/// manager and kube-proxy pages: (component, setting, a flag it has, the same
+/// flag misspelt, the flag mkeprep suggests).
+const MORE_LISTS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "kube-apiserver",
+        "custom_kube_api_server_flags",
+        "--enable-admission-plugins=NodeRestriction",
+        "--enable-admision-plugins=NodeRestriction",
+        "enable-admission-plugins",
+    ),
+    (
+        "kube-controller-manager",
+        "custom_kube_controller_manager_flags",
+        "--terminated-pod-gc-threshold=100",
+        "--terminated-pod-gc-treshold=100",
+        "terminated-pod-gc-threshold",
+    ),
+    (
+        "kube-proxy",
+        "custom_kube_proxy_flags",
+        "--iptables-sync-period=30s",
+        "--iptables-sync-perod=30s",
+        "iptables-sync-period",
+    ),
+];
+
+#[test]
+fn every_component_has_a_list_and_a_misspelt_flag_blocks_with_a_suggestion() {
+    let data = FlagData::builtin().unwrap();
+    for (_, component) in SETTINGS {
+        assert!(
+            data.allowed.iter().any(|a| a.component == *component),
+            "{component} has no [[allowed]] list"
+        );
+    }
+    for (component, setting, good, bad, meant) in MORE_LISTS {
+        for kubernetes in ["1.32", "1.35"] {
+            let doc = format!("[cluster_config]\n{setting} = [\"{good}\", \"{bad}\"]\n");
+            let f = findings(&doc, kubernetes);
+            assert_eq!(f.len(), 1, "{component} {kubernetes}: {f:?}");
+            assert!(f[0].blocks && f[0].problem == Problem::Unknown, "{f:?}");
+            assert_eq!(
+                (f[0].component.as_str(), f[0].flag.as_str()),
+                (*component, *bad)
+            );
+            assert!(
+                f[0].message.contains(&format!("did you mean --{meant}?"))
+                    && f[0].message.contains(setting),
+                "{}",
+                f[0].message
+            );
+            assert!(f[0].remedy.contains(setting) && f[0].remedy.contains("known_flags"));
+        }
+        // known_flags accepts it, with its component or without; another
+        // component's name does not.
+        let w = written(&flatten(&format!("[cluster_config]\n{setting} = [\"{bad}\"]\n")).unwrap());
+        let name = bad.trim_start_matches('-').split('=').next().unwrap();
+        let with = |known: String| {
+            let known = vec![known];
+            let overrides = Overrides {
+                ignore: &[],
+                known: &known,
+            };
+            check(data, "1.32", &w, overrides).len()
+        };
+        assert_eq!(with(format!("{component}:{name}")), 0);
+        assert_eq!(with(name.to_string()), 0);
+        assert_eq!(with(format!("--{name}")), 0);
+        assert_eq!(with(format!("kubelet:{name}")), 1);
+    }
+}
+
+#[test]
+fn underscores_and_dashes_name_the_same_flag() {
+    // kube-proxy's page prints klog's flags with underscores (log_dir), the
+    // others with dashes; the components take either spelling.
+    let doc = "[cluster_config]\ncustom_kube_proxy_flags = [\"--log_dir=/var/log/kp\", \"--log-file=/kp.log\", \"--skip_headers\", \"--log_dri=/y\"]\ncustom_kube_api_server_flags = [\"--audit_log_maxage=30\"]\n";
+    let f = findings(doc, "1.32");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].flag, "--log_dri=/y");
+    assert!(
+        f[0].message.contains("did you mean --log-dir?"),
+        "{}",
+        f[0].message
+    );
+    let data = FlagData::builtin().unwrap();
+    let w = written(&flatten(doc).unwrap());
+    for spelling in ["kube-proxy:log_dri", "log-dri", "--log_dri"] {
+        let list = vec![spelling.to_string()];
+        let known = Overrides {
+            ignore: &[],
+            known: &list,
+        };
+        let ignore = Overrides {
+            ignore: &list,
+            known: &[],
+        };
+        assert!(check(data, "1.32", &w, known).is_empty(), "{spelling}");
+        assert!(check(data, "1.32", &w, ignore).is_empty(), "{spelling}");
+    }
+    // The rules' names too: a removed flag written with underscores.
+    let f = findings(
+        "[cluster_config]\ncustom_kubelet_flags = [\"--keep_terminated_pod_volumes\"]\n",
+        "1.32",
+    );
+    assert!(f.len() == 1 && f[0].problem == Problem::Removed, "{f:?}");
+}
+
+#[test]
+fn the_flags_of_the_test_configurations_are_known() {
+    for doc in [SAMPLE, FULL] {
+        assert!(!written(&flatten(doc).unwrap()).is_empty());
+        for kubernetes in ["1.32", "1.35"] {
+            let f = findings(doc, kubernetes);
+            assert!(!f.iter().any(|x| x.problem == Problem::Unknown), "{f:?}");
+        }
+    }
+}
+
+#[test]
+fn a_flag_list_is_sorted_each_flag_once_for_one_of_the_five_components() {
+    let head = "target = []\nremoved = []\nremoved_value = []\n";
+    let meta = "[meta]\nreference = \"r\"\nremovals = \"x\"\n";
+    let list = |component: &str, flags: &str| {
+        format!(
+            "{head}managed = []\n{meta}[[allowed]]\ncomponent = \"{component}\"\nkubernetes = \"1.36\"\nmark = \"C\"\nsource = \"s\"\nflags = [{flags}]\n"
+        )
+    };
+    let d = FlagData::parse(&list("kube-proxy", "\"a-b\", \"a_c\", \"b\"")).unwrap();
+    assert_eq!(d.allowed[0].flags, ["a-b", "a-c", "b"]);
+    let e = FlagData::parse(&list("kube-proxy", "\"b\", \"a\"")).unwrap_err();
+    assert!(e.contains("\"b\" comes before \"a\""), "{e}");
+    let e = FlagData::parse(&list("kube-proxy", "\"a\", \"a\"")).unwrap_err();
+    assert!(e.contains("each flag once"), "{e}");
+    let e = FlagData::parse(&list("kube-apiservr", "\"a\"")).unwrap_err();
+    assert!(e.contains("\"kube-apiservr\" is none of the five"), "{e}");
+    let e = FlagData::parse(&list("*", "\"a\"")).unwrap_err();
+    assert!(e.contains("one component"), "{e}");
+    // The rules name a component too (or "*").
+    let managed =
+        "[[managed]]\ncomponent = \"kubelett\"\nflags = [\"x\"]\nmark = \"I\"\nnote = \"n\"\n";
+    let e = FlagData::parse(&format!("{head}{managed}{meta}")).unwrap_err();
+    assert!(e.contains("\"kubelett\""), "{e}");
 }
