@@ -292,19 +292,33 @@ impl Module for UpgradeInputs {
         } else {
             "run"
         };
-        let services_line = match &services.found {
-            _ if services_said.is_empty() => String::new(),
-            services::Found::Read { .. } => format!(" ({services_said})"),
-            services::Found::NotChecked(_) => format!("\n      {services_said}"),
+        let checked = matches!(services.found, services::Found::Read { .. });
+        let (free, services_line, warning) = match (
+            self.gateway_https_node_port,
+            self.gateway_http_node_port,
+        ) {
+            (Some(s), Some(h)) if checked => (
+                format!("{s} (HTTPS) and {h} (HTTP) are free"),
+                format!(" ({services_said})"),
+                String::new(),
+            ),
+            (Some(s), Some(h)) => (
+                format!(
+                    "{s} (HTTPS) and {h} (HTTP) are inside nodeport_range and not MKE 3 ingress's or in used_node_ports"
+                ),
+                String::new(),
+                format!("\n      {services_said}"),
+            ),
+            _ => (
+                "are not needed for this target".to_string(),
+                String::new(),
+                String::new(),
+            ),
         };
         Ok(Check::InSync {
             message: format!(
-                "ready: {address} answers on 6443, 9443 and {}; gateway NodePorts {}{services_line}. Next, {when} (with MKE_PASSWORD exported, and the mkectl of {target}):\n      {line}",
+                "ready: {address} answers on 6443, 9443 and {}; gateway NodePorts {free}{services_line}. Next, {when} (with MKE_PASSWORD exported, and the mkectl of {target}):\n      {line}{warning}",
                 lb.map_or(443, |l| l.listener),
-                match (self.gateway_https_node_port, self.gateway_http_node_port) {
-                    (Some(s), Some(h)) => format!("{s} (HTTPS) and {h} (HTTP) are free"),
-                    _ => "are not needed for this target".to_string(),
-                }
             ),
             output,
         })

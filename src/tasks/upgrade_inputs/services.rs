@@ -102,14 +102,38 @@ impl ServicePorts {
 
     /// The sentence for the step's message.
     pub fn sentence(&self) -> String {
+        let before = if self.tried.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; tried first: {}",
+                self.tried
+                    .iter()
+                    .map(|a| format!("{}: {}", a.host, a.error))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        };
         match &self.found {
+            Found::Read { .. } if !before.is_empty() => {
+                let plain = ServicePorts {
+                    found: self.found.clone(),
+                    tried: Vec::new(),
+                };
+                format!("{}{before}", plain.sentence())
+            }
+            Found::Read { host, ports } if ports.is_empty() => {
+                format!(
+                    "no Kubernetes Service has a NodePort, as kube-proxy's rules on manager {host} show"
+                )
+            }
             Found::Read { host, ports } => {
                 let services: std::collections::BTreeSet<_> =
                     ports.iter().map(|p| p.service.clone()).collect();
                 format!(
-                    "{} of {} read from manager {host}",
-                    plural(ports.len(), "Service NodePort", "Service NodePorts"),
-                    plural(services.len(), "Service", "Services")
+                    "{} of {} in use, as kube-proxy's rules on manager {host} show",
+                    plural(ports.len(), "NodePort", "NodePorts"),
+                    plural(services.len(), "Kubernetes Service", "Kubernetes Services")
                 )
             }
             Found::NotChecked(why) => format!(
@@ -143,23 +167,28 @@ async fn read_one(host: &Host, settings: Arc<SshSettings>) -> Result<Vec<NodePor
         } else {
             said
         };
-        let (cause, what) = if said.starts_with("sudo:") {
+        let (cause, what, hint) = if said.starts_with("sudo:") {
             (
                 Cause::Sudo,
-                "sudo refused (the login user needs passwordless sudo for iptables-save)",
+                "sudo refused",
+                " — the login user needs passwordless sudo for iptables-save",
             )
         } else if out.status == 127 || said.contains("not found") {
-            (Cause::Command, "iptables-save is not installed")
+            (
+                Cause::Command,
+                "iptables-save is not installed",
+                " — install iptables on the manager, or list the NodePorts in used_node_ports",
+            )
         } else {
-            (Cause::Command, "iptables-save failed")
+            (Cause::Command, "iptables-save failed", "")
         };
         return Err(fail(
             cause,
-            format!("{what}: `{COMMAND}` exited {}: {said}", out.status),
+            format!("{what}: `{COMMAND}` exited {}: {said}{hint}", out.status),
         ));
     }
-    let table = parse_nat(&out.stdout)
-        .map_err(|e| fail(Cause::Command, format!("`{COMMAND}`: {e}")))?;
+    let table =
+        parse_nat(&out.stdout).map_err(|e| fail(Cause::Command, format!("`{COMMAND}`: {e}")))?;
     if let Some(why) = table.unusable() {
         return Err(fail(Cause::Command, why));
     }
@@ -221,7 +250,7 @@ pub async fn read(cx: &StepContext<'_>, proxy_mode: &str) -> ServicePorts {
     }
     let why = tried
         .iter()
-        .map(|a| format!("{} ({}: {})", a.host, a.cause.word(), a.error))
+        .map(|a| format!("{}: {}", a.host, a.error))
         .collect::<Vec<_>>()
         .join("; ");
     ServicePorts {

@@ -78,7 +78,10 @@ fn gateway_ports_are_required_from_4_1_5_distinct_in_range_and_free() {
 fn ingress_ports_count_as_taken_only_when_ingress_is_on() {
     let s = flatten("[cluster_config]\nnodeport_range = \"30000-31000\"\n[cluster_config.ingress_controller]\nenabled = true\n").unwrap();
     assert_eq!(nodeport_range(&s), (30000, 31000));
-    let taken: Vec<u16> = taken_ports(&s, &[31500]).into_iter().map(|t| t.port).collect();
+    let taken: Vec<u16> = taken_ports(&s, &[31500])
+        .into_iter()
+        .map(|t| t.port)
+        .collect();
     assert_eq!(taken, [31500, 33000, 33001, 33002]);
     let s = flatten("[cluster_config.ingress_controller]\nenabled = true\ningress_exposed_ports = [{name = \"https\", port = 443, target_port = 0, node_port = 33443}]\n").unwrap();
     assert_eq!(
@@ -173,15 +176,21 @@ fn a_port_held_by_a_service_names_it_and_the_example_avoids_taken_ports() {
     let p = g.problems(&v("4.1.5"));
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(
-        p[0].0.contains("gateway_https_node_port 34001 is already taken: by Kubernetes Service shop/web"),
+        p[0].0.contains(
+            "gateway_https_node_port 34001 is already taken: by Kubernetes Service shop/web"
+        ),
         "{p:?}"
     );
     // The example pair skips 34000 and 34001, which are taken.
     assert!(
-        p[0].1.contains("-e gateway_https_node_port=34003 -e gateway_http_node_port=34002"),
+        p[0].1
+            .contains("-e gateway_https_node_port=34003 -e gateway_http_node_port=34002"),
         "{p:?}"
     );
-    assert!(p[0].1.contains("or give Service shop/web another nodePort"), "{p:?}");
+    assert!(
+        p[0].1.contains("or give Service shop/web another nodePort"),
+        "{p:?}"
+    );
     // A range without 34000 starts the example at its low end.
     let small = Gateway {
         range: (30000, 30010),
@@ -189,7 +198,10 @@ fn a_port_held_by_a_service_names_it_and_the_example_avoids_taken_ports() {
         ..g
     };
     let p = small.problems(&v("4.1.5"));
-    assert!(p[0].1.contains("=30001 -e gateway_http_node_port=30000"), "{p:?}");
+    assert!(
+        p[0].1.contains("=30001 -e gateway_http_node_port=30000"),
+        "{p:?}"
+    );
 }
 
 #[test]
