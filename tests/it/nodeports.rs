@@ -25,6 +25,13 @@ fn said(r: &Run) -> String {
     )
 }
 
+/// A one-step playbook: `upgrade_inputs` with 34001/34000 and `more` lines.
+fn one_step(address: &str, more: &str) -> String {
+    format!(
+        "steps:\n  - id: inputs\n    upgrade_inputs:\n      external_address: \"{address}\"\n      gateway_https_node_port: 34001\n      gateway_http_node_port: 34000\n{more}"
+    )
+}
+
 #[track_caller]
 fn has(text: &str, needles: &[&str]) {
     for n in needles {
@@ -203,7 +210,10 @@ fn ipvs_mode_and_the_switch_skip_the_read_and_say_so() {
     let d = Dir::new();
     d.write(
         "np.yaml",
-        "steps:\n  - id: inputs\n    upgrade_inputs:\n      external_address: \"{{ env.MKEPREP_EXTERNAL_ADDRESS }}\"\n      gateway_https_node_port: 34001\n      gateway_http_node_port: 34000\n      read_service_node_ports: false\n",
+        &one_step(
+            "{{ env.MKEPREP_EXTERNAL_ADDRESS }}",
+            "      read_service_node_ports: false\n",
+        ),
     );
     let args = |knobs| sandbox_args("np.yaml", knobs, &["--check", "--output", "json"]);
     let r = d
@@ -216,7 +226,10 @@ fn ipvs_mode_and_the_switch_skip_the_read_and_say_so() {
     assert_eq!(step["output"]["service_node_ports"]["checked"], false);
     d.write(
         "np.yaml",
-        "steps:\n  - id: inputs\n    upgrade_inputs:\n      external_address: \"{{ env.MKEPREP_EXTERNAL_ADDRESS }}\"\n      gateway_https_node_port: 34001\n      gateway_http_node_port: 34000\n      read_service_node_ports: false\n      used_node_ports: [34001]\n",
+        &one_step(
+            "{{ env.MKEPREP_EXTERNAL_ADDRESS }}",
+            "      read_service_node_ports: false\n      used_node_ports: [34001]\n",
+        ),
     );
     let r = d.cmd(&args(&[])).run();
     assert_eq!(r.step("inputs")["status"], "blocked", "{}", r.both());
@@ -257,10 +270,7 @@ fn without_an_inventory_services_are_not_read_and_the_step_says_so() {
         .iter()
         .map(|p| std::net::TcpListener::bind((lb.as_str(), *p)).expect("bind the test's LB"))
         .collect();
-    d.write(
-        "np.yaml",
-        &format!("steps:\n  - id: inputs\n    upgrade_inputs:\n      external_address: \"{lb}:8443\"\n      gateway_https_node_port: 34001\n      gateway_http_node_port: 34000\n"),
-    );
+    d.write("np.yaml", &one_step(&format!("{lb}:8443"), ""));
     let mut cmd = d.cmd(&["run", "np.yaml", "--check", "--output", "json"]);
     for (k, v) in &sb.env {
         if k != "MKEPREP_INVENTORY" {
