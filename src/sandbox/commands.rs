@@ -13,6 +13,7 @@
 //! | `sh -c SCRIPT` | a canned answer for SCRIPT's text, else SCRIPT's answer as a command |
 //! | `docker inspect --format '{{.Config.Image}}' ucp-proxy` | managers: `mirantis/ucp-proxy:X.Y.Z`; workers: exit 1, `Error: No such object: ucp-proxy` |
 //! | `stat -c '%s %Y' -- PATH` | `SIZE MTIME`, or exit 1 `stat: cannot stat 'PATH': No such file or directory` |
+//! | `iptables-save -t nat` | the nat table as kube-proxy and Docker leave it ([`super::kube_proxy`]); without `sudo` (and a login user other than root) exit 1, `Permission denied (you must be root)` |
 //! | `head -c N -- PATH \| base64 -w0` | the first N bytes, base64, no newline; a missing file prints head's error on stderr and, as a real pipeline does, exits 0 with empty stdout |
 
 use std::time::Duration;
@@ -168,6 +169,21 @@ fn run_words(shared: &Shared, node: &Node, words: &[&str], line: &str) -> Output
             } else {
                 Output::fail(1, "Error: No such object: ucp-proxy\n")
             }
+        }
+        ["iptables-save", "-t", "nat"] | ["iptables-save", "-t", "nat", "-c"] => {
+            let root = shared.opts.ssh_user == "root"
+                || words_of(line).is_some_and(|w| w.first().is_some_and(|f| f == "sudo"));
+            if !root {
+                return Output::fail(
+                    1,
+                    "iptables-save v1.8.7 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n",
+                );
+            }
+            let config = shared.cluster().config.clone();
+            Output::ok(super::kube_proxy::iptables_save_nat(
+                &config,
+                &shared.opts.service_node_port,
+            ))
         }
         ["stat", "-c", "%s %Y", "--", path] => {
             let cluster = shared.cluster();

@@ -24,6 +24,7 @@ mod client_files;
 mod commands;
 mod config;
 mod files;
+mod kube_proxy;
 mod lb;
 mod mkectl;
 mod node_sim;

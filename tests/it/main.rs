@@ -10,6 +10,7 @@ mod hardening;
 mod hosts;
 mod language;
 mod node_requirements;
+mod nodeports;
 mod nodes;
 mod nodes_sshd;
 mod people;

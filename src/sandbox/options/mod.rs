@@ -5,6 +5,7 @@
 mod faults;
 mod kinds;
 mod nodes;
+mod services;
 mod validate;
 
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub use faults::{FaultRule, FaultValue, NoValue, Seconds, StatusCode};
 pub use kinds::{BackupHistory, BackupOutcome, FileKind, HumanDuration, KddWording};
 use nodes::one_or_many;
 pub use nodes::{Canned, Count, Offset, PerNode, Ports, Size, Word, for_node};
+pub use services::ServiceNodePort;
 
 /// The most nodes a sandbox simulates (each gets its own SSH listener).
 pub const MAX_NODES: u32 = 1000;
@@ -221,6 +223,14 @@ pub struct SandboxOptions {
     #[arg(long, value_name = "NAME", help_heading = "Cluster content")]
     pub user: Vec<String>,
 
+    /// A Kubernetes Service's NodePort that kube-proxy programs on every node (iptables-save -t nat), 'NAMESPACE/NAME[:PORTNAME]=NODEPORT[/tcp|/udp]', e.g. 'default/web:http=33001' (repeatable)
+    #[arg(
+        long,
+        value_name = "NS/NAME[:PORT]=NODEPORT",
+        help_heading = "Cluster content"
+    )]
+    pub service_node_port: Vec<ServiceNodePort>,
+
     /// cert-manager runs: its containers are in GET /containers/json
     #[arg(long, help_heading = "Cluster content")]
     pub cert_manager: bool,
@@ -338,6 +348,7 @@ impl Default for SandboxOptions {
             swarm_service: Vec::new(),
             interlock: false,
             user: Vec::new(),
+            service_node_port: Vec::new(),
             cert_manager: false,
             metallb: false,
             config_set: Vec::new(),

@@ -137,6 +137,7 @@ impl SandboxOptions {
                 return bad(format!("{name} = {value}: choose 0 to {max} seconds"));
             }
         }
+        self.validate_services()?;
         self.validate_nodes()
     }
 }

@@ -3,8 +3,10 @@
 //! (the load balancer) resolves and answers TCP on 6443, 9443 and its
 //! listener port, and a listener other than 443 is part of the address; the
 //! gateway NodePorts that MKE 4k 4.1.5+ and MKE 4 require are given,
-//! distinct, inside the cluster's `nodeport_range`, and not taken (the MKE 3
-//! ingress NodePorts when its ingress controller is on). When all is ready,
+//! distinct, inside the cluster's `nodeport_range`, and not taken: by the
+//! MKE 3 ingress controller (when it is on), by a Kubernetes Service (read
+//! over SSH from one manager's kube-proxy rules, [`services`]), or as the
+//! user lists them in `used_node_ports`. When all is ready,
 //! the step's message is the `mkectl upgrade` command to run next, and its
 //! output carries it (`command`, `argv`) for reports.
 
@@ -20,7 +22,9 @@ use super::mke_version::version_param;
 use super::{Check, Facts, Module, StepContext, TaskError};
 
 mod command;
+mod iptables;
 mod ports;
+mod services;
 
 pub use command::upgrade_command;
 
@@ -49,9 +53,12 @@ pub struct UpgradeInputs {
     /// The upgrade will pass `--remove-ingress-nginx` (the gateway then reuses the ingress NodePorts, and the gateway ports are optional).
     #[serde(default)]
     pub remove_ingress_nginx: bool,
-    /// NodePorts known to be taken by Kubernetes Services (mkeprep cannot list Services through the MKE 3 API).
+    /// NodePorts known to be taken (by Services mkeprep cannot read: IPVS mode, no SSH or sudo to a manager; or ports to keep free).
     #[serde(default)]
     pub used_node_ports: Vec<u16>,
+    /// Read the NodePorts of Kubernetes Services from one manager's kube-proxy rules (`sudo -n iptables-save -t nat` over SSH; the login user needs passwordless sudo for it). Off: only MKE 3 ingress and `used_node_ports` count.
+    #[serde(default = "yes")]
+    pub read_service_node_ports: bool,
     /// How long one TCP connection attempt to the load balancer may take.
     #[serde(default = "default_timeout", deserialize_with = "super::duration")]
     #[schemars(with = "String")]
@@ -64,6 +71,9 @@ pub struct UpgradeInputs {
     pub extra_args: Vec<String>,
 }
 
+fn yes() -> bool {
+    true
+}
 fn default_timeout() -> Duration {
     Duration::from_secs(5)
 }
@@ -113,12 +123,21 @@ impl Module for UpgradeInputs {
         ("probes", "each TCP port tried: port, open, error"),
         ("nodeport_range", "the cluster's NodePort range [low, high]"),
         (
+            "service_node_ports",
+            "the NodePorts of Kubernetes Services: `checked` (bool); when read, `host` (the manager read), `command`, `ports` (`port`, `protocol`, `service` NAMESPACE/NAME, `port_name`) and `by_service` (NAMESPACE/NAME → ports); otherwise `not_checked` (why); `tried` (managers that failed first: `host`, `cause`, `error`)",
+        ),
+        (
+            "rules",
+            "where each NodePort rule comes from ([C] documented, [I] inferred)",
+        ),
+        (
             "command",
             "the `mkectl upgrade` command to run next (one shell line; the password as \"$MKE_PASSWORD\")",
         ),
         ("argv", "the same command as a list of arguments"),
     ]);
-    const SUMMARY: &'static str = "The upgrade's own inputs: the load balancer resolves and answers on 6443, 9443 and its listener; the gateway NodePorts are valid and free. Prints the `mkectl upgrade` command to run next.";
+    const SUMMARY: &'static str = "The upgrade's own inputs: the load balancer resolves and answers on 6443, 9443 and its listener; the gateway NodePorts are valid and free (not MKE 3 ingress's, not a Kubernetes Service's as one manager's kube-proxy rules show over SSH). Prints the `mkectl upgrade` command to run next.";
+    const CHECK_MODE: &'static str = "full: read-only (GET /api/ucp/config-toml, GET /nodes for roles, TCP connections to the load balancer, and `sudo -n iptables-save -t nat` over SSH on one manager)";
     const EXAMPLE: &'static str = "- id: upgrade-inputs\n  upgrade_inputs:\n    target: \"{{ target }}\"\n    external_address: lb.example.com\n    gateway_https_node_port: 34001\n    gateway_http_node_port: 34000\n  register: upgrade";
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
@@ -193,26 +212,59 @@ impl Module for UpgradeInputs {
             .await
             .map_err(|e| TaskError::new(e.to_string()))?;
         let settings = flatten(&doc).map_err(TaskError::new)?;
+        let required = gateway_ports_required(&target) && !self.remove_ingress_nginx;
+        let given = self.gateway_https_node_port.is_some() || self.gateway_http_node_port.is_some();
+        let services = if !self.read_service_node_ports {
+            services::ServicePorts::not_checked(
+                "read_service_node_ports is false (only MKE 3 ingress and used_node_ports count)",
+            )
+        } else if given || required {
+            services::read(cx, &kube_proxy_mode(&settings)).await
+        } else {
+            services::ServicePorts::not_checked("no gateway NodePort to check for this target")
+        };
+        let mut taken = taken_ports(&settings, &self.used_node_ports);
+        taken.extend(services.ports().iter().map(|p| ports::Taken {
+            port: p.port,
+            why: format!("by Kubernetes {}", p.describe()),
+            remedy: p.service.as_deref().and_then(|s| s.split_once('/')).map(|(ns, name)| {
+                format!(
+                    "give Service {ns}/{name} another nodePort or remove it (kubectl -n {ns} edit service {name}, or kubectl -n {ns} delete service {name}) if nothing needs it on {}",
+                    p.port
+                )
+            }),
+        }));
         let gateway = ports::Gateway {
             https: self.gateway_https_node_port,
             http: self.gateway_http_node_port,
-            required: gateway_ports_required(&target) && !self.remove_ingress_nginx,
+            required,
             range: nodeport_range(&settings),
-            taken: taken_ports(&settings, &self.used_node_ports),
+            taken,
         };
         output.insert(
             "nodeport_range".into(),
             json!([gateway.range.0, gateway.range.1]),
         );
+        output.insert("service_node_ports".into(), services.to_json());
+        output.insert("rules".into(), rules_json());
         for (reason, remedy) in gateway.problems(&target) {
             problems.push(Problem { reason, remedy });
         }
+        // Said whether the step blocks or not: what was (not) read.
+        let services_said = match &services.found {
+            services::Found::NotChecked(_) if !given && !required => String::new(),
+            _ => services.sentence(),
+        };
 
         if !problems.is_empty() {
             let (reasons, remedies): (Vec<String>, Vec<String>) =
                 problems.into_iter().map(|p| (p.reason, p.remedy)).unzip();
+            let mut reason = reasons.join("; ");
+            if !services_said.is_empty() {
+                reason.push_str(&format!(" ({services_said})"));
+            }
             return Ok(Check::Blocked {
-                reason: reasons.join("; "),
+                reason,
                 remedy: remedies.join("; "),
                 output,
             });
@@ -240,18 +292,56 @@ impl Module for UpgradeInputs {
         } else {
             "run"
         };
+        let checked = matches!(services.found, services::Found::Read { .. });
+        let (free, services_line, warning) = match (
+            self.gateway_https_node_port,
+            self.gateway_http_node_port,
+        ) {
+            (Some(s), Some(h)) if checked => (
+                format!("{s} (HTTPS) and {h} (HTTP) are free"),
+                format!(" ({services_said})"),
+                String::new(),
+            ),
+            (Some(s), Some(h)) => (
+                format!(
+                    "{s} (HTTPS) and {h} (HTTP) are inside nodeport_range and not MKE 3 ingress's or in used_node_ports"
+                ),
+                String::new(),
+                format!("\n      {services_said}"),
+            ),
+            _ => (
+                "are not needed for this target".to_string(),
+                String::new(),
+                String::new(),
+            ),
+        };
         Ok(Check::InSync {
             message: format!(
-                "ready: {address} answers on 6443, 9443 and {}; gateway NodePorts {}. Next, {when} (with MKE_PASSWORD exported, and the mkectl of {target}):\n      {line}",
+                "ready: {address} answers on 6443, 9443 and {}; gateway NodePorts {free}{services_line}. Next, {when} (with MKE_PASSWORD exported, and the mkectl of {target}):\n      {line}{warning}",
                 lb.map_or(443, |l| l.listener),
-                match (self.gateway_https_node_port, self.gateway_http_node_port) {
-                    (Some(s), Some(h)) => format!("{s} (HTTPS) and {h} (HTTP) are free"),
-                    _ => "are not needed for this target".to_string(),
-                }
             ),
             output,
         })
     }
+}
+
+/// Where each NodePort rule comes from, for the output.
+fn rules_json() -> Value {
+    json!({
+        "gateway_node_ports_required": {"from": "4.1.5", "source": "--gateway-https-node-port and --gateway-http-node-port are mandatory for MKE 3 → MKE 4k 4.1.5+ and MKE 4 (LB41, LB42) unless --remove-ingress-nginx [C]"},
+        "nodeport_range": {"source": "[cluster_config] nodeport_range of the MKE 3 configuration (default 32768-35535) [C]; that MKE 4k keeps it is inferred [I]"},
+        "ingress_node_ports": {"source": "MKE 3 ingress_exposed_ports, 33000/33001/33002 by default, when ingress_controller.enabled (CFG3) [C]"},
+        "service_node_ports": {"source": services::SOURCE},
+    })
+}
+
+/// `[cluster_config] kube_proxy_mode` (default `iptables`).
+fn kube_proxy_mode(settings: &[Setting]) -> String {
+    settings
+        .iter()
+        .find(|s| s.key == "cluster_config.kube_proxy_mode")
+        .and_then(|s| s.value.as_str())
+        .map_or_else(|| "iptables".to_string(), |m| m.trim().to_lowercase())
 }
 
 /// `[cluster_config] nodeport_range` (default 32768-35535).
@@ -270,11 +360,11 @@ fn nodeport_range(settings: &[Setting]) -> (u16, u16) {
 
 /// NodePorts that are taken: MKE 3 ingress's (`ingress_exposed_ports`, by
 /// default 33000/33001/33002) when its controller is on, and the user's.
-fn taken_ports(settings: &[Setting], user: &[u16]) -> Vec<(u16, String)> {
+fn taken_ports(settings: &[Setting], user: &[u16]) -> Vec<ports::Taken> {
     let get = |k: &str| settings.iter().find(|s| s.key == k).map(|s| &s.value);
-    let mut out: Vec<(u16, String)> = user
+    let mut out: Vec<ports::Taken> = user
         .iter()
-        .map(|p| (*p, "listed in used_node_ports".to_string()))
+        .map(|p| ports::Taken::new(*p, "listed in used_node_ports"))
         .collect();
     if get("cluster_config.ingress_controller.enabled").is_some_and(truthy) {
         let exposed: Vec<u16> = get("cluster_config.ingress_controller.ingress_exposed_ports")
@@ -295,7 +385,7 @@ fn taken_ports(settings: &[Setting], user: &[u16]) -> Vec<(u16, String)> {
         out.extend(
             ports
                 .into_iter()
-                .map(|p| (p, "the MKE 3 ingress controller's NodePort".to_string())),
+                .map(|p| ports::Taken::new(p, "the MKE 3 ingress controller's NodePort")),
         );
     }
     out

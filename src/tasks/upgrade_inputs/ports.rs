@@ -133,22 +133,63 @@ pub async fn probe(host: &str, ports: &[u16], timeout: Duration) -> Probe {
     }
 }
 
+/// A NodePort that is taken, why, and what else to do than choosing another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
+    pub port: u16,
+    pub why: String,
+    /// Besides choosing other ports (a Service's can be changed or removed).
+    pub remedy: Option<String>,
+}
+
+impl Taken {
+    pub fn new(port: u16, why: impl Into<String>) -> Taken {
+        Taken {
+            port,
+            why: why.into(),
+            remedy: None,
+        }
+    }
+}
+
 /// The gateway NodePorts and what they must respect.
 pub struct Gateway {
     pub https: Option<u16>,
     pub http: Option<u16>,
     pub required: bool,
     pub range: (u16, u16),
-    pub taken: Vec<(u16, String)>,
+    pub taken: Vec<Taken>,
 }
 
 impl Gateway {
+    /// The first `n` ports of the range that nothing takes, from 34000 on
+    /// when the range holds it (MKE 4k's examples), else from its start.
+    fn free_ports(&self, n: usize) -> Vec<u16> {
+        let (lo, hi) = self.range;
+        let start = if (lo..=hi).contains(&34000) {
+            34000
+        } else {
+            lo
+        };
+        (start..=hi)
+            .chain(lo..start)
+            .filter(|p| !self.taken.iter().any(|t| t.port == *p))
+            .take(n)
+            .collect()
+    }
+
     /// (reason, remedy) of each problem.
     pub fn problems(&self, target: &Version) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let (lo, hi) = self.range;
+        let example = match self.free_ports(2)[..] {
+            [http, https] => format!(
+                ", e.g. -e gateway_https_node_port={https} -e gateway_http_node_port={http}"
+            ),
+            _ => String::new(),
+        };
         let pick = format!(
-            "choose two free ports inside the cluster's nodeport_range {lo}-{hi}, other than the MKE 3 ingress ones (33000-33002 when it is on), e.g. -e gateway_https_node_port=34001 -e gateway_http_node_port=34000"
+            "choose two free ports inside the cluster's nodeport_range {lo}-{hi}, not taken by MKE 3 ingress (33000-33002 when it is on) or by a Service{example}"
         );
         for (name, value) in [
             ("gateway_https_node_port", self.https),
@@ -165,8 +206,17 @@ impl Gateway {
                     pick.clone(),
                 )),
                 Some(p) => {
-                    if let Some((_, why)) = self.taken.iter().find(|(t, _)| *t == p) {
-                        out.push((format!("{name} {p} is already taken: {why}"), pick.clone()));
+                    let holders: Vec<&Taken> = self.taken.iter().filter(|t| t.port == p).collect();
+                    if !holders.is_empty() {
+                        let why: Vec<&str> = holders.iter().map(|t| t.why.as_str()).collect();
+                        let mut remedy = pick.clone();
+                        for r in holders.iter().filter_map(|t| t.remedy.as_deref()) {
+                            remedy.push_str(&format!("; or {r}"));
+                        }
+                        out.push((
+                            format!("{name} {p} is already taken: {}", why.join(" and ")),
+                            remedy,
+                        ));
                     }
                 }
             }

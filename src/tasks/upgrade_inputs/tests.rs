@@ -1,5 +1,5 @@
 use super::command::{Inputs, shell_line};
-use super::ports::{Gateway, parse_address, probe};
+use super::ports::{Gateway, Taken, parse_address, probe};
 use super::*;
 
 fn v(s: &str) -> Version {
@@ -32,7 +32,7 @@ fn gateway_ports_are_required_from_4_1_5_distinct_in_range_and_free() {
     assert!(gateway_ports_required(&v("4.1.5")));
     assert!(gateway_ports_required(&v("4.2.1")));
     assert!(!gateway_ports_required(&v("4.1.2")));
-    let g = |https, http, taken: Vec<(u16, String)>| Gateway {
+    let g = |https, http, taken: Vec<Taken>| Gateway {
         https,
         http,
         required: true,
@@ -60,7 +60,7 @@ fn gateway_ports_are_required_from_4_1_5_distinct_in_range_and_free() {
     let p = g(
         Some(33001),
         Some(34000),
-        vec![(33001, "the MKE 3 ingress controller's NodePort".into())],
+        vec![Taken::new(33001, "the MKE 3 ingress controller's NodePort")],
     )
     .problems(&v("4.1.5"));
     assert!(
@@ -78,13 +78,16 @@ fn gateway_ports_are_required_from_4_1_5_distinct_in_range_and_free() {
 fn ingress_ports_count_as_taken_only_when_ingress_is_on() {
     let s = flatten("[cluster_config]\nnodeport_range = \"30000-31000\"\n[cluster_config.ingress_controller]\nenabled = true\n").unwrap();
     assert_eq!(nodeport_range(&s), (30000, 31000));
-    let taken: Vec<u16> = taken_ports(&s, &[31500]).into_iter().map(|t| t.0).collect();
+    let taken: Vec<u16> = taken_ports(&s, &[31500])
+        .into_iter()
+        .map(|t| t.port)
+        .collect();
     assert_eq!(taken, [31500, 33000, 33001, 33002]);
     let s = flatten("[cluster_config.ingress_controller]\nenabled = true\ningress_exposed_ports = [{name = \"https\", port = 443, target_port = 0, node_port = 33443}]\n").unwrap();
     assert_eq!(
         taken_ports(&s, &[])
             .into_iter()
-            .map(|t| t.0)
+            .map(|t| t.port)
             .collect::<Vec<_>>(),
         [33443]
     );
@@ -154,4 +157,57 @@ fn ports_are_read_from_numbers_or_text() {
         serde_json::from_value::<UpgradeInputs>(serde_json::json!({"gateway_http_node_port": "x"}))
             .is_err()
     );
+}
+
+#[test]
+fn a_port_held_by_a_service_names_it_and_the_example_avoids_taken_ports() {
+    let held = Taken {
+        port: 34001,
+        why: "by Kubernetes Service shop/web (port `https`, TCP)".into(),
+        remedy: Some("give Service shop/web another nodePort or remove it".into()),
+    };
+    let g = Gateway {
+        https: Some(34001),
+        http: Some(34002),
+        required: true,
+        range: (32768, 35535),
+        taken: vec![Taken::new(34000, "listed in used_node_ports"), held],
+    };
+    let p = g.problems(&v("4.1.5"));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].0.contains(
+            "gateway_https_node_port 34001 is already taken: by Kubernetes Service shop/web"
+        ),
+        "{p:?}"
+    );
+    // The example pair skips 34000 and 34001, which are taken.
+    assert!(
+        p[0].1
+            .contains("-e gateway_https_node_port=34003 -e gateway_http_node_port=34002"),
+        "{p:?}"
+    );
+    assert!(
+        p[0].1.contains("or give Service shop/web another nodePort"),
+        "{p:?}"
+    );
+    // A range without 34000 starts the example at its low end.
+    let small = Gateway {
+        range: (30000, 30010),
+        https: Some(40000),
+        ..g
+    };
+    let p = small.problems(&v("4.1.5"));
+    assert!(
+        p[0].1.contains("=30001 -e gateway_http_node_port=30000"),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn kube_proxy_mode_defaults_to_iptables() {
+    let s = flatten("[cluster_config]\nkube_proxy_mode = \"IPVS\"\n").unwrap();
+    assert_eq!(kube_proxy_mode(&s), "ipvs");
+    let s = flatten("[cluster_config]\nnodeport_range = \"30000-31000\"\n").unwrap();
+    assert_eq!(kube_proxy_mode(&s), "iptables");
 }
