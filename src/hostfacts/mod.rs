@@ -3,8 +3,9 @@
 //! `/etc/os-release`, `uname -r -m`, `nproc`, `/proc/meminfo`, the
 //! filesystem type of `/sys/fs/cgroup`, `df -P -k`, the listening rows of
 //! `/proc/net/tcp{,6}`, `/etc/machine-id`, the kernel's host name,
-//! `docker version`, the clock (`date -u +%s`) and whether systemd keeps it
-//! synchronised (`timedatectl`). Files under `/proc`, `/sys` and `/etc` and POSIX
+//! `docker version` and whether systemd keeps the clock synchronised
+//! (`timedatectl`); and, as a command of its own timed by this machine, the
+//! clock ([`CLOCK`]). Files under `/proc`, `/sys` and `/etc` and POSIX
 //! tools first, so that little can be missing; what is missing or unreadable
 //! is an error for that fact on that host, never a guessed value.
 //!
@@ -50,8 +51,10 @@ impl Default for Request {
 /// other rows, and a node with many listeners sends less.
 pub const LISTENING: &str = "^ *[0-9]*: [0-9A-F:]* [0-9A-F:]* 0A";
 
-/// The clock command of the script (POSIX `date`).
-pub const CLOCK: &str = "date -u +%s";
+/// The clock, read in a command of its own right after the script, so
+/// that this machine times just it (GNU `date` prints nanoseconds; a
+/// `date` without `%N` prints whole seconds, read as such).
+pub const CLOCK: &str = "date -u +%s.%N";
 
 /// The time-sync command of the script (systemd 239+: RHEL 8, Ubuntu 20.04
 /// and later).
@@ -92,9 +95,6 @@ impl Request {
                 },
             ),
             Section::new("ntp", NTP),
-            // Last: the clock is read as close as it can be to the end of
-            // the command, whose start and end this machine times.
-            Section::new("clock", CLOCK),
         ]);
         s
     }
@@ -125,12 +125,12 @@ pub struct HostFacts {
     pub docker_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub docker_note: Option<String>,
-    /// The node's clock when it ran the command (`date -u +%s`).
-    #[serde(skip)]
-    pub clock_epoch: Option<i64>,
-    /// Seconds the node's clock is outside the window in which this
-    /// machine ran the command (0 inside it; negative: behind).
-    pub clock_skew_seconds: Option<i64>,
+    /// The node's clock minus this machine's, in seconds (milliseconds
+    /// kept): its `date` against the middle of that command's round trip.
+    pub clock_offset_seconds: Option<f64>,
+    /// How far off that can be: half the round trip, plus half a second
+    /// when the node's `date` gives whole seconds only.
+    pub clock_offset_error_seconds: Option<f64>,
     /// Whether systemd says the clock is synchronised; `null` when it
     /// cannot tell (no systemd, no timedatectl: `ntp_note` says which).
     pub ntp_synchronized: Option<bool>,
@@ -263,10 +263,6 @@ impl HostFacts {
                 let r = parse::hostname(text).map(|h| self.hostname = Some(h));
                 put("hostname", r);
             }
-            "clock" => {
-                let r = parse::epoch(text).map(|t| self.clock_epoch = Some(t));
-                put("clock", r);
-            }
             _ => {}
         }
     }
@@ -318,18 +314,34 @@ impl HostFacts {
         }
     }
 
-    /// The clock's skew, given when this machine sent the command and when
-    /// the answer was in (seconds since the epoch).
-    pub fn time_window(&mut self, sent: std::time::SystemTime, answered: std::time::SystemTime) {
-        let secs = |t: std::time::SystemTime, up: bool| {
-            t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| {
-                let s = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-                if up && d.subsec_nanos() > 0 { s + 1 } else { s }
-            })
+    /// Takes what [`CLOCK`] printed (`rc`, `text`), given when this machine
+    /// sent it and when the answer was in.
+    pub fn read_clock(
+        &mut self,
+        rc: i32,
+        text: &str,
+        sent: std::time::SystemTime,
+        answered: std::time::SystemTime,
+    ) {
+        if rc != 0 {
+            self.errors.insert("clock".into(), failure(CLOCK, rc, text));
+            return;
+        }
+        let secs = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64())
         };
-        self.clock_skew_seconds = self
-            .clock_epoch
-            .map(|t| parse::clock_skew(t, secs(sent, false), secs(answered, true)));
+        match parse::epoch(text) {
+            Ok((node, resolution)) => {
+                let (from, to) = (secs(sent), secs(answered));
+                let ms = |x: f64| (x * 1000.0).round() / 1000.0;
+                self.clock_offset_seconds = Some(ms(node - (from + to) / 2.0));
+                self.clock_offset_error_seconds = Some(ms((to - from).max(0.0) / 2.0 + resolution));
+            }
+            Err(e) => {
+                self.errors.insert("clock".into(), e);
+            }
+        }
     }
 
     fn disks(&mut self, rc: i32, text: &str, paths: &[String]) {

@@ -244,11 +244,23 @@ pub fn hostname(text: &str) -> Result<String, String> {
     }
 }
 
-/// `date -u +%s`: the node's clock, seconds since the epoch.
-pub fn epoch(text: &str) -> Result<i64, String> {
-    match text.trim().parse::<i64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("`date -u +%s` printed {:?}", first_line(text))),
+/// `date -u +%s.%N`: the node's clock in seconds since the epoch, and the
+/// error of the reading: 0 with nanoseconds, ½ s when the node's `date`
+/// has no `%N` (whole seconds, or `%N` printed as is) — the time is then
+/// taken as the middle of that second.
+pub fn epoch(text: &str) -> Result<(f64, f64), String> {
+    let t = text.trim();
+    let bad = || format!("`date -u +%s.%N` printed {:?}", first_line(text));
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let whole: u64 = whole.parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
+    let whole = whole as f64;
+    if !frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit()) {
+        let f: f64 = format!("0.{frac}").parse().map_err(|_| bad())?;
+        Ok((whole + f, 0.0))
+    } else if frac.is_empty() || frac == "%N" || frac == "N" {
+        Ok((whole + 0.5, 0.5))
+    } else {
+        Err(bad())
     }
 }
 
@@ -258,20 +270,6 @@ pub fn ntp_synchronized(text: &str) -> Result<bool, String> {
         "yes" => Ok(true),
         "no" => Ok(false),
         _ => Err(format!("`timedatectl` printed {:?}", first_line(text))),
-    }
-}
-
-/// How far a node's clock (`node`, whole seconds) is outside the window
-/// in which this machine ran the command (`from` rounded down, `to` up):
-/// 0 inside it, so the command's own latency never reads as skew;
-/// negative when the node is behind.
-pub fn clock_skew(node: i64, from: i64, to: i64) -> i64 {
-    if node < from {
-        node - from
-    } else if node > to {
-        node - to
-    } else {
-        0
     }
 }
 

@@ -136,7 +136,6 @@ fn facts_of_each_supported_distribution() {
         if w.docker.is_none() {
             assert_eq!(f.docker_note.as_deref(), Some("docker is not installed"));
         }
-        assert_eq!(f.clock_epoch, Some(1_765_000_000), "{}", w.name);
         assert_eq!(f.ntp_synchronized, Some(true), "{}", w.name);
         assert_eq!(f.ntp_note, None, "{}", w.name);
     }
@@ -325,49 +324,92 @@ fn the_script_reads_this_machine() {
         .ok();
     assert_eq!(f.cpus, cpus);
     assert!(f.disk.contains_key("/"), "{:?}", f.errors);
-    assert!(!f.errors.contains_key("clock"), "{:?}", f.errors);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    assert!(f.clock_epoch.is_some_and(|t| (t - now).abs() < 60));
     assert!(f.ntp_synchronized.is_some() || f.ntp_note.is_some());
+    // The clock command, through the same shell, against this clock.
+    let mut f = HostFacts::default();
+    let sent = std::time::SystemTime::now();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(CLOCK)
+        .output()
+        .expect("sh");
+    let answered = std::time::SystemTime::now();
+    f.read_clock(
+        out.status.code().unwrap_or(-1),
+        &String::from_utf8_lossy(&out.stdout),
+        sent,
+        answered,
+    );
+    let (offset, error) = (f.clock_offset_seconds, f.clock_offset_error_seconds);
+    assert!(f.errors.is_empty(), "{:?}", f.errors);
+    assert!(
+        offset.zip(error).is_some_and(|(o, e)| o.abs() <= e + 0.001),
+        "{offset:?} ± {error:?}"
+    );
 }
 
 #[test]
-fn clock_skew_counts_only_what_lies_outside_the_window() {
-    assert_eq!(parse::clock_skew(100, 100, 101), 0);
-    assert_eq!(parse::clock_skew(101, 100, 101), 0);
-    assert_eq!(parse::clock_skew(146, 100, 101), 45);
-    assert_eq!(parse::clock_skew(55, 100, 101), -45);
-    // The window: the send rounded down, the answer rounded up.
-    let at =
-        |s: u64, ms: u64| std::time::UNIX_EPOCH + std::time::Duration::from_millis(s * 1000 + ms);
-    let mut f = read_sample("ubuntu-22.04");
-    f.time_window(at(1_765_000_000, 900), at(1_765_000_001, 100));
-    assert_eq!(f.clock_skew_seconds, Some(0));
-    f.time_window(at(1_764_999_990, 0), at(1_764_999_995, 0));
-    assert_eq!(f.clock_skew_seconds, Some(5));
-    f.time_window(at(1_765_000_030, 500), at(1_765_000_031, 0));
-    assert_eq!(f.clock_skew_seconds, Some(-30));
+fn the_clock_offset_is_taken_at_the_middle_of_the_round_trip() {
+    let at = |ms: u64| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    let mut f = HostFacts::default();
+    // Sent at …000.000, answered at …000.200: the middle is …000.100.
+    f.read_clock(
+        0,
+        "1765000045.100000000\n",
+        at(1_765_000_000_000),
+        at(1_765_000_000_200),
+    );
+    assert_eq!(f.clock_offset_seconds, Some(45.0));
+    assert_eq!(f.clock_offset_error_seconds, Some(0.1));
+    f.read_clock(
+        0,
+        "1764999970.100000000\n",
+        at(1_765_000_000_000),
+        at(1_765_000_000_200),
+    );
+    assert_eq!(f.clock_offset_seconds, Some(-30.0));
+    // A `date` without %N: the middle of the second it names, ±½ s more.
+    f.read_clock(
+        0,
+        "1765000000.%N\n",
+        at(1_765_000_000_000),
+        at(1_765_000_001_000),
+    );
+    assert_eq!(f.clock_offset_seconds, Some(0.0));
+    assert_eq!(f.clock_offset_error_seconds, Some(1.0));
+    f.read_clock(
+        0,
+        "1765000000\n",
+        at(1_765_000_000_400),
+        at(1_765_000_000_600),
+    );
+    assert_eq!(f.clock_offset_seconds, Some(0.0));
+    assert_eq!(f.clock_offset_error_seconds, Some(0.6));
+    assert!(f.errors.is_empty());
 }
 
 #[test]
 fn clock_and_ntp_answers_that_do_not_parse() {
-    let f = with("rhel-9.4", |o| {
-        if o.name == "clock" {
-            o.text = "+%s\n".into();
-        }
+    let mut f = with("rhel-9.4", |o| {
         if o.name == "ntp" {
             o.text = "maybe\n".into();
         }
     });
+    let now = std::time::SystemTime::now();
+    f.read_clock(0, "+%s.%N\n", now, now);
     assert!(
-        f.errors["clock"].contains("`date -u +%s` printed \"+%s\""),
+        f.errors["clock"].contains("`date -u +%s.%N` printed \"+%s.%N\""),
         "{:?}",
         f.errors
     );
-    assert_eq!(f.clock_epoch, None);
+    assert_eq!(f.clock_offset_seconds, None);
+    let mut g = HostFacts::default();
+    g.read_clock(127, "sh: 1: date: not found\n", now, now);
+    assert!(
+        g.errors["clock"].contains("`date` is not installed"),
+        "{:?}",
+        g.errors
+    );
     assert_eq!(f.ntp_synchronized, None);
     assert_eq!(
         f.ntp_note.as_deref(),

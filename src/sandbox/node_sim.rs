@@ -247,11 +247,17 @@ impl Sim {
             ["test", "-e" | "-f" | "-d", path] => {
                 Some((String::new(), String::new(), u32::from(!exists(path))))
             }
-            ["date", "-u", "+%s"] | ["date", "+%s"] => {
+            ["date", "-u" | "--utc", format @ ("+%s" | "+%s.%N")]
+            | ["date", format @ ("+%s" | "+%s.%N")] => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-                ok(format!("{}\n", now + self.clock_offset))
+                    .unwrap_or_default();
+                let secs = i64::try_from(now.as_secs()).unwrap_or(0) + self.clock_offset;
+                ok(if *format == "+%s" {
+                    format!("{secs}\n")
+                } else {
+                    format!("{secs}.{:09}\n", now.subsec_nanos())
+                })
             }
             ["timedatectl", "show", "-p", "NTPSynchronized", "--value"] => {
                 ok(if self.ntp_synchronized {

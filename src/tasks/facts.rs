@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::fanout::{HostOutcome, HostSession, each_host, listed, plural};
 use super::targets::{On, select};
 use super::{Check, Facts, Module, StepContext, TaskError};
-use crate::hostfacts::{DEFAULT_PATHS, HostFacts, Request};
+use crate::hostfacts::{CLOCK, DEFAULT_PATHS, HostFacts, Request};
 use crate::inventory::Host;
 use crate::ssh::{Cause, SshError, SshSettings};
 
@@ -167,17 +167,37 @@ pub async fn read_host(
     };
     let ran = async {
         let mut session = HostSession::open(&host, settings).await?;
-        let sent = SystemTime::now();
         let out = session.exec(&req.script()).await;
-        let answered = SystemTime::now();
+        // The clock on its own, on the open connection, so that this
+        // machine times a round trip, not the login or the script.
+        let clock = match &out {
+            Ok(_) => {
+                let sent = SystemTime::now();
+                let c = session.exec(CLOCK).await;
+                Some((c, sent, SystemTime::now()))
+            }
+            Err(_) => None,
+        };
         session.close().await;
-        out.map(|o| (o, sent, answered))
+        out.map(|o| (o, clock))
     }
     .await;
     let (facts, failure) = match ran {
-        Ok((out, sent, answered)) => {
+        Ok((out, clock)) => {
             let mut f = HostFacts::read(&out.stdout, &out.stderr, &req);
-            f.time_window(sent, answered);
+            match clock {
+                Some((Ok(c), sent, answered)) => f.read_clock(
+                    c.status,
+                    &format!("{}{}", c.stdout, c.stderr),
+                    sent,
+                    answered,
+                ),
+                Some((Err(e), ..)) => {
+                    f.errors
+                        .insert("clock".into(), format!("`{CLOCK}`: {}", e.message));
+                }
+                None => {}
+            }
             (f, None)
         }
         Err(e) => (HostFacts::default(), Some(e)),
@@ -232,13 +252,13 @@ pub fn failed_list(hosts: &[Host], reads: &[HostRead]) -> Vec<String> {
 
 impl Module for FactsStep {
     const NAME: &'static str = "facts";
-    const SUMMARY: &'static str = "Read each selected host's OS, kernel, CPUs, memory, cgroup version, disk space, listening TCP ports, machine id, host name, Docker version, clock and time sync (one SSH command per host).";
+    const SUMMARY: &'static str = "Read each selected host's OS, kernel, CPUs, memory, cgroup version, disk space, listening TCP ports, machine id, host name, Docker version and time sync (one SSH command per host), and its clock against this machine's (a second, timed command on the same connection).";
     const EXAMPLE: &'static str = "- id: facts\n  facts:\n    on: all\n    paths: [/, /var/lib]\n  # later: steps.facts.hosts['10.0.0.11'].cpus";
     const CHECK_MODE: &'static str = "full: read-only (cat of /etc and /proc files, uname, nproc, stat, df, grep, docker version, timedatectl show, date)";
     const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
         (
             "hosts",
-            "per inventory address: `os` (`id`, `version_id`, `pretty_name`), `kernel`, `arch`, `cpus`, `memory_bytes` (MemTotal), `cgroup_version` (1 or 2), `disk` (per path: `total_bytes`, `avail_bytes`, `mount`, `filesystem`), `listening_tcp_ports`, `machine_id`, `hostname`, `docker_version` (null when Docker is absent or does not answer; `docker_note` says which), `clock_skew_seconds` (how far the node's clock is outside the window in which mkeprep ran the command: 0 inside it, negative when behind), `ntp_synchronized` (systemd's NTPSynchronized; null when it cannot tell, `ntp_note` says why), `errors` (fact → why it could not be read), `ok`, and `cause`/`error` for a host that could not be reached",
+            "per inventory address: `os` (`id`, `version_id`, `pretty_name`), `kernel`, `arch`, `cpus`, `memory_bytes` (MemTotal), `cgroup_version` (1 or 2), `disk` (per path: `total_bytes`, `avail_bytes`, `mount`, `filesystem`), `listening_tcp_ports`, `machine_id`, `hostname`, `docker_version` (null when Docker is absent or does not answer; `docker_note` says which), `clock_offset_seconds` (the node's clock minus this machine's: its `date -u +%s.%N`, run as a command of its own on the open connection, against the middle of that round trip; negative when behind) and `clock_offset_error_seconds` (half the round trip, plus ½ s for a `date` without nanoseconds), `ntp_synchronized` (systemd's NTPSynchronized; null when it cannot tell, `ntp_note` says why), `errors` (fact → why it could not be read), `ok`, and `cause`/`error` for a host that could not be reached",
         ),
         ("ok", "how many hosts' facts were all read"),
         (

@@ -163,8 +163,11 @@ fn facts_equal_what_the_machine_reports(net: u8, transport: &'static str) {
         assert_eq!(h["hostname"], local("cat /proc/sys/kernel/hostname"));
         assert_eq!(h["machine_id"], local("cat /etc/machine-id"));
         assert_eq!(h["cgroup_version"], cgroup);
-        // Same machine, same clock: no skew, whatever the SSH round trip.
-        assert_eq!(h["clock_skew_seconds"], 0, "{h}");
+        // Same machine, same clock: no offset beyond the reading's error.
+        let offset = h["clock_offset_seconds"].as_f64().unwrap_or(f64::NAN);
+        let error = h["clock_offset_error_seconds"].as_f64().unwrap_or(f64::NAN);
+        assert!(offset.abs() <= error + 0.002, "{h}");
+        assert!(error < 5.0, "{h}");
         // What systemd says, or why it cannot tell (no systemd in a container).
         match local("timedatectl show -p NTPSynchronized --value 2>/dev/null").as_str() {
             "yes" => assert_eq!(h["ntp_synchronized"], true, "{h}"),
@@ -228,8 +231,10 @@ fn probe_failing_on_two_of_ten(net: u8, transport: &'static str) {
     );
     for bad in [bad1, bad2] {
         assert!(
+            // (The login shell may add to stderr: root's .bashrc here runs
+            // pyenv, which sometimes complains when logins race.)
             msg.contains(&format!(
-                "{bad} (command: `failed_when: rc != 0` holds: rc 1, stdout \"disk full on {bad}\")"
+                "{bad} (command: `failed_when: rc != 0` holds: rc 1, stdout \"disk full on {bad}\""
             )),
             "{transport}: {msg}"
         );

@@ -10,22 +10,21 @@
 //! comes from ([C] documented, [I] inferred), and the output says so.
 
 mod rules;
-
-use std::collections::BTreeMap;
+mod verdict;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::facts::{HostRead, read_all};
-use super::fanout::{HostOutcome, emit_host, plural};
+use super::facts::read_all;
+use super::fanout::{emit_host, plural};
 use super::mke_version::{DEFAULT_TARGET, version_param};
-use super::targets::{Role, roles};
-use super::{Check, Facts, Module, StepContext, TaskError};
+use super::targets::roles;
+use super::{Check, Module, StepContext, TaskError};
 use crate::hostfacts::Request;
-use crate::ssh::Cause;
 use crate::util::text::{format_size, parse_size};
-use rules::{Finding, Level, OsRule, Rules, TimeSync, ancestors, default_os};
+use rules::{Level, OsRule, Rules, TimeSync, ancestors, default_os};
+use verdict::{Verdict, remedies, time_notes, unreadable};
 
 fn default_target() -> String {
     DEFAULT_TARGET.to_string()
@@ -118,10 +117,10 @@ pub struct NodeRequirements {
     /// peers 2380, join API 9443, konnectivity 8132).
     #[serde(default = "k0s_ports")]
     pub manager_ports: Vec<u16>,
-    /// The largest offset of a node's clock from this machine's ([I]: no
-    /// mkectl requirement was found; etcd and the certificates the upgrade
-    /// issues need agreeing clocks). Whole seconds; the SSH round trip
-    /// never counts as skew.
+    /// The largest offset of a node's clock from the other nodes' (their
+    /// median), beyond the error of its reading ([I]: no mkectl requirement
+    /// was found; etcd and the certificates the upgrade issues need the
+    /// nodes' clocks to agree). This machine's own offset is a note.
     #[serde(default = "two_seconds", deserialize_with = "super::duration")]
     #[schemars(with = "String")]
     pub max_clock_skew: std::time::Duration,
@@ -129,65 +128,6 @@ pub struct NodeRequirements {
     /// is: `warn` (default, [I]), `fail`, or `off`.
     #[serde(default)]
     pub time_sync: TimeSync,
-}
-
-/// One host's verdict, streamed as its `host` event.
-struct Verdict {
-    findings: Vec<Finding>,
-    unreadable: Option<(Cause, String)>,
-}
-
-impl Verdict {
-    fn worst(&self) -> Option<Level> {
-        if self.unreadable.is_some() {
-            return Some(Level::Fail);
-        }
-        self.findings.iter().map(|f| f.level).max()
-    }
-
-    fn summary(&self) -> String {
-        match &self.unreadable {
-            Some((c, m)) => format!("{}: {m}", c.word()),
-            None => self
-                .findings
-                .iter()
-                .map(|f| format!("{}: {}", f.check, f.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        }
-    }
-}
-
-impl HostOutcome for Verdict {
-    fn status(&self) -> &'static str {
-        match self.worst() {
-            None => "ok",
-            Some(Level::Warn) => "warn",
-            Some(Level::Fail) => "failed",
-        }
-    }
-
-    fn cause(&self) -> Option<Cause> {
-        self.unreadable.as_ref().map(|(c, _)| *c)
-    }
-
-    fn message(&self) -> String {
-        match self.worst() {
-            None => "meets the host requirements".into(),
-            Some(_) => self.summary(),
-        }
-    }
-
-    fn duration_ms(&self) -> u64 {
-        0
-    }
-
-    fn stopped(why: String) -> Self {
-        Verdict {
-            findings: Vec::new(),
-            unreadable: Some((Cause::Other, why)),
-        }
-    }
 }
 
 impl NodeRequirements {
@@ -235,7 +175,7 @@ impl NodeRequirements {
                 min_free_percent: self.min_free_percent,
                 cni_check_port: self.cni_check_port,
                 manager_ports: self.manager_ports.clone(),
-                max_clock_skew_seconds: self.max_clock_skew.as_secs(),
+                max_clock_skew_seconds: self.max_clock_skew.as_secs_f64(),
                 time_sync: self.time_sync,
             },
             os_source,
@@ -272,7 +212,7 @@ impl Module for NodeRequirements {
         ("target", "the target checked against"),
         (
             "hosts",
-            "per inventory address: `status` (ok, warn, failed), `role`, `problems` (`check`, `level`, `message`, `remedy`), and the facts the checks used (`os`, `arch`, `cpus`, `memory_bytes`, `cgroup_version`, `data_dir_free_bytes`, `machine_id`, `clock_skew_seconds`, `ntp_synchronized`)",
+            "per inventory address: `status` (ok, warn, failed), `role`, `problems` (`check`, `level`, `message`, `remedy`), and the facts the checks used (`os`, `arch`, `cpus`, `memory_bytes`, `cgroup_version`, `data_dir_free_bytes`, `machine_id`, `clock_offset_seconds` and `clock_offset_error_seconds` (against this machine), `ntp_synchronized`, `ntp_note`)",
         ),
         ("ok", "hosts that meet every requirement"),
         ("warned", "hosts below a guidance only"),
@@ -305,6 +245,7 @@ impl Module for NodeRequirements {
             .map(|r| unreadable(r).is_none().then_some(&r.facts))
             .collect();
         let across = rules::cluster(&rules, &addresses, &usable, &roles.of);
+        let notes = time_notes(&rules, &addresses, &usable);
         let mut verdicts = Vec::with_capacity(hosts.len());
         for (i, r) in reads.iter().enumerate() {
             let v = match unreadable(r) {
@@ -341,7 +282,7 @@ impl Module for NodeRequirements {
         if !failing.is_empty() {
             return Ok(Check::Blocked {
                 reason: format!(
-                    "{} of {} not meet MKE 4k {target}'s host requirements: {}",
+                    "{} of {} not meet MKE 4k {target}'s host requirements: {}{notes}",
                     failing.len(),
                     plural(hosts.len(), "host does", "hosts do"),
                     failing.join("; ")
@@ -361,112 +302,7 @@ impl Module for NodeRequirements {
                 warned.join("; ")
             ));
         }
+        message.push_str(&notes);
         Ok(Check::InSync { message, output })
-    }
-}
-
-/// Why a host's facts cannot be judged: unreachable, or a fact the rules
-/// need is missing (Docker's absence is fine; a data dir path that does
-/// not exist yet is expected).
-fn unreadable(r: &HostRead) -> Option<(Cause, String)> {
-    if let Some(e) = &r.failure {
-        return Some((e.cause, format!("cannot read its facts: {}", e.message)));
-    }
-    let missing: Vec<String> = r
-        .facts
-        .errors
-        .iter()
-        .filter(|(k, _)| {
-            !k.strip_prefix("disk:")
-                .is_some_and(|p| r.facts.missing_paths.iter().any(|m| m == p))
-        })
-        .map(|(k, v)| format!("{k}: {v}"))
-        .collect();
-    (!missing.is_empty()).then(|| {
-        (
-            Cause::Command,
-            format!("cannot read {}", missing.join("; ")),
-        )
-    })
-}
-
-/// One remedy per kind of problem, naming the hosts.
-fn remedies(addresses: &[String], verdicts: &[Verdict]) -> String {
-    let mut by_check: BTreeMap<&str, (Vec<&str>, String)> = BTreeMap::new();
-    for (a, v) in addresses.iter().zip(verdicts) {
-        if v.unreadable.is_some() {
-            let e = by_check
-                .entry("facts")
-                .or_insert_with(|| (Vec::new(), "fix SSH to it (a `hosts` step says what to do per cause), or install what is missing".into()));
-            e.0.push(a);
-        }
-        for f in v.findings.iter().filter(|f| f.level == Level::Fail) {
-            let e = by_check
-                .entry(f.check)
-                .or_insert_with(|| (Vec::new(), f.remedy.clone()));
-            e.0.push(a);
-        }
-    }
-    by_check
-        .into_iter()
-        .map(|(check, (hosts, remedy))| format!("{check} on {}: {remedy}", hosts.join(", ")))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-impl NodeRequirements {
-    fn output(
-        &self,
-        rules: &Rules,
-        os_source: &str,
-        roles: &super::targets::Roles,
-        addresses: &[String],
-        reads: &[HostRead],
-        verdicts: &[Verdict],
-    ) -> Facts {
-        let mut hosts = serde_json::Map::new();
-        let (mut ok, mut warned, mut failed) = (0usize, 0usize, 0usize);
-        for (i, a) in addresses.iter().enumerate() {
-            let (v, f) = (&verdicts[i], &reads[i].facts);
-            match v.worst() {
-                None => ok += 1,
-                Some(Level::Warn) => warned += 1,
-                Some(Level::Fail) => failed += 1,
-            }
-            let free = ancestors(&rules.data_dir)
-                .into_iter()
-                .find_map(|p| f.disk.get(&p).map(|d| d.avail_bytes));
-            let mut problems: Vec<Value> = v
-                .findings
-                .iter()
-                .map(|f| serde_json::to_value(f).unwrap_or(Value::Null))
-                .collect();
-            if let Some((c, m)) = &v.unreadable {
-                problems.push(
-                    json!({"check": "facts", "level": "fail", "cause": c.name(), "message": m}),
-                );
-            }
-            hosts.insert(
-                a.clone(),
-                json!({
-                    "status": v.status(),
-                    "role": roles.of[i].map(Role::word),
-                    "problems": problems,
-                    "os": f.os, "arch": f.arch, "cpus": f.cpus, "memory_bytes": f.memory_bytes,
-                    "cgroup_version": f.cgroup_version, "data_dir_free_bytes": free,
-                    "machine_id": f.machine_id,
-                    "clock_skew_seconds": f.clock_skew_seconds, "ntp_synchronized": f.ntp_synchronized,
-                }),
-            );
-        }
-        let mut out = Facts::new();
-        out.insert("target".into(), rules.target.to_string().into());
-        out.insert("hosts".into(), Value::Object(hosts));
-        out.insert("ok".into(), ok.into());
-        out.insert("warned".into(), warned.into());
-        out.insert("failed".into(), failed.into());
-        out.insert("rules".into(), self.rules_json(rules, os_source));
-        out.insert("roles_from".into(), roles.source.clone().into());
-        out
     }
 }

@@ -137,7 +137,7 @@ pub struct Rules {
     pub min_free_percent: f64,
     pub cni_check_port: u16,
     pub manager_ports: Vec<u16>,
-    pub max_clock_skew_seconds: u64,
+    pub max_clock_skew_seconds: f64,
     pub time_sync: TimeSync,
 }
 
@@ -283,29 +283,22 @@ impl Rules {
         out
     }
 
-    /// The node's clock against this machine's, and systemd's NTP sync.
+    /// The level of a time finding, `None` when not checked.
+    fn time_level(&self) -> Option<Level> {
+        match self.time_sync {
+            TimeSync::Off => None,
+            TimeSync::Warn => Some(Level::Warn),
+            TimeSync::Fail => Some(Level::Fail),
+        }
+    }
+
+    /// systemd's NTP sync on one node (its clock against the others' is a
+    /// [`cluster`] check).
     fn clock(&self, f: &HostFacts) -> Vec<Finding> {
-        let level = match self.time_sync {
-            TimeSync::Off => return Vec::new(),
-            TimeSync::Warn => Level::Warn,
-            TimeSync::Fail => Level::Fail,
+        let Some(level) = self.time_level() else {
+            return Vec::new();
         };
         let mut out = Vec::new();
-        if let Some(skew) = f.clock_skew_seconds
-            && skew.unsigned_abs() > self.max_clock_skew_seconds
-        {
-            let way = if skew > 0 { "ahead of" } else { "behind" };
-            out.push(Finding::new(
-                "clock",
-                level,
-                format!(
-                    "the clock is {} s {way} this machine's (more than {} s)",
-                    skew.unsigned_abs(),
-                    self.max_clock_skew_seconds
-                ),
-                "synchronise the node's clock (chronyd or systemd-timesyncd, the same NTP servers on every node; `chronyc makestep` steps it now) and this machine's: etcd and the certificates the upgrade issues need agreeing clocks".into(),
-            ));
-        }
         if f.ntp_synchronized == Some(false) {
             out.push(Finding::new(
                 "ntp",
@@ -362,6 +355,7 @@ pub fn cluster(
     roles: &[Option<Role>],
 ) -> Vec<Vec<Finding>> {
     let mut out: Vec<Vec<Finding>> = vec![Vec::new(); addresses.len()];
+    clocks(r, facts, &mut out);
     // Machine ids.
     for (i, f) in facts.iter().enumerate() {
         let Some(id) = f.and_then(|f| f.machine_id.as_deref()) else {
@@ -434,6 +428,10 @@ pub fn cluster(
     }
     out
 }
+
+mod clock;
+use clock::clocks;
+pub use clock::this_machine;
 
 #[cfg(test)]
 mod tests;

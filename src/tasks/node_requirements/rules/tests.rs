@@ -41,50 +41,121 @@ fn rules(target: &str) -> Rules {
         min_free_percent: 15.0,
         cni_check_port: 80,
         manager_ports: vec![2380, 9443, 8132],
-        max_clock_skew_seconds: 2,
+        max_clock_skew_seconds: 2.0,
         time_sync: TimeSync::Warn,
     }
 }
 
+/// Nodes whose clocks are `offsets` from this machine's (±0.05 s).
+fn clocked(offsets: &[f64]) -> Vec<HostFacts> {
+    offsets
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let mut f = facts("ubuntu-22.04", "/var/lib/k0s");
+            f.machine_id = Some(format!("{i:032x}"));
+            f.clock_offset_seconds = Some(*o);
+            f.clock_offset_error_seconds = Some(0.05);
+            f
+        })
+        .collect()
+}
+
+fn clock_checks(r: &Rules, fs: &[HostFacts]) -> Vec<Vec<(&'static str, Level)>> {
+    let addresses: Vec<String> = (1..=fs.len()).map(|i| format!("10.0.0.{i}")).collect();
+    let refs: Vec<Option<&HostFacts>> = fs.iter().map(Some).collect();
+    let roles = vec![None; fs.len()];
+    cluster(r, &addresses, &refs, &roles)
+        .iter()
+        .zip(fs)
+        .map(|(c, f)| {
+            let mut all = checks(&r.host(f));
+            all.extend(checks(c));
+            all
+        })
+        .collect()
+}
+
 #[test]
-fn a_skewed_or_unsynchronised_clock_warns_or_fails_as_told() {
-    let mut f = facts("ubuntu-22.04", "/var/lib/k0s");
+fn a_clock_off_the_other_nodes_warns_or_fails_as_told() {
     let mut r = rules("4.1.5");
-    f.clock_skew_seconds = Some(2);
-    assert_eq!(checks(&r.host(&f)), []);
-    f.clock_skew_seconds = Some(-45);
-    let found = r.host(&f);
-    assert_eq!(checks(&found), [("clock", Level::Warn)]);
-    assert!(
-        found[0].message.contains("45 s behind"),
-        "{}",
-        found[0].message
-    );
-    f.clock_skew_seconds = Some(3);
-    f.ntp_synchronized = Some(false);
-    let found = r.host(&f);
     assert_eq!(
-        checks(&found),
-        [("clock", Level::Warn), ("ntp", Level::Warn)]
+        clock_checks(&r, &clocked(&[0.0, 1.9, -0.1])),
+        [vec![], vec![], vec![]]
     );
+    let fs = clocked(&[0.2, -45.0, 0.1]);
+    assert_eq!(
+        clock_checks(&r, &fs),
+        [vec![], vec![("clock", Level::Warn)], vec![]]
+    );
+    let refs: Vec<Option<&HostFacts>> = fs.iter().map(Some).collect();
+    let found = &cluster(
+        &r,
+        &["a".into(), "b".into(), "c".into()],
+        &refs,
+        &[None, None, None],
+    )[1];
     assert!(
-        found[0].message.contains("3 s ahead of"),
+        found[0].message.contains("45.1 s behind the other nodes'"),
         "{}",
         found[0].message
     );
-    assert!(found[1].remedy.contains("timedatectl set-ntp true"));
+    // The reading's error is allowed for: 2.1 ± 0.2 may be 1.9.
+    let mut fs = clocked(&[0.0, 2.1, 0.0]);
+    fs[1].clock_offset_error_seconds = Some(0.2);
+    assert_eq!(clock_checks(&r, &fs), [vec![], vec![], vec![]]);
+    // This machine 30 s off, the nodes in step: no node is off; a note.
+    let fs = clocked(&[30.0, 30.2, 29.9]);
+    assert_eq!(clock_checks(&r, &fs), [vec![], vec![], vec![]]);
+    let refs: Vec<Option<&HostFacts>> = fs.iter().map(Some).collect();
+    let note = this_machine(&r, &refs).unwrap_or_default();
+    assert!(
+        note.contains("this machine's clock is 30.0 s behind the nodes'"),
+        "{note}"
+    );
+    assert_eq!(
+        this_machine(
+            &r,
+            &clocked(&[0.5, 0.0]).iter().map(Some).collect::<Vec<_>>()
+        ),
+        None
+    );
+    // systemd's NTPSynchronized=no on one node; fail and off as told.
+    let mut fs = clocked(&[0.0, 3.0, -3.0]);
+    fs[0].ntp_synchronized = Some(false);
+    assert_eq!(
+        clock_checks(&r, &fs),
+        [
+            vec![("ntp", Level::Warn)],
+            vec![("clock", Level::Warn)],
+            vec![("clock", Level::Warn)]
+        ]
+    );
+    assert!(
+        r.host(&fs[0])[0]
+            .remedy
+            .contains("timedatectl set-ntp true")
+    );
     r.time_sync = TimeSync::Fail;
     assert_eq!(
-        checks(&r.host(&f)),
-        [("clock", Level::Fail), ("ntp", Level::Fail)]
+        clock_checks(&r, &fs),
+        [
+            vec![("ntp", Level::Fail)],
+            vec![("clock", Level::Fail)],
+            vec![("clock", Level::Fail)]
+        ]
     );
     r.time_sync = TimeSync::Off;
-    assert_eq!(checks(&r.host(&f)), []);
-    // Unknown sync (no systemd) is no finding: the skew still is checked.
+    assert_eq!(clock_checks(&r, &fs), [vec![], vec![], vec![]]);
+    assert_eq!(
+        this_machine(&r, &fs.iter().map(Some).collect::<Vec<_>>()),
+        None
+    );
+    // A node whose clock could not be read is left out of the median.
     r.time_sync = TimeSync::Warn;
-    f.ntp_synchronized = None;
-    f.clock_skew_seconds = Some(0);
-    assert_eq!(checks(&r.host(&f)), []);
+    let mut fs = clocked(&[0.0, 0.1, 0.0]);
+    fs[2].clock_offset_seconds = None;
+    assert_eq!(clock_checks(&r, &fs), [vec![], vec![], vec![]]);
 }
 
 fn checks(f: &[Finding]) -> Vec<(&'static str, Level)> {
