@@ -13,7 +13,7 @@
 //! | `sh -c SCRIPT` | a canned answer for SCRIPT's text, else SCRIPT's answer as a command |
 //! | `docker inspect --format '{{.Config.Image}}' ucp-proxy` | managers: `mirantis/ucp-proxy:X.Y.Z`; workers: exit 1, `Error: No such object: ucp-proxy` |
 //! | `stat -c '%s %Y' -- PATH` | `SIZE MTIME`, or exit 1 `stat: cannot stat 'PATH': No such file or directory` |
-//! | `iptables-save -t nat` | the nat table as kube-proxy and Docker leave it ([`super::kube_proxy`]); without `sudo` (and a login user other than root) exit 1, `Permission denied (you must be root)` |
+//! | `iptables-save [-t TABLE]`, `ip6tables-save [-t TABLE]` | the mangle, filter and nat tables as kube-proxy and Docker leave them ([`super::kube_proxy`]); without `sudo` (and a login user other than root) exit 1, `Permission denied (you must be root)` |
 //! | `head -c N -- PATH \| base64 -w0` | the first N bytes, base64, no newline; a missing file prints head's error on stderr and, as a real pipeline does, exits 0 with empty stdout |
 
 use std::time::Duration;
@@ -84,11 +84,14 @@ fn not_simulated(line: &str) -> Output {
 
 /// Each command of the facts script through the node's table, printed as
 /// a shell running the script prints them.
+/// The script takes as long as its commands together.
 fn facts_script(shared: &Shared, node: &Node, sections: &[script::Section]) -> Output {
+    let mut delay = Duration::ZERO;
     let outputs: Vec<SectionOutput> = sections
         .iter()
         .map(|s| {
             let out = run(shared, node, &s.command);
+            delay += out.delay;
             SectionOutput {
                 name: s.name.clone(),
                 rc: Some(i32::try_from(out.code).unwrap_or(i32::MAX)),
@@ -100,7 +103,10 @@ fn facts_script(shared: &Shared, node: &Node, sections: &[script::Section]) -> O
             }
         })
         .collect();
-    Output::ok(script::render(&outputs))
+    Output {
+        delay,
+        ..Output::ok(script::render(&outputs))
+    }
 }
 
 /// Whether `path` exists on `node`: a system path, a file the cluster
@@ -170,20 +176,39 @@ fn run_words(shared: &Shared, node: &Node, words: &[&str], line: &str) -> Output
                 Output::fail(1, "Error: No such object: ucp-proxy\n")
             }
         }
-        ["iptables-save", "-t", "nat"] | ["iptables-save", "-t", "nat", "-c"] => {
+        [tool @ ("iptables-save" | "ip6tables-save"), rest @ ..] => {
+            let table = match rest {
+                [] | ["-c"] => None,
+                ["-t", t] | ["-t", t, "-c"] | ["-c", "-t", t] => Some(*t),
+                _ => return not_simulated(),
+            };
             let root = shared.opts.ssh_user == "root"
                 || words_of(line).is_some_and(|w| w.first().is_some_and(|f| f == "sudo"));
             if !root {
                 return Output::fail(
                     1,
-                    "iptables-save v1.8.7 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n",
+                    format!(
+                        "{tool} v1.8.7 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n"
+                    ),
                 );
             }
             let config = shared.cluster().config.clone();
-            Output::ok(super::kube_proxy::iptables_save_nat(
+            let ipv6 = *tool == "ip6tables-save";
+            match super::kube_proxy::iptables_save(
                 &config,
                 &shared.opts.service_node_port,
-            ))
+                ipv6,
+                table,
+            ) {
+                Some(text) => Output::ok(text),
+                None => Output::fail(
+                    1,
+                    format!(
+                        "{tool} v1.8.7 (nf_tables): table `{}' does not exist\n",
+                        table.unwrap_or("")
+                    ),
+                ),
+            }
         }
         ["stat", "-c", "%s %Y", "--", path] => {
             let cluster = shared.cluster();

@@ -1,7 +1,8 @@
 //! The gateway NodePorts against the NodePorts of Kubernetes Services
-//! (issue 13, reference §5.1): `upgrade-inputs` reads kube-proxy's
-//! KUBE-NODEPORTS rules with `sudo -n iptables-save -t nat` over SSH from
-//! one manager of the sandbox, and blocks when a chosen port is a
+//! (issue 13, reference §5.1): `upgrade-inputs` reads kube-proxy's rules
+//! (nat KUBE-NODEPORTS, filter KUBE-EXTERNAL-SERVICES and KUBE-NODEPORTS,
+//! IPv4 and IPv6) with `sudo -n iptables-save; sudo -n ip6tables-save`
+//! over SSH from the sandbox's managers, and blocks when a chosen port is a
 //! Service's, or says plainly that Services were not checked.
 
 use crate::common::{Dir, Run, assert_no_secrets, sandbox_args};
@@ -94,14 +95,17 @@ fn services_on_other_ports_pass_and_are_registered() {
     has(
         &said(&r),
         &[
-            "34001 (HTTPS) and 34000 (HTTP) are free",
-            "1 NodePort of 1 Kubernetes Service in use, as kube-proxy's rules on manager 127.0.0.11 show",
+            "34001 (HTTPS) and 34000 (HTTP) are inside nodeport_range, not MKE 3 ingress's or in used_node_ports, and not used by any Service as kube-proxy's rules on manager 127.0.0.11 show (1 NodePort of 1 Kubernetes Service in use",
         ],
     );
-    assert!(!said(&r).contains("NOT checked"), "{}", said(&r));
+    assert!(
+        !said(&r).contains("NOT checked") && !said(&r).contains("are free"),
+        "{}",
+        said(&r)
+    );
     assert_eq!(
         step["output"]["service_node_ports"]["ports"],
-        serde_json::json!([{"port": 32080, "protocol": "tcp", "service": "shop/api", "port_name": "http"}])
+        serde_json::json!([{"port": 32080, "protocol": "tcp", "service": "shop/api", "port_name": "http", "kind": "service", "family": "ipv4"}])
     );
     assert!(
         step["output"]["command"]
@@ -153,13 +157,22 @@ fn sudo_refused_on_the_first_manager_falls_to_the_next_else_warns() {
         &said(&r),
         &[
             "gateway_http_node_port 34000 is already taken: by Kubernetes Service shop/web (TCP)",
-            "manager 127.0.0.12 show; tried first: 127.0.0.11: sudo refused",
+            "as kube-proxy's rules on manager 127.0.0.12 show",
         ],
     );
+    // The others' failures are in the output, not the message, when one answered.
+    assert!(!said(&r).contains("sudo refused"), "{}", said(&r));
     let read = &step["output"]["service_node_ports"];
     assert_eq!(read["host"], "127.0.0.12");
     assert_eq!(read["tried"][0]["host"], "127.0.0.11");
     assert_eq!(read["tried"][0]["cause"], "sudo");
+    assert!(
+        read["tried"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("sudo refused"),
+        "{read}"
+    );
 
     // The only manager refuses: not checked, said so, and the step does not block.
     let d = Dir::new();
@@ -263,14 +276,21 @@ fn without_an_inventory_services_are_not_read_and_the_step_says_so() {
         ],
     );
 
-    // A load balancer of its own on a loopback address (the helper reads
-    // only the sandbox's first six exports).
-    let lb = format!("127.91.{}.7", std::process::id() % 250);
-    let _listeners: Vec<std::net::TcpListener> = [6443, 9443, 8443]
-        .iter()
-        .map(|p| std::net::TcpListener::bind((lb.as_str(), *p)).expect("bind the test's LB"))
-        .collect();
-    d.write("np.yaml", &one_step(&format!("{lb}:8443"), ""));
+    // The filter table and ip6tables-save are there too.
+    let all = sb.ssh(1, "sudo -n iptables-save");
+    let all = String::from_utf8_lossy(&all.stdout).to_string();
+    has(
+        &all,
+        &["*filter\n", ":KUBE-EXTERNAL-SERVICES - [0:0]", "*nat\n"],
+    );
+    let v6 = sb.ssh(1, "sudo -n ip6tables-save");
+    assert_eq!(v6.status.code(), Some(0));
+    has(&String::from_utf8_lossy(&v6.stdout), &["*nat\n", "COMMIT"]);
+
+    // The sandbox's own load balancer.
+    let lb = sb.var("MKEPREP_EXTERNAL_ADDRESS").to_string();
+    assert!(!lb.is_empty(), "{:?}", sb.env);
+    d.write("np.yaml", &one_step(&lb, ""));
     let mut cmd = d.cmd(&["run", "np.yaml", "--check", "--output", "json"]);
     for (k, v) in &sb.env {
         if k != "MKEPREP_INVENTORY" {
@@ -285,4 +305,104 @@ fn without_an_inventory_services_are_not_read_and_the_step_says_so() {
         &["NOT checked", "no inventory (-i hosts.yaml"],
     );
     assert_no_secrets(&d, &[&r], &[]);
+}
+
+#[test]
+fn ports_only_the_filter_table_or_ip6tables_show_block_too() {
+    for (knob, needle, kind, family) in [
+        (
+            "shop/idle:http=34001!noendpoints",
+            "34001 is already taken: by Kubernetes Service shop/idle (port `http`, TCP; it has no endpoints now",
+            "no_endpoints",
+            "ipv4",
+        ),
+        (
+            "edge/lb:https=32443!healthcheck=34001",
+            "34001 is already taken: by Kubernetes the health-check NodePort of Service edge/lb (externalTrafficPolicy: Local)",
+            "health_check",
+            "ipv4",
+        ),
+        (
+            "v6/api:grpc=34001!ipv6",
+            "34001 is already taken: by Kubernetes Service v6/api (port `grpc`, TCP, IPv6)",
+            "service",
+            "ipv6",
+        ),
+    ] {
+        let d = Dir::new();
+        let set = format!("service_node_port=[\"{knob}\"]");
+        let r = inputs(&d, &[&set], &[]);
+        let step = r.step("upgrade-inputs");
+        assert_eq!(step["status"], "blocked", "{knob}: {}", r.both());
+        has(
+            &said(&r),
+            &[needle, "as kube-proxy's rules on manager 127.0.0.11 show"],
+        );
+        let ports = step["output"]["service_node_ports"]["ports"]
+            .as_array()
+            .unwrap();
+        let held = ports.iter().find(|p| p["port"] == 34001).unwrap();
+        assert_eq!(
+            (held["kind"].as_str(), held["family"].as_str()),
+            (Some(kind), Some(family)),
+            "{knob}"
+        );
+        assert_eq!(step["output"]["service_node_ports"]["ipv6_read"], true);
+    }
+}
+
+#[test]
+fn ip6tables_save_missing_is_said_not_an_error() {
+    let d = Dir::new();
+    let r = inputs(
+        &d,
+        &[
+            "node_missing_tool=ip6tables-save",
+            r#"service_node_port=["shop/web=34001"]"#,
+        ],
+        &[],
+    );
+    let step = r.step("upgrade-inputs");
+    assert_eq!(step["status"], "blocked", "{}", r.both());
+    has(
+        &said(&r),
+        &[
+            "34001 is already taken: by Kubernetes Service shop/web",
+            "IPv6 rules not read (ip6tables-save is not installed",
+        ],
+    );
+    assert_eq!(step["output"]["service_node_ports"]["ipv6_read"], false);
+}
+
+#[test]
+fn a_hanging_manager_does_not_hold_the_read_beyond_its_bound() {
+    let d = Dir::new();
+    d.write(
+        "np.yaml",
+        &format!(
+            "sandbox:\n  nodes: 5\n  managers: 3\n  service_node_port: [\"shop/web:https=34001\"]\n  commands:\n    - run: sudo -n iptables-save\n      nodes: [1]\n      seconds: 300\n{}",
+            one_step(
+                "{{ env.MKEPREP_EXTERNAL_ADDRESS }}",
+                "      service_node_ports_timeout: 4s\n",
+            )
+        ),
+    );
+    let r = d
+        .cmd(&["run", "np.yaml", "--sandbox", "--check", "--output", "json"])
+        .run();
+    let step = r.step("inputs");
+    assert_eq!(step["status"], "blocked", "{}", r.both());
+    let read = &step["output"]["service_node_ports"];
+    // Manager 1 never answered; manager 2, asked at the same time, did.
+    assert_eq!(read["host"], "127.0.0.12", "{read}");
+    assert_eq!(read["tried"][0]["host"], "127.0.0.11", "{read}");
+    assert_eq!(read["tried"][0]["cause"], "timeout", "{read}");
+    has(
+        read["tried"][0]["error"].as_str().unwrap(),
+        &["no answer within 4s"],
+    );
+    has(
+        step["message"].as_str().unwrap(),
+        &["34001 is already taken: by Kubernetes Service shop/web"],
+    );
 }

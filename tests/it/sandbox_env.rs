@@ -28,7 +28,8 @@ fn unquote(value: &str) -> String {
 
 impl Sandbox {
     /// Starts `mkeprep sandbox --dir DIR ARGS...` and waits (at most 60 s)
-    /// for its six export lines.
+    /// for all its export lines (the last is `MKEPREP_GATEWAY_HTTP_NODE_PORT`;
+    /// `MKEPREP_EXTERNAL_ADDRESS`, the load balancer, comes before it).
     pub fn start(dir: &Path, args: &[&str]) -> Sandbox {
         let mut child = Command::new(BIN)
             .arg("sandbox")
@@ -55,7 +56,7 @@ impl Sandbox {
             dir: dir.to_path_buf(),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while sandbox.env.len() < 6 {
+        while !sandbox.env.contains_key("MKEPREP_GATEWAY_HTTP_NODE_PORT") {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match rx.recv_timeout(left) {
                 Ok(line) => line,

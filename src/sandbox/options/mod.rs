@@ -223,7 +223,7 @@ pub struct SandboxOptions {
     #[arg(long, value_name = "NAME", help_heading = "Cluster content")]
     pub user: Vec<String>,
 
-    /// A Kubernetes Service's NodePort that kube-proxy programs on every node (iptables-save -t nat), 'NAMESPACE/NAME[:PORTNAME]=NODEPORT[/tcp|/udp]', e.g. 'default/web:http=33001' (repeatable)
+    /// A Kubernetes Service's NodePort that kube-proxy programs on every node (iptables-save, ip6tables-save), 'NAMESPACE/NAME[:PORTNAME]=NODEPORT[/tcp|/udp]' with markers '!noendpoints' (no ready endpoints), '!healthcheck=PORT' (externalTrafficPolicy: Local), '!ipv6', e.g. 'default/web:http=33001' or 'edge/lb=34001!healthcheck=34000' (repeatable)
     #[arg(
         long,
         value_name = "NS/NAME[:PORT]=NODEPORT",

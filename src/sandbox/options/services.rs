@@ -1,7 +1,11 @@
 //! The `service_node_port` knob: Kubernetes Services with NodePorts that
 //! the simulated kube-proxy programs on every node, written
-//! `NAMESPACE/NAME[:PORTNAME]=NODEPORT[/tcp|/udp]`, e.g.
+//! `NAMESPACE/NAME[:PORTNAME]=NODEPORT[/tcp|/udp][!MARKER…]`, e.g.
 //! `default/web:http=33001`, `shop/api=32080`, `logs/syslog:syslog=32514/udp`.
+//! Markers: `!noendpoints` (no ready endpoints: kube-proxy writes only a
+//! filter-table REJECT rule for the NodePort), `!healthcheck=N`
+//! (`externalTrafficPolicy: Local`, health-check NodePort N, a filter
+//! KUBE-NODEPORTS rule), `!ipv6` (an IPv6 Service: only ip6tables-save shows it).
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,9 +26,23 @@ pub struct ServiceNodePort {
     pub node_port: u16,
     /// `tcp` or `udp`.
     pub protocol: String,
+    /// The Service has ready endpoints (`!noendpoints`: it has none).
+    pub endpoints: bool,
+    /// `externalTrafficPolicy: Local`: its health-check NodePort.
+    pub health_check: Option<u16>,
+    /// An IPv6 Service (its rules are in ip6tables-save only).
+    pub ipv6: bool,
 }
 
-const FORMAT: &str = "write NAMESPACE/NAME[:PORTNAME]=NODEPORT[/tcp|/udp], e.g. default/web:http=33001 or logs/syslog=32514/udp";
+const FORMAT: &str = "write NAMESPACE/NAME[:PORTNAME]=NODEPORT[/tcp|/udp][!noendpoints][!healthcheck=PORT][!ipv6], e.g. default/web:http=33001, logs/syslog=32514/udp or edge/lb=34001!healthcheck=34000";
+
+fn port_number(t: &str, text: &str) -> Result<u16, String> {
+    text.trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("{t:?}: `{text}` is not a port number (1 to 65535)"))
+}
 
 /// A Kubernetes name: lowercase letters, digits and '-', starting and
 /// ending with a letter or digit, at most `max` characters.
@@ -41,7 +59,27 @@ impl FromStr for ServiceNodePort {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        let (who, port) = t
+        let mut parts = t.split('!');
+        let main = parts.next().unwrap_or("");
+        let (mut endpoints, mut health_check, mut ipv6) = (true, None, false);
+        for marker in parts {
+            match marker.trim().split_once('=') {
+                None if marker.trim() == "noendpoints" => endpoints = false,
+                None if marker.trim() == "ipv6" => ipv6 = true,
+                Some(("healthcheck", n)) => health_check = Some(port_number(t, n)?),
+                None if marker.trim() == "healthcheck" => {
+                    return Err(format!(
+                        "{t:?}: `!healthcheck` needs its port, `!healthcheck=PORT`: {FORMAT}"
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "{t:?}: `!{marker}` is not a marker (noendpoints, healthcheck=PORT, ipv6): {FORMAT}"
+                    ));
+                }
+            }
+        }
+        let (who, port) = main
             .split_once('=')
             .ok_or_else(|| format!("{t:?} has no '=NODEPORT': {FORMAT}"))?;
         let (svc, port_name) = who.split_once(':').unwrap_or((who, ""));
@@ -67,18 +105,21 @@ impl FromStr for ServiceNodePort {
                 "{t:?}: protocol `{protocol}` is not tcp or udp: {FORMAT}"
             ));
         }
-        let node_port = number
-            .trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| format!("{t:?}: `{number}` is not a port number (1 to 65535)"))?;
+        let node_port = port_number(t, number)?;
+        if health_check == Some(node_port) {
+            return Err(format!(
+                "{t:?}: the health-check NodePort must differ from the NodePort {node_port}"
+            ));
+        }
         Ok(ServiceNodePort {
             namespace: namespace.to_string(),
             name: name.to_string(),
             port_name: port_name.to_string(),
             node_port,
             protocol,
+            endpoints,
+            health_check,
+            ipv6,
         })
     }
 }
@@ -89,7 +130,17 @@ impl fmt::Display for ServiceNodePort {
             f,
             "{}/{}:{}={}/{}",
             self.namespace, self.name, self.port_name, self.node_port, self.protocol
-        )
+        )?;
+        if !self.endpoints {
+            write!(f, "!noendpoints")?;
+        }
+        if let Some(h) = self.health_check {
+            write!(f, "!healthcheck={h}")?;
+        }
+        if self.ipv6 {
+            write!(f, "!ipv6")?;
+        }
+        Ok(())
     }
 }
 
@@ -104,6 +155,19 @@ impl SandboxOptions {
     /// protocol (one Service may have it for TCP and UDP both).
     pub(super) fn validate_services(&self) -> Result<(), SandboxError> {
         for (i, a) in self.service_node_port.iter().enumerate() {
+            let taken_by = self.service_node_port[..i].iter().find(|b| {
+                a.health_check
+                    .is_some_and(|h| h == b.node_port || Some(h) == b.health_check)
+                    || b.health_check == Some(a.node_port)
+            });
+            if let Some(b) = taken_by {
+                return Err(SandboxError::Options(format!(
+                    "service_node_port = {:?}: a health-check NodePort and a NodePort of {}/{} are the same number: Kubernetes allocates each NodePort once",
+                    a.to_string(),
+                    b.namespace,
+                    b.name
+                )));
+            }
             for b in &self.service_node_port[..i] {
                 let same_service = a.namespace == b.namespace && a.name == b.name;
                 if a.node_port == b.node_port && !(same_service && a.protocol != b.protocol) {
@@ -135,6 +199,16 @@ mod tests {
         assert_eq!((s.node_port, s.protocol.as_str()), (33001, "tcp"));
         let s: ServiceNodePort = "logs/syslog=32514/UDP".parse().unwrap();
         assert_eq!((s.port_name.as_str(), s.protocol.as_str()), ("", "udp"));
+        assert!(s.endpoints && s.health_check.is_none() && !s.ipv6);
+        let s: ServiceNodePort = "edge/lb:https=34001!noendpoints!healthcheck=34000!ipv6"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            (s.endpoints, s.health_check, s.ipv6),
+            (false, Some(34000), true)
+        );
+        assert_eq!(s.node_port, 34001);
+        assert_eq!(s.to_string().parse::<ServiceNodePort>().unwrap(), s);
         for (bad, needle) in [
             ("default/web", "has no '=NODEPORT'"),
             ("web=33001", "is not NAMESPACE/NAME"),
@@ -147,6 +221,13 @@ mod tests {
             ("default/web=0", "not a port number"),
             ("default/web=70000", "not a port number"),
             ("default/web=33001/sctp", "not tcp or udp"),
+            ("default/web=33001!nope", "`!nope` is not a marker"),
+            ("default/web=33001!healthcheck", "needs its port"),
+            (
+                "default/web=33001!healthcheck=x",
+                "`x` is not a port number",
+            ),
+            ("default/web=33001!healthcheck=33001", "must differ"),
         ] {
             let e = bad.parse::<ServiceNodePort>().unwrap_err();
             assert!(e.contains(needle), "{bad}: {e}");
@@ -170,5 +251,10 @@ mod tests {
             e.contains("service_node_port") && e.contains("already given to a/web"),
             "{e}"
         );
+        let e = opts(&["a/web=33001", "b/lb=33002!healthcheck=33001"])
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("health-check NodePort"), "{e}");
     }
 }

@@ -1,23 +1,67 @@
-//! The NodePorts kube-proxy has programmed on a node, read from
-//! `iptables-save -t nat`: in iptables mode kube-proxy writes one rule per
-//! NodePort of every Service into its own `KUBE-NODEPORTS` chain, with the
-//! Service's `NAMESPACE/NAME:PORTNAME` as the rule's comment:
+//! The NodePorts kube-proxy (iptables mode) has programmed on a node, read
+//! from a whole `iptables-save` (every table) or `ip6tables-save`. Checked
+//! against kube-proxy's `syncProxyRules` (kubernetes 1.28,
+//! `pkg/proxy/iptables/proxier.go`, stored as `kevinhehc/k8s-1.28`):
 //!
-//! ```text
-//! -A KUBE-NODEPORTS -p tcp -m comment --comment "shop/web:https" -m tcp --dport 33001 -j KUBE-EXT-…
-//! ```
+//! - **nat `KUBE-NODEPORTS`**: one rule per NodePort of a Service *with*
+//!   endpoints (`if hasEndpoints { natRules.Write("-A", kubeNodePortsChain,
+//!   …, "--comment", svcPortNameString, …, "--dport", NodePort, "-j",
+//!   externalTrafficChain) }`), commented `NAMESPACE/NAME:PORTNAME`:
+//!   `-A KUBE-NODEPORTS -p tcp -m comment --comment "shop/web:https" -m tcp --dport 33001 -j KUBE-EXT-…`
+//! - **filter `KUBE-EXTERNAL-SERVICES`**: a Service *without* endpoints has
+//!   no nat rule at all ("we will not generate any chains in the nat table
+//!   for the service; only rules in the filter table rejecting incoming
+//!   packets"): its NodePort is a `REJECT` rule with `-m addrtype
+//!   --dst-type LOCAL` and the comment `"NS/NAME:PORT has no endpoints"`
+//!   (`"… has no local endpoints"`, `DROP`, for `externalTrafficPolicy:
+//!   Local` without a local endpoint; the nat rule is there too). The same
+//!   chain's rules with `-d EXTERNAL-IP` / `-d LB-IP` carry the Service
+//!   *port*, not a NodePort, and are passed over.
+//! - **filter `KUBE-NODEPORTS`**: health-check NodePorts of
+//!   `externalTrafficPolicy: Local` Services, `-m comment --comment "NS/NAME:PORT
+//!   health check node port" -m tcp -p tcp --dport N -j ACCEPT`, whether or
+//!   not the node has endpoints.
+//! - **IPv6**: the dual-stack proxier (`NewDualStackProxier`) runs a second
+//!   proxier on the IPv6 `utiliptables.Interface`, i.e. `ip6tables` /
+//!   `ip6tables-save` (`cmdIP6TablesSave` in kube-proxy's
+//!   `pkg/util/iptables`): IPv6 Services' rules are only in ip6tables-save.
 //!
 //! Older kube-proxy releases write the comment without a port name
-//! (`"default/web:"`) and two rules per port (one to `KUBE-MARK-MASQ`, one
-//! to `KUBE-SVC-…`); newer ones add a `-d 127.0.0.0/8` rule for localhost
-//! NodePorts. Each (port, protocol, Service, port name) is kept once.
+//! (`"default/web:"`) and two nat rules per port; newer ones add a
+//! `-d 127.0.0.0/8` rule for localhost NodePorts. Each (port, protocol,
+//! Service, port name, family) is kept once. A rule of those chains whose
+//! port cannot be read (`--dports` multiport, no `--dport`, a range) is
+//! noted in `unparsed`, not passed over.
 
 use serde::Serialize;
 
-/// kube-proxy's chain of NodePort rules (iptables mode).
+/// kube-proxy's chain of NodePort rules (nat: Services; filter: health checks).
 pub const NODEPORTS_CHAIN: &str = "KUBE-NODEPORTS";
+/// kube-proxy's filter chain rejecting traffic to Services without endpoints.
+pub const EXTERNAL_CHAIN: &str = "KUBE-EXTERNAL-SERVICES";
 /// kube-proxy's entry chain (iptables and IPVS modes alike).
 const SERVICES_CHAIN: &str = "KUBE-SERVICES";
+
+/// IPv4 (`iptables-save`) or IPv6 (`ip6tables-save`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+/// Which rule showed the NodePort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// nat `KUBE-NODEPORTS`: a Service with endpoints.
+    Service,
+    /// filter `KUBE-EXTERNAL-SERVICES`: a Service without endpoints.
+    NoEndpoints,
+    /// filter `KUBE-NODEPORTS`: an `externalTrafficPolicy: Local` Service's
+    /// health-check NodePort.
+    HealthCheck,
+}
 
 /// One NodePort of one Service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,10 +73,12 @@ pub struct NodePort {
     pub service: Option<String>,
     /// The Service port's name (empty when unnamed or not written).
     pub port_name: String,
+    pub kind: Kind,
+    pub family: Family,
 }
 
 impl NodePort {
-    /// `shop/web (port https, TCP)`.
+    /// `Service shop/web (port `https`, TCP)`, with what kind of rule it is.
     pub fn describe(&self) -> String {
         let who = self
             .service
@@ -45,26 +91,46 @@ impl NodePort {
         } else {
             format!("port `{}`, ", self.port_name)
         };
-        format!("{who} ({port}{})", self.protocol.to_uppercase())
+        let v6 = if self.family == Family::Ipv6 {
+            ", IPv6"
+        } else {
+            ""
+        };
+        let proto = self.protocol.to_uppercase();
+        match self.kind {
+            Kind::Service => format!("{who} ({port}{proto}{v6})"),
+            Kind::NoEndpoints => {
+                format!(
+                    "{who} ({port}{proto}{v6}; it has no endpoints now, so kube-proxy only rejects on it)"
+                )
+            }
+            Kind::HealthCheck => {
+                format!("the health-check NodePort of {who} (externalTrafficPolicy: Local{v6})")
+            }
+        }
     }
 }
 
-/// What the nat table says about kube-proxy's NodePorts.
+/// What one `iptables-save` / `ip6tables-save` says about kube-proxy's NodePorts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NatTable {
-    /// kube-proxy's `KUBE-NODEPORTS` chain is there (iptables mode).
+pub struct Saved {
+    /// kube-proxy's nat `KUBE-NODEPORTS` chain is there (iptables mode).
     pub nodeports_chain: bool,
-    /// kube-proxy's `KUBE-SERVICES` chain is there (any mode).
+    /// kube-proxy's nat `KUBE-SERVICES` chain is there (any mode).
     pub services_chain: bool,
+    /// The tables the output holds (`nat`, `filter`, …).
+    pub tables: Vec<String>,
     /// The NodePorts, in the order the rules list them.
     pub ports: Vec<NodePort>,
+    /// Rules of kube-proxy's NodePort chains whose port could not be read.
+    pub unparsed: Vec<String>,
     /// `iptables-save`'s own warnings (`# Warning: iptables-legacy tables
-    /// present, use iptables-legacy-save to see them`).
+    /// present, use iptables-legacy-save to see them`) and text outside tables.
     pub warnings: Vec<String>,
 }
 
-impl NatTable {
-    /// Why this table cannot tell the node's NodePorts, if it cannot.
+impl Saved {
+    /// Why this output cannot tell the node's NodePorts, if it cannot.
     pub fn unusable(&self) -> Option<String> {
         if self.nodeports_chain {
             return None;
@@ -123,26 +189,49 @@ fn words(line: &str) -> Result<Vec<String>, String> {
     }
 }
 
-/// One `-A KUBE-NODEPORTS …` rule's NodePort; `Ok(None)` for a rule with
-/// no `--dport` (not one port's rule).
-fn rule(args: &[String]) -> Result<Option<NodePort>, String> {
-    let value = |flag: &str| {
-        args.windows(2)
-            .find(|w| w[0] == flag)
-            .map(|w| w[1].as_str())
-    };
-    let Some(dport) = value("--dport") else {
-        return Ok(None);
+/// The kind of NodePort a rule of `table`'s `chain` shows, or `None` for a
+/// rule that is not one of kube-proxy's NodePort rules.
+fn kind_of(table: &str, chain: &str, args: &[String]) -> Option<Kind> {
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    let comment = value(args, "--comment").unwrap_or("");
+    match (table, chain) {
+        ("nat", NODEPORTS_CHAIN) => Some(Kind::Service),
+        ("filter", NODEPORTS_CHAIN) => Some(Kind::HealthCheck),
+        // `-d EXTERNAL-IP`/`-d LB-IP` rules match the Service port, not a
+        // NodePort; the NodePort rule matches local addresses.
+        ("filter", EXTERNAL_CHAIN) if has("-d") && !has("--dst-type") => None,
+        ("filter", EXTERNAL_CHAIN) if comment.ends_with("has no local endpoints") => {
+            Some(Kind::Service)
+        }
+        ("filter", EXTERNAL_CHAIN) => Some(Kind::NoEndpoints),
+        _ => None,
+    }
+}
+
+fn value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.windows(2)
+        .find(|w| w[0] == flag)
+        .map(|w| w[1].as_str())
+}
+
+/// One NodePort rule's port, or why it cannot be read.
+fn rule(args: &[String], kind: Kind, family: Family) -> Result<NodePort, String> {
+    let Some(dport) = value(args, "--dport").or_else(|| value(args, "--destination-port")) else {
+        return Err(if value(args, "--dports").is_some() {
+            "a multiport rule (--dports): its ports are not read".to_string()
+        } else {
+            "a rule without --dport".to_string()
+        });
     };
     let port = dport
         .parse::<u16>()
         .ok()
         .filter(|p| *p > 0)
-        .ok_or_else(|| format!("--dport {dport:?} is not a port"))?;
-    let protocol = value("-p").unwrap_or("tcp").to_ascii_lowercase();
-    let (service, port_name) = match value("--comment") {
+        .ok_or_else(|| format!("--dport {dport:?} is not one port"))?;
+    let protocol = value(args, "-p").unwrap_or("tcp").to_ascii_lowercase();
+    let (service, port_name) = match value(args, "--comment") {
         Some(comment) => {
-            // "NS/NAME:PORT", sometimes followed by words ("… health check node port").
+            // "NS/NAME:PORT", often followed by words ("… has no endpoints").
             let first = comment.split_whitespace().next().unwrap_or("");
             let (svc, name) = first.split_once(':').unwrap_or((first, ""));
             match svc.split_once('/') {
@@ -154,34 +243,36 @@ fn rule(args: &[String]) -> Result<Option<NodePort>, String> {
         }
         None => (None, String::new()),
     };
-    Ok(Some(NodePort {
+    Ok(NodePort {
         port,
         protocol,
         service,
         port_name,
-    }))
+        kind,
+        family,
+    })
 }
 
-/// Reads the output of `iptables-save -t nat` (or of a whole
-/// `iptables-save`: other tables are passed over). The error says why the
-/// text is not such output, or which rule of kube-proxy's chain is not
-/// understood.
-pub fn parse_nat(text: &str) -> Result<NatTable, String> {
-    let mut table = NatTable {
+/// Reads the output of `iptables-save` (every table; `-t nat` alone reads
+/// too) or `ip6tables-save` (`family`). The error says why the text is not
+/// such output.
+pub fn parse_save(text: &str, family: Family) -> Result<Saved, String> {
+    let mut saved = Saved {
         nodeports_chain: false,
         services_chain: false,
+        tables: Vec::new(),
         ports: Vec::new(),
+        unparsed: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut seen_nat = false;
-    let mut in_nat = false;
+    let mut table: Option<String> = None;
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         let at = i + 1;
         if let Some(comment) = line.strip_prefix('#') {
             let c = comment.trim();
             if c.to_ascii_lowercase().starts_with("warning") {
-                table.warnings.push(c.to_string());
+                saved.warnings.push(c.to_string());
             }
             continue;
         }
@@ -189,56 +280,72 @@ pub fn parse_nat(text: &str) -> Result<NatTable, String> {
             continue;
         }
         if let Some(name) = line.strip_prefix('*') {
-            in_nat = name.trim() == "nat";
-            seen_nat |= in_nat;
+            let name = name.trim().to_string();
+            if !saved.tables.contains(&name) {
+                saved.tables.push(name.clone());
+            }
+            table = Some(name);
             continue;
         }
         if line == "COMMIT" {
-            in_nat = false;
+            table = None;
             continue;
         }
-        if !in_nat {
+        let Some(current) = table.as_deref() else {
+            // Outside a table: the tool's own words on stderr (2>&1).
+            saved
+                .warnings
+                .push(crate::util::text::truncate_chars(line, 200));
             continue;
-        }
+        };
+        let nat = current == "nat";
         if let Some(decl) = line.strip_prefix(':') {
             let chain = decl.split_whitespace().next().unwrap_or("");
-            table.nodeports_chain |= chain == NODEPORTS_CHAIN;
-            table.services_chain |= chain == SERVICES_CHAIN;
+            saved.nodeports_chain |= nat && chain == NODEPORTS_CHAIN;
+            saved.services_chain |= nat && chain == SERVICES_CHAIN;
             continue;
         }
         let w = words(line).map_err(|e| format!("line {at}: {e}: {line}"))?;
-        match w.first().map(String::as_str) {
-            Some("-A" | "-I") => {}
-            _ => {
-                return Err(format!(
-                    "line {at} is not an iptables-save line (a *table, :chain, -A rule, COMMIT or # comment): {}",
-                    crate::util::text::truncate_chars(line, 120)
-                ));
-            }
+        if !matches!(w.first().map(String::as_str), Some("-A" | "-I")) {
+            return Err(format!(
+                "line {at} is not an iptables-save line (a *table, :chain, -A rule, COMMIT or # comment): {}",
+                crate::util::text::truncate_chars(line, 120)
+            ));
         }
         let chain = w.get(1).map(String::as_str).unwrap_or("");
-        table.services_chain |= chain == SERVICES_CHAIN;
-        if chain != NODEPORTS_CHAIN {
+        saved.services_chain |= nat && chain == SERVICES_CHAIN;
+        saved.nodeports_chain |= nat && chain == NODEPORTS_CHAIN;
+        let args = &w[2..];
+        let Some(kind) = kind_of(current, chain, args) else {
             continue;
-        }
-        table.nodeports_chain = true;
-        if let Some(p) = rule(&w[2..]).map_err(|e| format!("line {at}: {e}: {line}"))?
-            && !table.ports.contains(&p)
-        {
-            table.ports.push(p);
+        };
+        match rule(args, kind, family) {
+            Ok(p) => {
+                let same = |q: &NodePort| {
+                    (q.port, &q.protocol, &q.service, &q.port_name)
+                        == (p.port, &p.protocol, &p.service, &p.port_name)
+                };
+                if !saved.ports.iter().any(same) {
+                    saved.ports.push(p);
+                }
+            }
+            Err(why) => saved.unparsed.push(format!(
+                "line {at} ({current} {chain}): {why}: {}",
+                crate::util::text::truncate_chars(line, 160)
+            )),
         }
     }
-    if !seen_nat {
+    if !saved.tables.iter().any(|t| t == "nat") {
         return Err(if text.trim().is_empty() {
             "the output is empty (no *nat table)".to_string()
         } else {
             format!(
-                "the output has no *nat table: it does not look like `iptables-save -t nat` (it begins: {})",
+                "the output has no *nat table: it does not look like iptables-save's (it begins: {})",
                 crate::util::text::first_line(text, 80)
             )
         });
     }
-    Ok(table)
+    Ok(saved)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use super::{Check, Facts, Module, StepContext, TaskError};
 mod command;
 mod iptables;
 mod ports;
+mod read;
 mod services;
 
 pub use command::upgrade_command;
@@ -56,9 +57,13 @@ pub struct UpgradeInputs {
     /// NodePorts known to be taken (by Services mkeprep cannot read: IPVS mode, no SSH or sudo to a manager; or ports to keep free).
     #[serde(default)]
     pub used_node_ports: Vec<u16>,
-    /// Read the NodePorts of Kubernetes Services from one manager's kube-proxy rules (`sudo -n iptables-save -t nat` over SSH; the login user needs passwordless sudo for it). Off: only MKE 3 ingress and `used_node_ports` count.
+    /// Read the NodePorts of Kubernetes Services from one manager's kube-proxy rules (`sudo -n iptables-save` and `sudo -n ip6tables-save` over SSH, every table; the login user needs passwordless sudo for them). Off: only MKE 3 ingress and `used_node_ports` count.
     #[serde(default = "yes")]
     pub read_service_node_ports: bool,
+    /// The bound of that whole read: the managers are asked at once (at most --forks), the first in inventory order that answers is used; one that has not answered by then counts as failed.
+    #[serde(default = "default_read_timeout", deserialize_with = "super::duration")]
+    #[schemars(with = "String")]
+    pub service_node_ports_timeout: Duration,
     /// How long one TCP connection attempt to the load balancer may take.
     #[serde(default = "default_timeout", deserialize_with = "super::duration")]
     #[schemars(with = "String")]
@@ -76,6 +81,9 @@ fn yes() -> bool {
 }
 fn default_timeout() -> Duration {
     Duration::from_secs(5)
+}
+fn default_read_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_config_out() -> String {
     "mke4.yaml".to_string()
@@ -124,7 +132,7 @@ impl Module for UpgradeInputs {
         ("nodeport_range", "the cluster's NodePort range [low, high]"),
         (
             "service_node_ports",
-            "the NodePorts of Kubernetes Services: `checked` (bool); when read, `host` (the manager read), `command`, `ports` (`port`, `protocol`, `service` NAMESPACE/NAME, `port_name`) and `by_service` (NAMESPACE/NAME → ports); otherwise `not_checked` (why); `tried` (managers that failed first: `host`, `cause`, `error`)",
+            "the NodePorts of Kubernetes Services: `checked` (bool); when read, `host` (the manager read), `command`, `ports` (`port`, `protocol`, `service` NAMESPACE/NAME, `port_name`, `kind` service / no_endpoints / health_check, `family` ipv4 / ipv6), `by_service` (NAMESPACE/NAME → ports), `ipv6_read` (bool) and `ipv6_not_read` (why not), `unparsed` (rules of kube-proxy's NodePort chains whose port could not be read); otherwise `not_checked` (why); `tried` (managers that failed or did not answer in time: `host`, `cause`, `error`)",
         ),
         (
             "rules",
@@ -136,8 +144,8 @@ impl Module for UpgradeInputs {
         ),
         ("argv", "the same command as a list of arguments"),
     ]);
-    const SUMMARY: &'static str = "The upgrade's own inputs: the load balancer resolves and answers on 6443, 9443 and its listener; the gateway NodePorts are valid and free (not MKE 3 ingress's, not a Kubernetes Service's as one manager's kube-proxy rules show over SSH). Prints the `mkectl upgrade` command to run next.";
-    const CHECK_MODE: &'static str = "full: read-only (GET /api/ucp/config-toml, GET /nodes for roles, TCP connections to the load balancer, and `sudo -n iptables-save -t nat` over SSH on one manager)";
+    const SUMMARY: &'static str = "The upgrade's own inputs: the load balancer resolves and answers on 6443, 9443 and its listener; the gateway NodePorts are valid and free (not MKE 3 ingress's, not used by a Kubernetes Service as one manager's kube-proxy rules show over SSH: nat and filter tables, IPv4 and IPv6). Prints the `mkectl upgrade` command to run next.";
+    const CHECK_MODE: &'static str = "full: read-only (GET /api/ucp/config-toml, GET /nodes for roles, TCP connections to the load balancer, and `sudo -n iptables-save; sudo -n ip6tables-save` over SSH on the managers, at once, within service_node_ports_timeout)";
     const EXAMPLE: &'static str = "- id: upgrade-inputs\n  upgrade_inputs:\n    target: \"{{ target }}\"\n    external_address: lb.example.com\n    gateway_https_node_port: 34001\n    gateway_http_node_port: 34000\n  register: upgrade";
 
     async fn check(&self, cx: &StepContext<'_>) -> Result<Check, TaskError> {
@@ -219,7 +227,12 @@ impl Module for UpgradeInputs {
                 "read_service_node_ports is false (only MKE 3 ingress and used_node_ports count)",
             )
         } else if given || required {
-            services::read(cx, &kube_proxy_mode(&settings)).await
+            read::read(
+                cx,
+                &kube_proxy_mode(&settings),
+                self.service_node_ports_timeout,
+            )
+            .await
         } else {
             services::ServicePorts::not_checked("no gateway NodePort to check for this target")
         };
@@ -292,17 +305,19 @@ impl Module for UpgradeInputs {
         } else {
             "run"
         };
-        let checked = matches!(services.found, services::Found::Read { .. });
         let (free, services_line, warning) = match (
             self.gateway_https_node_port,
             self.gateway_http_node_port,
+            services.detail(),
         ) {
-            (Some(s), Some(h)) if checked => (
-                format!("{s} (HTTPS) and {h} (HTTP) are free"),
-                format!(" ({services_said})"),
+            (Some(s), Some(h), Some((host, detail))) => (
+                format!(
+                    "{s} (HTTPS) and {h} (HTTP) are inside nodeport_range, not MKE 3 ingress's or in used_node_ports, and not used by any Service as kube-proxy's rules on manager {host} show"
+                ),
+                format!(" ({detail})"),
                 String::new(),
             ),
-            (Some(s), Some(h)) => (
+            (Some(s), Some(h), None) => (
                 format!(
                     "{s} (HTTPS) and {h} (HTTP) are inside nodeport_range and not MKE 3 ingress's or in used_node_ports"
                 ),

@@ -1,43 +1,57 @@
 //! The NodePorts of the cluster's Kubernetes Services, read over SSH from
 //! one manager: the MKE 3 API does not list Services, but kube-proxy (in
 //! iptables mode, MKE 3's default) has programmed every Service's NodePorts
-//! into each node's nat table (see [`super::iptables`]). Managers are tried
-//! in inventory order until one answers with kube-proxy's chain; when none
-//! does, or the read cannot be made, the step says that the NodePorts of
-//! Services were not checked and why (it does not block on that).
-
-use std::sync::Arc;
+//! into each node's tables (see [`super::iptables`]: nat and filter, IPv4
+//! and IPv6). The managers are asked at once ([`super::read`]); the first
+//! in inventory order that answers with kube-proxy's chains is used. When
+//! none does, or the read cannot be made, the step says that the NodePorts
+//! of Services were not checked and why (it does not block on that).
 
 use serde_json::{Value, json};
 
-use super::iptables::{NodePort, parse_nat};
-use crate::inventory::Host;
-use crate::ssh::{Cause, SshSettings};
-use crate::tasks::StepContext;
-use crate::tasks::fanout::HostSession;
-use crate::tasks::targets::{Role, roles};
-use crate::util::text::last_line;
+use super::iptables::{Kind, NodePort};
+use crate::hostfacts::script::{self, Section};
+use crate::ssh::Cause;
 
-/// The command run on a manager.
-pub const COMMAND: &str = "sudo -n iptables-save -t nat";
+/// The one remote command run on a manager: every table of both families,
+/// framed so the two outputs and statuses come back apart.
+pub fn command() -> String {
+    script::build(&[
+        Section::new("ipv4", "sudo -n iptables-save"),
+        Section::new("ipv6", "sudo -n ip6tables-save"),
+    ])
+}
+
+/// The command as people read it (output, messages).
+pub const SHOWN: &str = "sudo -n iptables-save; sudo -n ip6tables-save";
 
 /// Where the approach comes from, for the output's rules.
-pub const SOURCE: &str = "kube-proxy in iptables mode programs one nat rule per NodePort of every Service in its KUBE-NODEPORTS chain, commented NAMESPACE/NAME:PORT [C: kube-proxy]; that MKE 3's kube-proxy does so on every node, managers included, is inferred [I]. A NodePort is allocated cluster-wide whatever its protocol, so a UDP NodePort takes the number too [I]. IPVS mode (ipsets) and health-check NodePorts (filter table) are not read.";
+pub const SOURCE: &str = "kube-proxy in iptables mode writes one rule per NodePort: in the nat table's KUBE-NODEPORTS chain for a Service with endpoints (commented NAMESPACE/NAME:PORT), in the filter table's KUBE-EXTERNAL-SERVICES chain (REJECT, \"… has no endpoints\") for one without, and each externalTrafficPolicy: Local Service's health-check NodePort in the filter table's KUBE-NODEPORTS chain (\"… health check node port\"); IPv6 Services only in ip6tables [C: kube-proxy 1.28 pkg/proxy/iptables/proxier.go syncProxyRules, NewDualStackProxier]. That MKE 3's kube-proxy does so on every node, managers included, and that older releases wrote no rule for health-check NodePorts, are inferred [I]. A NodePort is allocated cluster-wide whatever its protocol, so a UDP NodePort takes the number too [I]. IPVS mode (ipsets) is not read.";
 
 /// One manager that did not give the table.
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub host: String,
-    /// `dns`, `auth`, `sudo`, `command`, …
+    /// `dns`, `auth`, `sudo`, `command`, `timeout`, …
     pub cause: Cause,
     pub error: String,
+}
+
+/// What one manager's rules showed.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub ports: Vec<NodePort>,
+    /// Why the IPv6 rules were not read (`None`: read).
+    pub ipv6_not_read: Option<String>,
+    /// Rules of kube-proxy's NodePort chains whose port could not be read.
+    pub unparsed: Vec<String>,
 }
 
 /// What the read found.
 #[derive(Debug, Clone)]
 pub enum Found {
     /// The NodePorts, as `host` has them programmed.
-    Read { host: String, ports: Vec<NodePort> },
+    Read { host: String, rules: Rules },
     /// Not checked, and why (one line, for the message).
     NotChecked(String),
 }
@@ -60,7 +74,7 @@ impl ServicePorts {
     /// The ports taken by Services (none when not read).
     pub fn ports(&self) -> &[NodePort] {
         match &self.found {
-            Found::Read { ports, .. } => ports,
+            Found::Read { rules, .. } => &rules.ports,
             Found::NotChecked(_) => &[],
         }
     }
@@ -74,7 +88,8 @@ impl ServicePorts {
             .map(|a| json!({"host": a.host, "cause": a.cause.name(), "error": a.error}))
             .collect();
         match &self.found {
-            Found::Read { host, ports } => {
+            Found::Read { host, rules } => {
+                let ports = &rules.ports;
                 let mut by_service = serde_json::Map::new();
                 for p in ports {
                     let key = p.service.clone().unwrap_or_else(|| "(no comment)".into());
@@ -86,9 +101,12 @@ impl ServicePorts {
                 json!({
                     "checked": true,
                     "host": host,
-                    "command": COMMAND,
+                    "command": SHOWN,
                     "ports": ports,
                     "by_service": by_service,
+                    "ipv6_read": rules.ipv6_not_read.is_none(),
+                    "ipv6_not_read": rules.ipv6_not_read,
+                    "unparsed": rules.unparsed,
                     "tried": tried,
                 })
             }
@@ -100,40 +118,15 @@ impl ServicePorts {
         }
     }
 
-    /// The sentence for the step's message.
+    /// The sentence for the step's message. The managers that failed
+    /// are named only when none answered.
     pub fn sentence(&self) -> String {
-        let before = if self.tried.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; tried first: {}",
-                self.tried
-                    .iter()
-                    .map(|a| format!("{}: {}", a.host, a.error))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        };
         match &self.found {
-            Found::Read { .. } if !before.is_empty() => {
-                let plain = ServicePorts {
-                    found: self.found.clone(),
-                    tried: Vec::new(),
-                };
-                format!("{}{before}", plain.sentence())
-            }
-            Found::Read { host, ports } if ports.is_empty() => {
+            Found::Read { host, rules } => {
+                let seen = seen(&rules.ports);
                 format!(
-                    "no Kubernetes Service has a NodePort, as kube-proxy's rules on manager {host} show"
-                )
-            }
-            Found::Read { host, ports } => {
-                let services: std::collections::BTreeSet<_> =
-                    ports.iter().map(|p| p.service.clone()).collect();
-                format!(
-                    "{} of {} in use, as kube-proxy's rules on manager {host} show",
-                    plural(ports.len(), "NodePort", "NodePorts"),
-                    plural(services.len(), "Kubernetes Service", "Kubernetes Services")
+                    "{seen}, as kube-proxy's rules on manager {host} show{}",
+                    notes(rules)
                 )
             }
             Found::NotChecked(why) => format!(
@@ -141,120 +134,64 @@ impl ServicePorts {
             ),
         }
     }
+
+    /// What was read, without the manager: `3 NodePorts of 2 Kubernetes
+    /// Services in use; IPv6 rules not read (…)` (`None` when not read).
+    pub fn detail(&self) -> Option<(String, String)> {
+        match &self.found {
+            Found::Read { host, rules } => Some((
+                host.clone(),
+                format!("{}{}", seen(&rules.ports), notes(rules)),
+            )),
+            Found::NotChecked(_) => None,
+        }
+    }
+}
+
+/// `3 NodePorts (1 without endpoints) of 2 Kubernetes Services in use`.
+fn seen(ports: &[NodePort]) -> String {
+    if ports.is_empty() {
+        return "no Kubernetes Service has a NodePort".to_string();
+    }
+    let services: std::collections::BTreeSet<_> = ports.iter().map(|p| p.service.clone()).collect();
+    let odd: Vec<String> = [
+        (Kind::NoEndpoints, "without endpoints"),
+        (Kind::HealthCheck, "health-check"),
+    ]
+    .iter()
+    .filter_map(|(k, word)| {
+        let n = ports.iter().filter(|p| p.kind == *k).count();
+        (n > 0).then(|| format!("{n} {word}"))
+    })
+    .collect();
+    let odd = if odd.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", odd.join(", "))
+    };
+    format!(
+        "{}{odd} of {} in use",
+        plural(ports.len(), "NodePort", "NodePorts"),
+        plural(services.len(), "Kubernetes Service", "Kubernetes Services")
+    )
+}
+
+/// What was not read: the IPv6 rules, rules whose port is unknown.
+fn notes(rules: &Rules) -> String {
+    let mut out = String::new();
+    if let Some(why) = &rules.ipv6_not_read {
+        out.push_str(&format!("; IPv6 rules not read ({why})"));
+    }
+    if !rules.unparsed.is_empty() {
+        out.push_str(&format!(
+            "; warning: {} of kube-proxy's NodePort chains could not be read, check the ports they cover by hand: {}",
+            plural(rules.unparsed.len(), "rule", "rules"),
+            rules.unparsed.join("; ")
+        ));
+    }
+    out
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// What one manager said: the ports, or why not.
-async fn read_one(host: &Host, settings: Arc<SshSettings>) -> Result<Vec<NodePort>, Attempt> {
-    let fail = |cause: Cause, error: String| Attempt {
-        host: host.address.clone(),
-        cause,
-        error,
-    };
-    let mut session = HostSession::open(host, settings)
-        .await
-        .map_err(|e| fail(e.cause, e.message))?;
-    let out = session.exec(COMMAND).await;
-    session.close().await;
-    let out = out.map_err(|e| fail(e.cause, e.message))?;
-    if out.status != 0 {
-        let said = last_line(&out.stderr, 200);
-        let said = if said.is_empty() {
-            "no message".to_string()
-        } else {
-            said
-        };
-        let (cause, what, hint) = if said.starts_with("sudo:") {
-            (
-                Cause::Sudo,
-                "sudo refused",
-                " — the login user needs passwordless sudo for iptables-save",
-            )
-        } else if out.status == 127 || said.contains("not found") {
-            (
-                Cause::Command,
-                "iptables-save is not installed",
-                " — install iptables on the manager, or list the NodePorts in used_node_ports",
-            )
-        } else {
-            (Cause::Command, "iptables-save failed", "")
-        };
-        return Err(fail(
-            cause,
-            format!("{what}: `{COMMAND}` exited {}: {said}{hint}", out.status),
-        ));
-    }
-    let table =
-        parse_nat(&out.stdout).map_err(|e| fail(Cause::Command, format!("`{COMMAND}`: {e}")))?;
-    if let Some(why) = table.unusable() {
-        return Err(fail(Cause::Command, why));
-    }
-    Ok(table.ports)
-}
-
-/// Reads the Services' NodePorts from the first manager (inventory order)
-/// that gives them; `proxy_mode` is `[cluster_config] kube_proxy_mode`.
-pub async fn read(cx: &StepContext<'_>, proxy_mode: &str) -> ServicePorts {
-    if proxy_mode != "iptables" {
-        return ServicePorts::not_checked(format!(
-            "kube_proxy_mode is {proxy_mode:?}: kube-proxy then programs IPVS and ipsets, not one iptables rule per NodePort, so mkeprep cannot read them"
-        ));
-    }
-    let Ok(inventory) = cx.inventory() else {
-        return ServicePorts::not_checked(
-            "no inventory (-i hosts.yaml or MKEPREP_INVENTORY), so no manager to read kube-proxy's rules from",
-        );
-    };
-    let hosts = &inventory.hosts;
-    let managers: Vec<&Host> = match roles(cx, hosts).await {
-        Ok(r) => hosts
-            .iter()
-            .zip(&r.of)
-            .filter(|(_, role)| **role == Some(Role::Manager))
-            .map(|(h, _)| h)
-            .collect(),
-        Err(e) => {
-            return ServicePorts::not_checked(format!(
-                "cannot tell which inventory hosts are managers: {}",
-                e.message
-            ));
-        }
-    };
-    if managers.is_empty() {
-        return ServicePorts::not_checked(
-            "no inventory host is a manager of the cluster (GET /nodes)",
-        );
-    }
-    let settings = Arc::new(cx.conn.ssh.clone());
-    let mut tried = Vec::new();
-    for host in managers {
-        cx.progress(format!(
-            "reading kube-proxy's NodePorts on manager {} (`{COMMAND}`)",
-            host.address
-        ));
-        match read_one(host, settings.clone()).await {
-            Ok(ports) => {
-                return ServicePorts {
-                    found: Found::Read {
-                        host: host.address.clone(),
-                        ports,
-                    },
-                    tried,
-                };
-            }
-            Err(a) => tried.push(a),
-        }
-    }
-    let why = tried
-        .iter()
-        .map(|a| format!("{}: {}", a.host, a.error))
-        .collect::<Vec<_>>()
-        .join("; ");
-    ServicePorts {
-        found: Found::NotChecked(format!("no manager gave kube-proxy's rules: {why}")),
-        tried,
-    }
 }
