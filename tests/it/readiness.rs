@@ -213,10 +213,17 @@ fn custom_flags_the_target_removed_block_naming_setting_and_flag() {
         &["config_set=[\"cluster_config.custom_kubelet_flags=[\\\"--max-podz=90\\\"]\"]"],
         &[],
     );
-    blocked(
+    // The kubelet's list is of Kubernetes 1.36, compared with no older page:
+    // for 4.1.5 (1.32) the flag may be one removed since, so a warning.
+    warned(
         &r,
         "check-compat",
-        &["--max-podz", "did you mean --max-pods?", "known_flags"],
+        &[
+            "--max-podz",
+            "did you mean --max-pods?",
+            "known_flags",
+            "newer Kubernetes than the target's 1.32",
+        ],
     );
     // Removed in 1.35: fine for 4.1.5 (Kubernetes 1.32), blocked for 4.2.1.
     let d = Dir::new();
@@ -231,10 +238,12 @@ fn custom_flags_the_target_removed_block_naming_setting_and_flag() {
 #[test]
 fn misspelt_apiserver_and_proxy_flags_block_with_the_flag_they_meant() {
     // Each list also holds flags the component has (kube-proxy's klog flag
-    // as its page spells it, with underscores): those pass.
+    // as its page spells it, with underscores): those pass. For 4.2.1
+    // (Kubernetes 1.35) kube-apiserver's list, compared with the 1.35 page,
+    // blocks; kube-proxy's, compared with no older page, warns.
     let d = Dir::new();
     let knob = r#"config_set=["cluster_config.custom_kube_api_server_flags=[\"--enable-admision-plugins=NodeRestriction\", \"--audit-log-maxage=30\", \"--event-ttl=4h0m0s\"]", "cluster_config.custom_kube_proxy_flags=[\"--iptables-sync-perod=30s\", \"--iptables-sync-period=30s\", \"--log_dir=/var/log/kube-proxy\"]"]"#;
-    let r = check(&d, &[knob], &[]);
+    let r = check(&d, &[knob, "mke_version=3.9.2"], &["-e", "target=4.2.1"]);
     blocked(
         &r,
         "check-compat",
@@ -273,6 +282,26 @@ fn misspelt_apiserver_and_proxy_flags_block_with_the_flag_they_meant() {
         ],
         "{flags}"
     );
+    let blocks: Vec<bool> = flags
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["blocks"] == true)
+        .collect();
+    assert_eq!(blocks, [true, false], "{flags}");
+    // For 4.1.5 (Kubernetes 1.32) both lists are of a newer Kubernetes than
+    // any page compared for 1.32: warnings.
+    let d = Dir::new();
+    let r = check(&d, &[knob], &[]);
+    warned(
+        &r,
+        "check-compat",
+        &[
+            "--enable-admision-plugins",
+            "--iptables-sync-perod",
+            "newer Kubernetes than the target's 1.32",
+        ],
+    );
     // The valid flags alone pass, for 4.1.x (Kubernetes 1.32) and 4.2.x (1.35).
     let knob = r#"config_set=["cluster_config.custom_kube_api_server_flags=[\"--enable-admission-plugins=NodeRestriction\", \"--audit-log-maxage=30\"]", "cluster_config.custom_kube_proxy_flags=[\"--iptables-sync-period=30s\", \"--log_dir=/var/log/kube-proxy\", \"--log-file=/var/log/kube-proxy.log\"]"]"#;
     for extra in [&[][..], &["-e", "target=4.2.1"][..]] {
@@ -287,6 +316,32 @@ fn misspelt_apiserver_and_proxy_flags_block_with_the_flag_they_meant() {
         assert_eq!(s["status"], "ok", "{extra:?}: {}", r.both());
         assert_eq!(s["output"]["flags"], serde_json::json!([]), "{s}");
     }
+}
+
+#[test]
+fn a_flag_the_1_36_list_lacks_warns_for_4_1_and_blocks_for_4_2() {
+    // --apiserver-count is on neither the v1.35 nor the v1.36 kube-apiserver
+    // page; no v1.32 page was compared, so 4.1.5 (Kubernetes 1.32) is not
+    // blocked for it, and 4.2.1 (1.35) is.
+    let knob =
+        r#"config_set=["cluster_config.custom_kube_api_server_flags=[\"--apiserver-count=3\"]"]"#;
+    let d = Dir::new();
+    let r = check(&d, &[knob], &[]);
+    warned(
+        &r,
+        "check-compat",
+        &[
+            "--apiserver-count",
+            "newer Kubernetes than the target's 1.32",
+        ],
+    );
+    let d = Dir::new();
+    let r = check(&d, &[knob, "mke_version=3.9.2"], &["-e", "target=4.2.1"]);
+    blocked(
+        &r,
+        "check-compat",
+        &["custom_kube_api_server_flags", "--apiserver-count", "1.35"],
+    );
 }
 
 #[test]

@@ -80,6 +80,11 @@ pub struct Allowed {
     pub kubernetes: String,
     pub mark: String,
     pub source: String,
+    /// The oldest Kubernetes minor whose reference page was compared with
+    /// this list, its flags that the list lacks being in `[[removed]]`
+    /// (absent: `kubernetes`, none). For older targets the list may miss a
+    /// flag removed in between: an unknown flag is then a warning.
+    pub compared_from: Option<String>,
     pub flags: Vec<String>,
 }
 
@@ -151,12 +156,33 @@ impl FlagData {
             if a.component == "*" {
                 return Err("an [[allowed]] list names one component, not \"*\"".into());
             }
-            minor(&a.kubernetes).ok_or(format!("kubernetes {:?} is not 1.NN", a.kubernetes))?;
+            let version =
+                minor(&a.kubernetes).ok_or(format!("kubernetes {:?} is not 1.NN", a.kubernetes))?;
+            if let Some(from) = &a.compared_from {
+                let m = minor(from).ok_or(format!("compared_from {from:?} is not 1.NN"))?;
+                if m > version {
+                    return Err(format!(
+                        "allowed flags of {}: compared_from {from} is newer than the list's {}",
+                        a.component, a.kubernetes
+                    ));
+                }
+            }
             if let Some(w) = a.flags.windows(2).find(|w| w[0] >= w[1]) {
                 return Err(format!(
                     "allowed flags of {}: {:?} comes before {:?} (keep the list sorted, each flag once)",
                     a.component, w[0], w[1]
                 ));
+            }
+            // Each flag once as the components compare names too: `log_dir`
+            // and `log-dir` are one flag.
+            let mut seen = std::collections::HashMap::new();
+            for f in &a.flags {
+                if let Some(first) = seen.insert(canonical(f), f) {
+                    return Err(format!(
+                        "allowed flags of {}: {first:?} and {f:?} are one flag (`_` and `-` are the same); keep each flag once",
+                        a.component
+                    ));
+                }
             }
         }
         // Names are compared as the components compare them.
@@ -426,49 +452,8 @@ pub fn check(
     out
 }
 
-/// An unknown flag: the component has an allow-list, and the flag is in
-/// none of the places a known flag can be.
-fn unknown(
-    data: &FlagData,
-    target: (u64, u64),
-    kubernetes: &str,
-    w: &Written,
-    user: Overrides<'_>,
-    short: &str,
-) -> Option<Finding> {
-    let list = data.allowed.iter().find(|a| a.component == w.component)?;
-    let still_there = data.removed.iter().any(|r| {
-        comp_matches(&r.component, w.component)
-            && r.flags.contains(&w.name)
-            && minor(&r.removed_in).is_some_and(|m| m > target)
-    });
-    let managed = data
-        .managed
-        .iter()
-        .any(|m| comp_matches(&m.component, w.component) && m.flags.contains(&w.name));
-    if list.flags.contains(&w.name) || still_there || managed || named(user.known, w) {
-        return None;
-    }
-    let hint = crate::util::text::suggest(&w.name, list.flags.iter().map(String::as_str))
-        .map(|s| format!(" (did you mean --{s}?)"))
-        .unwrap_or_default();
-    Some(Finding {
-        setting: w.setting.clone(),
-        component: w.component.to_string(),
-        flag: w.text.clone(),
-        problem: Problem::Unknown,
-        blocks: true,
-        message: format!(
-            "--{} in {short}: {} has no such flag in Kubernetes {} (mkeprep's list), nor was it removed after {kubernetes}{hint}",
-            w.name, w.component, list.kubernetes
-        ),
-        remedy: format!(
-            "fix or remove --{} in {short} in the MKE 3 configuration; if {} {kubernetes} does take it, list it in known_flags",
-            w.name, w.component
-        ),
-        mark: list.mark.clone(),
-    })
-}
+mod unknown;
+use unknown::unknown;
 
 #[cfg(test)]
 mod tests;

@@ -76,7 +76,7 @@ pub struct MkeCompat {
     /// Settings set with no published status (not in the catalog, or "unknown" there): block, warn or report (default). The status of such keys is an open question in Mirantis' docs.
     #[serde(default = "default_unknown")]
     pub unknown: Severity,
-    /// Custom Kubernetes flags the target's Kubernetes removed, or that the component does not have at all (a misspelling, told with the flag it probably meant): block (default), warn or report. What mkectl 4.2.1 does on a mismatch is not documented; by default mkeprep blocks.
+    /// Custom Kubernetes flags the target's Kubernetes removed, or that the component does not have at all (a misspelling, told with the flag it probably meant): block (default), warn or report. What mkectl 4.2.1 does on a mismatch is not documented; by default mkeprep blocks. A flag missing from a component's list (read from a newer Kubernetes) is only a warning for a target older than the oldest Kubernetes that list was compared with, as the list may miss a flag removed in between.
     #[serde(default = "default_flags")]
     pub flags: Severity,
     /// Flag names (`node-ip` or `kubelet:node-ip`) you have reviewed: no finding for them.

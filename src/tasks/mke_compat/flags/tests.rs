@@ -134,14 +134,27 @@ fn reviewed_flags_can_be_ignored() {
 #[test]
 fn unknown_flags_of_listed_components_block_with_a_suggestion() {
     let doc = "[cluster_config]\ncustom_kubelet_flags = [\"--max-podz=90\", \"--max-pods=90\", \"--containerd=/run/c.sock\", \"--pod-infra-container-image=p\"]\ncustom_kube_scheduler_flags = [\"--leader-elect=false\", \"--no-such=1\"]\n";
+    // The kubelet and kube-scheduler lists were compared with no older page:
+    // they block for a target of their own Kubernetes (1.36) and warn for
+    // older ones, saying why.
+    for (kubernetes, blocks) in [("1.36", true), ("1.35", false), ("1.32", false)] {
+        let f = findings(doc, kubernetes);
+        let unknown: Vec<&Finding> = f.iter().filter(|x| x.problem == Problem::Unknown).collect();
+        assert_eq!(unknown.len(), 2, "{f:?}");
+        assert!(
+            unknown[0].message.contains("--max-podz")
+                && unknown[0].message.contains("did you mean --max-pods?")
+        );
+        assert!(
+            unknown[1].message.contains("--no-such") && unknown[1].component == "kube-scheduler"
+        );
+        for u in &unknown {
+            assert_eq!(u.blocks, blocks, "{kubernetes}: {u:?}");
+            let why = format!("newer Kubernetes than the target's {kubernetes}");
+            assert_eq!(u.message.contains(&why), !blocks, "{}", u.message);
+        }
+    }
     let f = findings(doc, "1.32");
-    let unknown: Vec<&Finding> = f.iter().filter(|x| x.problem == Problem::Unknown).collect();
-    assert_eq!(unknown.len(), 2, "{f:?}");
-    assert!(
-        unknown[0].message.contains("--max-podz")
-            && unknown[0].message.contains("did you mean --max-pods?")
-    );
-    assert!(unknown[1].message.contains("--no-such") && unknown[1].component == "kube-scheduler");
     // Removed after 1.32 (still there in 1.32) and listed as removed in 1.37:
     // known.
     assert!(
@@ -201,11 +214,23 @@ fn every_component_has_a_list_and_a_misspelt_flag_blocks_with_a_suggestion() {
         );
     }
     for (component, setting, good, bad, meant) in MORE_LISTS {
-        for kubernetes in ["1.32", "1.35"] {
+        // kube-apiserver's list was compared with the 1.35 page: it blocks
+        // from 1.35 on; the others from their own 1.36; older targets warn.
+        let from = if *component == "kube-apiserver" {
+            "1.35"
+        } else {
+            "1.36"
+        };
+        for kubernetes in ["1.32", "1.35", "1.36"] {
             let doc = format!("[cluster_config]\n{setting} = [\"{good}\", \"{bad}\"]\n");
             let f = findings(&doc, kubernetes);
             assert_eq!(f.len(), 1, "{component} {kubernetes}: {f:?}");
-            assert!(f[0].blocks && f[0].problem == Problem::Unknown, "{f:?}");
+            assert!(f[0].problem == Problem::Unknown, "{f:?}");
+            assert_eq!(
+                f[0].blocks,
+                kubernetes >= from,
+                "{component} {kubernetes}: {f:?}"
+            );
             assert_eq!(
                 (f[0].component.as_str(), f[0].flag.as_str()),
                 (*component, *bad)
@@ -295,6 +320,28 @@ fn a_flag_list_is_sorted_each_flag_once_for_one_of_the_five_components() {
     };
     let d = FlagData::parse(&list("kube-proxy", "\"a-b\", \"a_c\", \"b\"")).unwrap();
     assert_eq!(d.allowed[0].flags, ["a-b", "a-c", "b"]);
+    // Once `_` and `-` are alike, each flag once and sorted still.
+    let e = FlagData::parse(&list("kube-proxy", "\"log-dir\", \"log_dir\"")).unwrap_err();
+    assert!(
+        e.contains("\"log-dir\" and \"log_dir\" are one flag") && e.contains("each flag once"),
+        "{e}"
+    );
+    let e = FlagData::parse(&list("kube-proxy", "\"a-b-c\", \"a-x\", \"a_b-c\"")).unwrap_err();
+    assert!(e.contains("\"a-b-c\" and \"a_b-c\" are one flag"), "{e}");
+    // Sorted as written (`_` after `-`), as the pages print them.
+    assert!(FlagData::parse(&list("kube-proxy", "\"log-file\", \"log_dir\"")).is_ok());
+    // compared_from is a minor no newer than the list.
+    let with = |from: &str| {
+        list("kube-proxy", "\"a\"").replace(
+            "source = \"s\"\n",
+            &format!("source = \"s\"\ncompared_from = \"{from}\"\n"),
+        )
+    };
+    assert!(FlagData::parse(&with("1.32")).is_ok());
+    let e = FlagData::parse(&with("1.37")).unwrap_err();
+    assert!(e.contains("newer than the list's 1.36"), "{e}");
+    let e = FlagData::parse(&with("v1")).unwrap_err();
+    assert!(e.contains("compared_from \"v1\" is not 1.NN"), "{e}");
     let e = FlagData::parse(&list("kube-proxy", "\"b\", \"a\"")).unwrap_err();
     assert!(e.contains("\"b\" comes before \"a\""), "{e}");
     let e = FlagData::parse(&list("kube-proxy", "\"a\", \"a\"")).unwrap_err();
@@ -308,4 +355,44 @@ fn a_flag_list_is_sorted_each_flag_once_for_one_of_the_five_components() {
         "[[managed]]\ncomponent = \"kubelett\"\nflags = [\"x\"]\nmark = \"I\"\nnote = \"n\"\n";
     let e = FlagData::parse(&format!("{head}{managed}{meta}")).unwrap_err();
     assert!(e.contains("\"kubelett\""), "{e}");
+}
+
+#[test]
+fn a_flag_older_targets_may_have_warns_before_the_compared_minor_and_blocks_from_it() {
+    // --apiserver-count: the v1.35 and v1.36 kube-apiserver pages do not
+    // list it; whether the 1.32 of 4.1.x takes it, no page compared says.
+    let doc = "[cluster_config]\ncustom_kube_api_server_flags = [\"--apiserver-count=3\"]\n";
+    let f = findings(doc, "1.32");
+    assert!(
+        f.len() == 1 && f[0].problem == Problem::Unknown && !f[0].blocks,
+        "{f:?}"
+    );
+    assert!(
+        f[0].message.contains("--apiserver-count")
+            && f[0]
+                .message
+                .contains("newer Kubernetes than the target's 1.32"),
+        "{}",
+        f[0].message
+    );
+    assert!(f[0].remedy.contains("known_flags"), "{}", f[0].remedy);
+    let f = findings(doc, "1.35");
+    assert!(
+        f.len() == 1 && f[0].problem == Problem::Unknown && f[0].blocks,
+        "{f:?}"
+    );
+    assert!(
+        !f[0].message.contains("newer Kubernetes"),
+        "{}",
+        f[0].message
+    );
+    // The data says so, with its sources.
+    let data = FlagData::builtin().unwrap();
+    let list = data
+        .allowed
+        .iter()
+        .find(|a| a.component == "kube-apiserver")
+        .unwrap();
+    assert_eq!(list.compared_from.as_deref(), Some("1.35"));
+    assert!(list.source.contains("69cc38f7"), "{}", list.source);
 }
