@@ -213,16 +213,16 @@ fn custom_flags_the_target_removed_block_naming_setting_and_flag() {
         &["config_set=[\"cluster_config.custom_kubelet_flags=[\\\"--max-podz=90\\\"]\"]"],
         &[],
     );
-    // The kubelet's list is of Kubernetes 1.36, compared with no older page:
-    // for 4.1.5 (1.32) the flag may be one removed since, so a warning.
-    warned(
+    // The kubelet's list is of Kubernetes 1.36, compared with no older page,
+    // but a letter from a flag it has is a misspelling for any target.
+    blocked(
         &r,
         "check-compat",
         &[
             "--max-podz",
             "did you mean --max-pods?",
             "known_flags",
-            "newer Kubernetes than the target's 1.32",
+            "a misspelling",
         ],
     );
     // Removed in 1.35: fine for 4.1.5 (Kubernetes 1.32), blocked for 4.2.1.
@@ -288,18 +288,18 @@ fn misspelt_apiserver_and_proxy_flags_block_with_the_flag_they_meant() {
         .iter()
         .map(|f| f["blocks"] == true)
         .collect();
-    assert_eq!(blocks, [true, false], "{flags}");
+    assert_eq!(blocks, [true, true], "{flags}");
     // For 4.1.5 (Kubernetes 1.32) both lists are of a newer Kubernetes than
-    // any page compared for 1.32: warnings.
+    // any page compared for 1.32, but misspellings block all the same.
     let d = Dir::new();
     let r = check(&d, &[knob], &[]);
-    warned(
+    blocked(
         &r,
         "check-compat",
         &[
             "--enable-admision-plugins",
             "--iptables-sync-perod",
-            "newer Kubernetes than the target's 1.32",
+            "a misspelling",
         ],
     );
     // The valid flags alone pass, for 4.1.x (Kubernetes 1.32) and 4.2.x (1.35).

@@ -135,8 +135,9 @@ fn reviewed_flags_can_be_ignored() {
 fn unknown_flags_of_listed_components_block_with_a_suggestion() {
     let doc = "[cluster_config]\ncustom_kubelet_flags = [\"--max-podz=90\", \"--max-pods=90\", \"--containerd=/run/c.sock\", \"--pod-infra-container-image=p\"]\ncustom_kube_scheduler_flags = [\"--leader-elect=false\", \"--no-such=1\"]\n";
     // The kubelet and kube-scheduler lists were compared with no older page:
-    // they block for a target of their own Kubernetes (1.36) and warn for
-    // older ones, saying why.
+    // an unknown flag blocks for a target of their own Kubernetes (1.36) and
+    // warns for older ones, saying why — but a misspelling (a letter or two
+    // from a listed flag) blocks for every target.
     for (kubernetes, blocks) in [("1.36", true), ("1.35", false), ("1.32", false)] {
         let f = findings(doc, kubernetes);
         let unknown: Vec<&Finding> = f.iter().filter(|x| x.problem == Problem::Unknown).collect();
@@ -148,11 +149,19 @@ fn unknown_flags_of_listed_components_block_with_a_suggestion() {
         assert!(
             unknown[1].message.contains("--no-such") && unknown[1].component == "kube-scheduler"
         );
-        for u in &unknown {
-            assert_eq!(u.blocks, blocks, "{kubernetes}: {u:?}");
-            let why = format!("newer Kubernetes than the target's {kubernetes}");
-            assert_eq!(u.message.contains(&why), !blocks, "{}", u.message);
-        }
+        assert!(unknown[0].blocks, "{kubernetes}: {:?}", unknown[0]);
+        assert_eq!(
+            unknown[0]
+                .message
+                .contains("a letter or two from one it has: a misspelling"),
+            !blocks,
+            "{}",
+            unknown[0].message
+        );
+        let u = unknown[1];
+        assert_eq!(u.blocks, blocks, "{kubernetes}: {u:?}");
+        let why = format!("newer Kubernetes than the target's {kubernetes}");
+        assert_eq!(u.message.contains(&why), !blocks, "{}", u.message);
     }
     let f = findings(doc, "1.32");
     // Removed after 1.32 (still there in 1.32) and listed as removed in 1.37:
@@ -226,9 +235,12 @@ fn every_component_has_a_list_and_a_misspelt_flag_blocks_with_a_suggestion() {
             let f = findings(&doc, kubernetes);
             assert_eq!(f.len(), 1, "{component} {kubernetes}: {f:?}");
             assert!(f[0].problem == Problem::Unknown, "{f:?}");
+            // A misspelling blocks for every target; older targets are
+            // told it is one.
+            assert!(f[0].blocks, "{component} {kubernetes}: {f:?}");
             assert_eq!(
-                f[0].blocks,
-                kubernetes >= from,
+                f[0].message.contains("a misspelling"),
+                kubernetes < from,
                 "{component} {kubernetes}: {f:?}"
             );
             assert_eq!(

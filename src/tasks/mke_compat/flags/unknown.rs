@@ -25,16 +25,26 @@ pub(super) fn unknown(
     if list.flags.contains(&w.name) || still_there || managed || named(user.known, w) {
         return None;
     }
-    let hint = crate::util::text::suggest(&w.name, list.flags.iter().map(String::as_str))
+    let near = crate::util::text::suggest(&w.name, list.flags.iter().map(String::as_str));
+    let hint = near
         .map(|s| format!(" (did you mean --{s}?)"))
         .unwrap_or_default();
     // The list knows the flags removed since `compared_from`; for an older
-    // target it may miss one removed in between, so it only warns.
+    // target it may miss one removed in between, so it only warns — unless
+    // the flag is a letter or two from one the list has: a misspelling,
+    // which no Kubernetes takes.
     let from = list.compared_from.as_deref().unwrap_or(&list.kubernetes);
-    let blocks = minor(from).is_some_and(|m| m <= target);
-    let message = if blocks {
+    let compared = minor(from).is_some_and(|m| m <= target);
+    let misspelt = near.is_some_and(|s| strsim::levenshtein(&w.name, s) <= 2);
+    let blocks = compared || misspelt;
+    let message = if compared {
         format!(
             "--{} in {short}: {} has no such flag in Kubernetes {} (mkeprep's list), nor was it removed after {kubernetes}{hint}",
+            w.name, w.component, list.kubernetes
+        )
+    } else if misspelt {
+        format!(
+            "--{} in {short}: {} has no such flag in Kubernetes {} (mkeprep's list), and it is a letter or two from one it has: a misspelling{hint}",
             w.name, w.component, list.kubernetes
         )
     } else {
