@@ -314,29 +314,31 @@ impl HostFacts {
         }
     }
 
-    /// Takes what [`CLOCK`] printed (`rc`, `text`), given when this machine
-    /// sent it and when the answer was in.
+    /// Takes what [`CLOCK`] answered, given when this machine sent it (its
+    /// clock) and how long the answer took (a monotonic timer, so a step of
+    /// this machine's clock meanwhile does not count). Only stdout is read:
+    /// a login shell may write to stderr.
     pub fn read_clock(
         &mut self,
-        rc: i32,
-        text: &str,
+        out: &crate::ssh::Output,
         sent: std::time::SystemTime,
-        answered: std::time::SystemTime,
+        took: std::time::Duration,
     ) {
-        if rc != 0 {
-            self.errors.insert("clock".into(), failure(CLOCK, rc, text));
+        if out.status != 0 {
+            let said = format!("{}{}", out.stdout, out.stderr);
+            self.errors
+                .insert("clock".into(), failure(CLOCK, out.status, &said));
             return;
         }
-        let secs = |t: std::time::SystemTime| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64())
-        };
-        match parse::epoch(text) {
+        let from = sent
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let half = took.as_secs_f64() / 2.0;
+        match parse::epoch(&out.stdout) {
             Ok((node, resolution)) => {
-                let (from, to) = (secs(sent), secs(answered));
                 let ms = |x: f64| (x * 1000.0).round() / 1000.0;
-                self.clock_offset_seconds = Some(ms(node - (from + to) / 2.0));
-                self.clock_offset_error_seconds = Some(ms((to - from).max(0.0) / 2.0 + resolution));
+                self.clock_offset_seconds = Some(ms(node - (from + half)));
+                self.clock_offset_error_seconds = Some(ms(half + resolution));
             }
             Err(e) => {
                 self.errors.insert("clock".into(), e);

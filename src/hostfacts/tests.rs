@@ -327,18 +327,21 @@ fn the_script_reads_this_machine() {
     assert!(f.ntp_synchronized.is_some() || f.ntp_note.is_some());
     // The clock command, through the same shell, against this clock.
     let mut f = HostFacts::default();
-    let sent = std::time::SystemTime::now();
+    let (sent, timer) = (std::time::SystemTime::now(), std::time::Instant::now());
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(CLOCK)
         .output()
         .expect("sh");
-    let answered = std::time::SystemTime::now();
+    let took = timer.elapsed();
     f.read_clock(
-        out.status.code().unwrap_or(-1),
-        &String::from_utf8_lossy(&out.stdout),
+        &answer(
+            out.status.code().unwrap_or(-1),
+            &String::from_utf8_lossy(&out.stdout),
+            &String::from_utf8_lossy(&out.stderr),
+        ),
         sent,
-        answered,
+        took,
     );
     let (offset, error) = (f.clock_offset_seconds, f.clock_offset_error_seconds);
     assert!(f.errors.is_empty(), "{:?}", f.errors);
@@ -348,44 +351,61 @@ fn the_script_reads_this_machine() {
     );
 }
 
+fn answer(status: i32, stdout: &str, stderr: &str) -> crate::ssh::Output {
+    crate::ssh::Output {
+        status,
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+        elapsed: std::time::Duration::ZERO,
+    }
+}
+
 #[test]
 fn the_clock_offset_is_taken_at_the_middle_of_the_round_trip() {
     let at = |ms: u64| std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    let took = std::time::Duration::from_millis;
     let mut f = HostFacts::default();
-    // Sent at …000.000, answered at …000.200: the middle is …000.100.
+    // Sent at …000.000, answered 200 ms later: the middle is …000.100.
     f.read_clock(
-        0,
-        "1765000045.100000000\n",
+        &answer(0, "1765000045.100000000\n", ""),
         at(1_765_000_000_000),
-        at(1_765_000_000_200),
+        took(200),
     );
     assert_eq!(f.clock_offset_seconds, Some(45.0));
     assert_eq!(f.clock_offset_error_seconds, Some(0.1));
     f.read_clock(
-        0,
-        "1764999970.100000000\n",
+        &answer(0, "1764999970.1\n", ""),
         at(1_765_000_000_000),
-        at(1_765_000_000_200),
+        took(200),
     );
     assert_eq!(f.clock_offset_seconds, Some(-30.0));
     // A `date` without %N: the middle of the second it names, ±½ s more.
     f.read_clock(
-        0,
-        "1765000000.%N\n",
+        &answer(0, "1765000000.%N\n", ""),
         at(1_765_000_000_000),
-        at(1_765_000_001_000),
+        took(1000),
     );
     assert_eq!(f.clock_offset_seconds, Some(0.0));
     assert_eq!(f.clock_offset_error_seconds, Some(1.0));
     f.read_clock(
-        0,
-        "1765000000\n",
+        &answer(0, "1765000000\n", ""),
         at(1_765_000_000_400),
-        at(1_765_000_000_600),
+        took(200),
     );
     assert_eq!(f.clock_offset_seconds, Some(0.0));
     assert_eq!(f.clock_offset_error_seconds, Some(0.6));
-    assert!(f.errors.is_empty());
+    // What a login shell writes to stderr is not the clock's.
+    f.read_clock(
+        &answer(
+            0,
+            "1765000001.000000000\n",
+            "pyenv: cannot rehash: /root/.pyenv/shims isn't writable\n",
+        ),
+        at(1_765_000_000_000),
+        took(0),
+    );
+    assert_eq!(f.clock_offset_seconds, Some(1.0));
+    assert!(f.errors.is_empty(), "{:?}", f.errors);
 }
 
 #[test]
@@ -396,7 +416,8 @@ fn clock_and_ntp_answers_that_do_not_parse() {
         }
     });
     let now = std::time::SystemTime::now();
-    f.read_clock(0, "+%s.%N\n", now, now);
+    let zero = std::time::Duration::ZERO;
+    f.read_clock(&answer(0, "+%s.%N\n", ""), now, zero);
     assert!(
         f.errors["clock"].contains("`date -u +%s.%N` printed \"+%s.%N\""),
         "{:?}",
@@ -404,7 +425,7 @@ fn clock_and_ntp_answers_that_do_not_parse() {
     );
     assert_eq!(f.clock_offset_seconds, None);
     let mut g = HostFacts::default();
-    g.read_clock(127, "sh: 1: date: not found\n", now, now);
+    g.read_clock(&answer(127, "", "sh: 1: date: not found\n"), now, zero);
     assert!(
         g.errors["clock"].contains("`date` is not installed"),
         "{:?}",

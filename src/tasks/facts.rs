@@ -1,6 +1,6 @@
 //! `facts`: what each selected host says about itself — OS, kernel, CPUs,
 //! memory, cgroup version, disk space, listening ports, machine id, host
-//! name, Docker version — read with one remote command per host (the
+//! name, Docker version, time sync — read with one remote command per host (the
 //! [`crate::hostfacts`] script) over the shared fan-out, and registered as
 //! `hosts.ADDRESS.FACT` for later steps.
 
@@ -166,15 +166,17 @@ pub async fn read_host(
         None => settings,
     };
     let ran = async {
-        let mut session = HostSession::open(&host, settings).await?;
+        // Two commands: with OpenSSH they share one connection (a
+        // ControlMaster), so the second is not a second login.
+        let mut session = HostSession::open_many(&host, settings).await?;
         let out = session.exec(&req.script()).await;
         // The clock on its own, on the open connection, so that this
         // machine times a round trip, not the login or the script.
         let clock = match &out {
             Ok(_) => {
-                let sent = SystemTime::now();
+                let (sent, timer) = (SystemTime::now(), Instant::now());
                 let c = session.exec(CLOCK).await;
-                Some((c, sent, SystemTime::now()))
+                Some((c, sent, timer.elapsed()))
             }
             Err(_) => None,
         };
@@ -186,12 +188,7 @@ pub async fn read_host(
         Ok((out, clock)) => {
             let mut f = HostFacts::read(&out.stdout, &out.stderr, &req);
             match clock {
-                Some((Ok(c), sent, answered)) => f.read_clock(
-                    c.status,
-                    &format!("{}{}", c.stdout, c.stderr),
-                    sent,
-                    answered,
-                ),
+                Some((Ok(c), sent, took)) => f.read_clock(&c, sent, took),
                 Some((Err(e), ..)) => {
                     f.errors
                         .insert("clock".into(), format!("`{CLOCK}`: {}", e.message));

@@ -1,6 +1,6 @@
 //! `node_requirements`: the host prechecks `mkectl upgrade` runs (and
 //! stops or rolls back on) for an MKE 4k target, run beforehand on the
-//! same facts as `facts` (one SSH command per host): supported OS and
+//! same facts as `facts` (one SSH connection per host): supported OS and
 //! architecture, CPUs and memory, cgroup v2 for 4.2+, free space for the
 //! k0s data dir, distinct machine ids, the CNI check port on the first two
 //! managers and first two workers, k0s's ports on managers, clocks that
@@ -206,8 +206,7 @@ impl Module for NodeRequirements {
     const NAME: &'static str = "node_requirements";
     const SUMMARY: &'static str = "Every node meets the MKE 4k target's host requirements: OS and arch, CPUs and memory, cgroup v2 (4.2+), free space for the k0s data dir, distinct machine ids, the CNI check port and k0s's ports free, clocks in agreement and synchronised.";
     const EXAMPLE: &'static str = "- id: node-requirements\n  node_requirements:\n    target: \"{{ target }}\"\n    data_dir: /var/lib/k0s\n    cni_check_port: 80";
-    const CHECK_MODE: &'static str =
-        "full: read-only (the facts commands, one SSH command per host, and GET /nodes for roles)";
+    const CHECK_MODE: &'static str = "full: read-only (the facts commands and the clock, over one SSH connection per host, and GET /nodes for roles)";
     const OUTPUTS: Option<&'static [(&'static str, &'static str)]> = Some(&[
         ("target", "the target checked against"),
         (

@@ -299,6 +299,14 @@ impl Rules {
             return Vec::new();
         };
         let mut out = Vec::new();
+        if let Some(why) = f.errors.get("clock") {
+            out.push(Finding::new(
+                "clock",
+                level,
+                format!("its clock could not be read ({why}), so it is not compared with the other nodes'"),
+                "check that `date -u +%s.%N` runs for the login user there".into(),
+            ));
+        }
         if f.ntp_synchronized == Some(false) {
             out.push(Finding::new(
                 "ntp",

@@ -83,6 +83,13 @@ pub(super) fn time_notes(
         return String::new();
     }
     let mut notes: Vec<String> = rules::this_machine(rules, usable).into_iter().collect();
+    let read = usable
+        .iter()
+        .filter(|f| f.is_some_and(|f| f.clock_offset_seconds.is_some()))
+        .count();
+    if read == 1 {
+        notes.push("one node's clock was read: no other to compare it with".into());
+    }
     let unknown: Vec<String> = addresses
         .iter()
         .zip(usable)
@@ -114,8 +121,11 @@ pub(super) fn unreadable(r: &HostRead) -> Option<(Cause, String)> {
         .errors
         .iter()
         .filter(|(k, _)| {
-            !k.strip_prefix("disk:")
-                .is_some_and(|p| r.facts.missing_paths.iter().any(|m| m == p))
+            // The clock is judged by the time checks, at their level.
+            *k != "clock"
+                && !k
+                    .strip_prefix("disk:")
+                    .is_some_and(|p| r.facts.missing_paths.iter().any(|m| m == p))
         })
         .map(|(k, v)| format!("{k}: {v}"))
         .collect();

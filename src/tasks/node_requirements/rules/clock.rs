@@ -9,10 +9,7 @@ use crate::hostfacts::HostFacts;
 /// nodes' time" is, so that this machine's own error does not make every
 /// node look off.
 pub fn median_offset(facts: &[Option<&HostFacts>]) -> Option<f64> {
-    let mut v: Vec<f64> = facts
-        .iter()
-        .filter_map(|f| f.and_then(|f| f.clock_offset_seconds))
-        .collect();
+    let mut v: Vec<f64> = readings(facts).map(|(_, o, _)| o).collect();
     if v.is_empty() {
         return None;
     }
@@ -25,32 +22,62 @@ pub fn median_offset(facts: &[Option<&HostFacts>]) -> Option<f64> {
     })
 }
 
+/// (host index, offset, error) of every node whose clock was read.
+fn readings<'a>(facts: &'a [Option<&HostFacts>]) -> impl Iterator<Item = (usize, f64, f64)> + 'a {
+    facts.iter().enumerate().filter_map(|(i, f)| {
+        f.and_then(|f| f.clock_offset_seconds.zip(f.clock_offset_error_seconds))
+            .map(|(o, e)| (i, o, e))
+    })
+}
+
+const REMEDY: &str = "synchronise the node's clock (chronyd or systemd-timesyncd, the same NTP servers on every node; `chronyc makestep` steps it now): etcd and the certificates the upgrade issues need the nodes' clocks to agree";
+
 /// Each node's clock against the other nodes' (their median): etcd and
 /// the certificates the upgrade issues need the nodes to agree. A node is
 /// off only when it is more than `max_clock_skew` away even allowing for
-/// the error of its reading.
+/// the error of its reading. When no node stands out but the nodes still
+/// split (two nodes, or two halves, too far apart), the earliest and the
+/// latest clock are named.
 pub(super) fn clocks(r: &Rules, facts: &[Option<&HostFacts>], out: &mut [Vec<Finding>]) {
     let (Some(level), Some(middle)) = (r.time_level(), median_offset(facts)) else {
         return;
     };
-    for (i, f) in facts.iter().enumerate() {
-        let Some((offset, error)) =
-            f.and_then(|f| f.clock_offset_seconds.zip(f.clock_offset_error_seconds))
-        else {
-            continue;
-        };
+    let max = r.max_clock_skew_seconds;
+    let mut flagged = false;
+    for (i, offset, error) in readings(facts) {
         let apart = offset - middle;
-        if apart.abs() - error > r.max_clock_skew_seconds {
+        if apart.abs() - error > max {
             let way = if apart > 0.0 { "ahead of" } else { "behind" };
             out[i].push(Finding::new(
                 "clock",
                 level,
                 format!(
-                    "the clock is {:.1} s {way} the other nodes' (their median; ±{error:.1} s), more than {} s",
+                    "the clock is {:.1} s {way} the other nodes' (their median; ±{error:.1} s), more than {max} s",
                     apart.abs(),
-                    r.max_clock_skew_seconds
                 ),
-                "synchronise the node's clock (chronyd or systemd-timesyncd, the same NTP servers on every node; `chronyc makestep` steps it now): etcd and the certificates the upgrade issues need the nodes' clocks to agree".into(),
+                REMEDY.into(),
+            ));
+            flagged = true;
+        }
+    }
+    if flagged {
+        return;
+    }
+    let by = |a: &(usize, f64, f64), b: &(usize, f64, f64)| a.1.total_cmp(&b.1);
+    let (Some(first), Some(last)) = (readings(facts).min_by(by), readings(facts).max_by(by)) else {
+        return;
+    };
+    let spread = last.1 - first.1;
+    if spread - first.2 - last.2 > max {
+        for (node, which) in [(first, "earliest"), (last, "latest")] {
+            out[node.0].push(Finding::new(
+                "clock",
+                level,
+                format!(
+                    "the nodes' clocks are {spread:.1} s apart (±{:.1} s), more than {max} s: this node's is the {which}",
+                    first.2 + last.2
+                ),
+                REMEDY.into(),
             ));
         }
     }

@@ -151,11 +151,48 @@ fn a_clock_off_the_other_nodes_warns_or_fails_as_told() {
         this_machine(&r, &fs.iter().map(Some).collect::<Vec<_>>()),
         None
     );
-    // A node whose clock could not be read is left out of the median.
+    // A node whose clock could not be read is left out of the median, and
+    // is a finding at the time checks' level (not an unreadable host).
     r.time_sync = TimeSync::Warn;
     let mut fs = clocked(&[0.0, 0.1, 0.0]);
     fs[2].clock_offset_seconds = None;
+    fs[2].clock_offset_error_seconds = None;
+    fs[2]
+        .errors
+        .insert("clock".into(), "`date` is not installed".into());
+    assert_eq!(
+        clock_checks(&r, &fs),
+        [vec![], vec![], vec![("clock", Level::Warn)]]
+    );
+    r.time_sync = TimeSync::Off;
     assert_eq!(clock_checks(&r, &fs), [vec![], vec![], vec![]]);
+}
+
+#[test]
+fn nodes_that_split_in_two_are_named_though_none_stands_out() {
+    let r = rules("4.1.5");
+    // Two nodes 3.9 s apart: the median (1.95) hides it; the spread does not.
+    let fs = clocked(&[0.0, 3.9]);
+    assert_eq!(
+        clock_checks(&r, &fs),
+        [vec![("clock", Level::Warn)], vec![("clock", Level::Warn)]]
+    );
+    let refs: Vec<Option<&HostFacts>> = fs.iter().map(Some).collect();
+    let found = cluster(&r, &["a".into(), "b".into()], &refs, &[None, None]);
+    assert!(
+        found[0][0].message.contains("3.9 s apart"),
+        "{}",
+        found[0][0].message
+    );
+    assert!(found[0][0].message.contains("the earliest"));
+    assert!(found[1][0].message.contains("the latest"));
+    // Two halves: the earliest and the latest are named.
+    let fs = clocked(&[0.0, 0.0, 3.9, 3.9]);
+    let c = clock_checks(&r, &fs);
+    assert_eq!(c.iter().filter(|x| !x.is_empty()).count(), 2, "{c:?}");
+    // Within the limit, or a single node: nothing to say of the clocks.
+    assert_eq!(clock_checks(&r, &clocked(&[0.0, 2.0])), [vec![], vec![]]);
+    assert_eq!(clock_checks(&r, &clocked(&[40.0])), [vec![]]);
 }
 
 fn checks(f: &[Finding]) -> Vec<(&'static str, Level)> {
