@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use super::print_error;
 use crate::mke::{Node, NodeRole};
 use crate::model::exit;
+use crate::util::text::{plural, yaml_quote};
 
 pub const AFTER_HELP: &str = "\
 Credentials come from the environment as for `run`: MKE_HOST, MKE_USERNAME,
@@ -158,14 +159,6 @@ async fn list(
     exit::OK
 }
 
-fn plural(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 /// The inventory text: managers first (the leader first among them), then
 /// workers, each in `GET /nodes` order, with a comment per node.
 pub fn hosts_yaml(
@@ -186,11 +179,11 @@ pub fn hosts_yaml(
     let mut out = format!(
         "# mkectl hosts.yaml for the MKE 3 cluster at {origin}: {}, from GET /nodes.\n# Roles are detected by mkectl; the comments only say what MKE 3 reports.\nhosts:\n",
         [
-            plural(nodes.len(), "node"),
+            plural(nodes.len(), "node", "nodes"),
             format!(
                 "({}, {})",
-                plural(managers, "manager"),
-                plural(nodes.len() - managers, "worker")
+                plural(managers, "manager", "managers"),
+                plural(nodes.len() - managers, "worker", "workers")
             ),
         ]
         .join(" ")
@@ -222,16 +215,16 @@ pub fn hosts_yaml(
             "  # {} ({role})\n  - address: {}\n    port: {p}\n    user: {}\n",
             n.hostname,
             if addr.contains(':') {
-                quote(addr)
+                yaml_quote(addr)
             } else {
                 addr.to_string()
             },
-            quote(user)
+            yaml_quote(user)
         ));
         if let Some(k) = key {
             out.push_str(&format!(
                 "    keyPath: {}\n",
-                quote(&k.display().to_string())
+                yaml_quote(&k.display().to_string())
             ));
         }
     }

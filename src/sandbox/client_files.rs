@@ -5,10 +5,7 @@
 use std::path::Path;
 
 use super::SandboxNode;
-
-fn yaml_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
+use crate::util::text::yaml_quote;
 
 pub(super) fn inventory_yaml(dir: &Path, nodes: &[SandboxNode], user: &str, key: &Path) -> String {
     let mut out = format!(

@@ -149,22 +149,10 @@ const MAX_LISTED: usize = 10;
 
 /// `a, b, c and 4 more`.
 pub fn listed(items: &[String]) -> String {
-    let mut text = items
-        .iter()
-        .take(MAX_LISTED)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if items.len() > MAX_LISTED {
-        text.push_str(&format!(" and {} more", items.len() - MAX_LISTED));
-    }
-    text
+    crate::util::text::listed(items, MAX_LISTED)
 }
 
-/// `1 host`, `3 hosts`.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+pub use crate::util::text::plural;
 
 /// An SSH session to one host whose failures carry their cause: the name
 /// is resolved here first (unless a proxy resolves it), and with the

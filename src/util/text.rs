@@ -62,6 +62,30 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok((n * mult as f64) as u64)
 }
 
+/// `1 host`, `3 hosts`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `a, b, c and 4 more`: the first `max` items, then how many more.
+pub fn listed(items: &[String], max: usize) -> String {
+    let mut text = items
+        .iter()
+        .take(max)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > max {
+        text.push_str(&format!(" and {} more", items.len() - max));
+    }
+    text
+}
+
+/// A YAML single-quoted scalar: `it's` becomes `'it''s'`.
+pub fn yaml_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// A size for people: `31.4 GiB`, `512 MiB`.
 pub fn format_size(bytes: u64) -> String {
     let gib = bytes as f64 / f64::from(1u32 << 30);
@@ -230,6 +254,18 @@ pub fn strip_controls(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_helpers() {
+        assert_eq!(plural(1, "host", "hosts"), "1 host");
+        assert_eq!(plural(0, "host", "hosts"), "0 hosts");
+        let items: Vec<String> = (1..=5).map(|i| i.to_string()).collect();
+        assert_eq!(listed(&items, 5), "1, 2, 3, 4, 5");
+        assert_eq!(listed(&items, 3), "1, 2, 3 and 2 more");
+        assert_eq!(listed(&[], 3), "");
+        assert_eq!(yaml_quote("it's"), "'it''s'");
+        assert_eq!(yaml_quote(""), "''");
+    }
 
     #[test]
     fn suggests_close_words_only() {

@@ -167,19 +167,9 @@ impl Module for ClusterContent {
     }
 }
 
-/// A list for a message: the first few names, then how many more.
+/// A list for a message: the first eight names, then how many more.
 fn listed(names: &[String]) -> String {
-    const SHOWN: usize = 8;
-    let mut text = names
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > SHOWN {
-        text.push_str(&format!(" and {} more", names.len() - SHOWN));
-    }
-    text
+    crate::util::text::listed(names, 8)
 }
 
 fn names_json(names: &[String]) -> Value {

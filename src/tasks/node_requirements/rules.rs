@@ -439,7 +439,7 @@ pub fn cluster(
 
 mod clock;
 use clock::clocks;
-pub use clock::this_machine;
+pub use clock::{clocks_read, this_machine};
 
 #[cfg(test)]
 mod tests;

@@ -83,11 +83,7 @@ pub(super) fn time_notes(
         return String::new();
     }
     let mut notes: Vec<String> = rules::this_machine(rules, usable).into_iter().collect();
-    let read = usable
-        .iter()
-        .filter(|f| f.is_some_and(|f| f.clock_offset_seconds.is_some()))
-        .count();
-    if read == 1 {
+    if rules::clocks_read(usable) == 1 {
         notes.push("one node's clock was read: no other to compare it with".into());
     }
     let unknown: Vec<String> = addresses

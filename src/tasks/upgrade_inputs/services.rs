@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::iptables::{Kind, NodePort};
 use crate::hostfacts::script::{self, Section};
 use crate::ssh::Cause;
+use crate::util::text::plural;
 
 /// The one remote command run on a manager: every table of both families,
 /// framed so the two outputs and statuses come back apart.
@@ -190,8 +191,4 @@ fn notes(rules: &Rules) -> String {
         ));
     }
     out
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }

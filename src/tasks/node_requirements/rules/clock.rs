@@ -22,6 +22,11 @@ pub fn median_offset(facts: &[Option<&HostFacts>]) -> Option<f64> {
     })
 }
 
+/// How many nodes' clocks were read.
+pub fn clocks_read(facts: &[Option<&HostFacts>]) -> usize {
+    readings(facts).count()
+}
+
 /// (host index, offset, error) of every node whose clock was read.
 fn readings<'a>(facts: &'a [Option<&HostFacts>]) -> impl Iterator<Item = (usize, f64, f64)> + 'a {
     facts.iter().enumerate().filter_map(|(i, f)| {
