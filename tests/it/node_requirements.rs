@@ -401,6 +401,17 @@ fn a_clock_off_on_this_machine_is_a_note_not_a_node_problem() {
         end["output"]["hosts"]["127.0.0.12"]["ntp_note"],
         "timedatectl is not installed"
     );
+    // A clock that cannot be read is a time finding (a warning by default),
+    // not a host whose facts cannot be judged.
+    let (_d, r) = run(&["node_missing_tool=[\"3=date\"]"], &[]);
+    r.code(0);
+    let end = r.step("check-nodes");
+    let msg = end["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("127.0.0.13 (clock: its clock could not be read ("),
+        "{msg}"
+    );
+    assert_eq!(end["output"]["warned"], 1, "{end}");
 }
 
 #[test]
